@@ -1,0 +1,305 @@
+"""Read and validate the competition's train.csv / test.csv into uint8 arrays.
+
+Accepts the folder or the ``digit-recognizer.zip`` that ``kaggle competitions download`` writes
+(also gzip'd CSVs, CRLF line ends and a UTF-8 BOM). The fast path is a typed pyarrow parse straight
+to uint8; only when it fails is the file re-scanned in Python to name the exact row and column.
+A validated load is cached as .npy files keyed by the source files' identity.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from kaggle_digits import atomic
+from kaggle_digits.errors import DataError
+
+N_PIXELS = 784
+IMAGE_SHAPE = (28, 28, 1)
+PIXEL_COLUMNS = tuple(f"pixel{i}" for i in range(N_PIXELS))
+TRAIN_HEADER = ("label",) + PIXEL_COLUMNS
+TEST_HEADER = PIXEL_COLUMNS
+COMPETITION_ZIP = "digit-recognizer.zip"
+MEMBERS = ("train.csv", "test.csv", "sample_submission.csv")
+BUNDLED_SAMPLE = Path(__file__).with_name("sample")
+CACHE_FORMAT = 1  # bump when the cached arrays' layout changes
+
+
+@dataclass(frozen=True)
+class Competition:
+    """The competition's data as uint8 arrays, images shaped (n, 28, 28, 1)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    sample_ids: np.ndarray | None  # ImageId column of sample_submission.csv, when present
+    source: str
+    is_sample: bool = False
+    sha256: str = ""  # of the arrays, for run fingerprints
+
+    @property
+    def n_test(self) -> int:
+        return len(self.x_test)
+
+
+# --------------------------------------------------------------------------- locating the files
+class _Source:
+    """Bytes of train.csv / test.csv / sample_submission.csv from a folder or a zip."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.is_zip = path.is_file()
+        if self.is_zip:
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    self._names = {Path(n).name: n for n in archive.namelist() if not n.endswith("/")}
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise DataError(f"{path}: not a readable zip file ({exc}); re-download it with "
+                                f"`kaggle competitions download -c digit-recognizer`") from None
+        else:
+            self._names = {p.name: p.name for p in path.iterdir() if p.is_file()}
+
+    def member(self, name: str, required: bool = True) -> str | None:
+        for candidate in (name, name + ".gz"):
+            if candidate in self._names:
+                return self._names[candidate]
+        if required:
+            where = "zip" if self.is_zip else "folder"
+            raise DataError(f"{self.path}: the {where} has no {name} (found: "
+                            f"{', '.join(sorted(self._names)) or 'nothing'}); expected the "
+                            f"digit-recognizer files {', '.join(MEMBERS)}")
+        return None
+
+    def read(self, member: str) -> bytes:
+        if not self.is_zip:
+            return (self.path / member).read_bytes()
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                return archive.read(member)
+        except (zipfile.BadZipFile, EOFError, OSError, zipfile.LargeZipFile) as exc:
+            raise DataError(f"{self.path}: cannot extract {member} ({exc}); the zip looks truncated, "
+                            f"re-download it") from None
+
+    def identity(self) -> list:
+        files = [self.path] if self.is_zip else [self.path / n for n in sorted(self._names)
+                                                  if n.split(".")[0] in ("train", "test", "sample_submission")]
+        return [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+
+
+def find_data(path: str | os.PathLike | None = None) -> Path | None:
+    """The folder or zip to read: ``path`` if given, else ./data or ./digit-recognizer.zip; None if absent."""
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise DataError(f"--data {path}: no such file or folder; download the data with "
+                            f"`kaggle competitions download -c digit-recognizer -p data/`")
+        if path.is_dir() and not any((path / n).exists() for n in ("train.csv", "train.csv.gz")):
+            if (path / COMPETITION_ZIP).is_file():
+                return path / COMPETITION_ZIP
+            if (path / "digit-recognizer").is_dir():
+                return find_data(path / "digit-recognizer")
+        return path
+    for candidate in (Path("data"), Path(COMPETITION_ZIP), Path("data") / COMPETITION_ZIP):
+        if candidate.is_file() or (candidate / "train.csv").is_file() or (candidate / COMPETITION_ZIP).is_file():
+            return find_data(candidate)
+    return None
+
+
+# --------------------------------------------------------------------------- public entry point
+def load_competition(path: str | os.PathLike | None = None, *, use_cache: bool = True) -> Competition:
+    """Load train/test (validated) from ``path``; with no path and no ./data, the bundled sample."""
+    located = find_data(path)
+    is_sample = located is None
+    source = _Source(located if located is not None else BUNDLED_SAMPLE)
+    cache_dir = _cache_dir(source) if use_cache and not is_sample else None
+    if cache_dir is not None and (cache_dir / "meta.json").is_file():
+        try:
+            return _load_cached(cache_dir, source)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt below
+
+    train_name, test_name = source.member("train.csv"), source.member("test.csv")
+    x_train, y_train = parse_train_csv(source.read(train_name), train_name)
+    x_test = parse_test_csv(source.read(test_name), test_name)
+    sample_name = source.member("sample_submission.csv", required=False)
+    sample_ids = parse_sample_submission(source.read(sample_name), sample_name, len(x_test)) if sample_name else None
+    competition = Competition(
+        x_train=x_train.reshape((-1,) + IMAGE_SHAPE), y_train=y_train,
+        x_test=x_test.reshape((-1,) + IMAGE_SHAPE), sample_ids=sample_ids,
+        source=str(source.path), is_sample=is_sample, sha256=_arrays_sha256(x_train, y_train, x_test))
+    _warn_duplicates(x_train, train_name)
+    if cache_dir is not None:
+        _save_cache(cache_dir, competition)
+    return competition
+
+
+# --------------------------------------------------------------------------- parsing + validation
+def parse_train_csv(raw: bytes, name: str = "train.csv") -> tuple[np.ndarray, np.ndarray]:
+    table = _parse(raw, name, TRAIN_HEADER)
+    labels = table.column(0).to_numpy()
+    if labels.size and labels.max() > 9:
+        row = int(np.argmax(labels > 9)) + 1
+        raise DataError(f"{name}, row {row} (line {row + 1}), column label: expected a digit 0..9, "
+                        f"got {int(labels[row - 1])}")
+    return _pixels(table, start=1), labels.astype(np.uint8)
+
+
+def parse_test_csv(raw: bytes, name: str = "test.csv") -> np.ndarray:
+    return _pixels(_parse(raw, name, TEST_HEADER), start=0)
+
+
+def parse_sample_submission(raw: bytes, name: str, n_test: int) -> np.ndarray:
+    text = _decode(raw, name)
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "ImageId,Label":
+        raise DataError(f"{name}: header must be 'ImageId,Label', got {lines[0][:60]!r}" if lines
+                        else f"{name}: the file is empty")
+    ids = np.array([int(line.split(",")[0]) for line in lines[1:] if line.strip()], dtype=np.int64)
+    if len(ids) != n_test:
+        raise DataError(f"{name} has {len(ids)} rows but test.csv has {n_test}; the files do not belong together")
+    return ids
+
+
+def _decode(raw: bytes, name: str) -> str:
+    return _normalise(raw, name).decode("ascii", errors="replace")
+
+
+def _normalise(raw: bytes, name: str) -> bytes:
+    """Undo gzip and strip a UTF-8 BOM, the two wrappings seen in re-saved competition files."""
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{name}: gzip data is corrupt or truncated ({exc})") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    return raw
+
+
+def _parse(raw: bytes, name: str, expected: tuple[str, ...]) -> pa.Table:
+    raw = _normalise(raw, name)
+    if not raw.strip():
+        raise DataError(f"{name}: the file is empty; expected a header line and at least one row")
+    header_end = raw.find(b"\n")
+    header = (raw if header_end < 0 else raw[:header_end]).decode("ascii", errors="replace").rstrip("\r")
+    _check_header(header.split(","), expected, name)
+    if header_end < 0 or not raw[header_end + 1:].strip():
+        raise DataError(f"{name}: has a header but no data rows")
+    options = pa_csv.ConvertOptions(column_types={c: pa.uint8() for c in expected}, strings_can_be_null=False,
+                                    quoted_strings_can_be_null=False)
+    try:
+        table = pa_csv.read_csv(pa.BufferReader(raw), convert_options=options)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        _diagnose(raw, name, expected)
+        raise DataError(f"{name}: could not be parsed as integers ({exc})") from None
+    if any(col.null_count for col in table.columns):
+        _diagnose(raw, name, expected)
+        raise DataError(f"{name}: has missing values")
+    return table
+
+
+def _check_header(columns: list[str], expected: tuple[str, ...], name: str) -> None:
+    columns = [c.strip().strip('"') for c in columns]
+    if tuple(columns) == expected:
+        return
+    if expected == TEST_HEADER and columns[:1] == ["label"]:
+        raise DataError(f"{name}: has a 'label' column, so it looks like train.csv; test.csv must have "
+                        f"only pixel0..pixel783")
+    if expected == TRAIN_HEADER and columns[:1] == ["pixel0"]:
+        raise DataError(f"{name}: has no 'label' column, so it looks like test.csv; train.csv must start "
+                        f"with label, then pixel0..pixel783")
+    described = "label, pixel0..pixel783" if expected == TRAIN_HEADER else "pixel0..pixel783"
+    for i, (got, want) in enumerate(zip(columns, expected)):
+        if got != want:
+            raise DataError(f"{name}: header column {i + 1} is {got!r}, expected {want!r} "
+                            f"(the header must be {described})")
+    raise DataError(f"{name}: header has {len(columns)} columns, expected {len(expected)} ({described})")
+
+
+def _diagnose(raw: bytes, name: str, expected: tuple[str, ...]) -> None:
+    """Find and raise the first bad cell; slow, so it runs only after the fast parse failed."""
+    lines = raw.decode("ascii", errors="replace").splitlines()
+    for line_no, line in enumerate(lines[1:], start=2):
+        row = line_no - 1
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) != len(expected):
+            raise DataError(f"{name}, row {row} (line {line_no}): has {len(fields)} values, "
+                            f"expected {len(expected)} (one per column of the header)")
+        for column, value in zip(expected, fields):
+            value = value.strip()
+            limit = 9 if column == "label" else 255
+            what = "a digit 0..9" if column == "label" else "an integer 0..255"
+            if value == "":
+                raise DataError(f"{name}, row {row} (line {line_no}), column {column}: missing value, "
+                                f"expected {what}")
+            if not value.isdigit() or not value.isascii() or int(value) > limit:
+                raise DataError(f"{name}, row {row} (line {line_no}), column {column}: expected {what}, "
+                                f"got {value[:20]!r}")
+
+
+def _pixels(table: pa.Table, start: int) -> np.ndarray:
+    out = np.empty((table.num_rows, N_PIXELS), dtype=np.uint8)
+    for j in range(N_PIXELS):
+        out[:, j] = table.column(start + j).to_numpy()
+    return out
+
+
+def _warn_duplicates(x_train: np.ndarray, name: str) -> None:
+    rows = np.ascontiguousarray(x_train).view(np.dtype((np.void, x_train.shape[1])))
+    n_unique = len(np.unique(rows))
+    if n_unique < len(x_train):
+        print(f"warning: {name} has {len(x_train) - n_unique} duplicated image rows; they are kept, "
+              f"but identical images in different folds inflate out-of-fold accuracy", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- cache
+def _cache_root() -> Path:
+    return Path(os.environ.get("KAGGLE_DIGITS_CACHE", Path.home() / ".cache" / "kaggle-digits"))
+
+
+def _cache_dir(source: _Source) -> Path | None:
+    try:
+        key = hashlib.sha256(repr((CACHE_FORMAT, source.identity())).encode()).hexdigest()[:24]
+    except OSError:
+        return None
+    return _cache_root() / key
+
+
+def _save_cache(cache_dir: Path, c: Competition) -> None:
+    try:
+        atomic.save_npy(cache_dir / "x_train.npy", c.x_train)
+        atomic.save_npy(cache_dir / "y_train.npy", c.y_train)
+        atomic.save_npy(cache_dir / "x_test.npy", c.x_test)
+        if c.sample_ids is not None:
+            atomic.save_npy(cache_dir / "sample_ids.npy", c.sample_ids)
+        atomic.write_json(cache_dir / "meta.json", {"source": c.source, "sha256": c.sha256,
+                                                    "has_sample_ids": c.sample_ids is not None})
+    except OSError:
+        pass  # a read-only home is no reason to fail a run
+
+
+def _load_cached(cache_dir: Path, source: _Source) -> Competition:
+    meta = atomic.read_json(cache_dir / "meta.json")
+    load = lambda n: np.load(cache_dir / n, allow_pickle=False)  # noqa: E731
+    return Competition(x_train=load("x_train.npy"), y_train=load("y_train.npy"), x_test=load("x_test.npy"),
+                       sample_ids=load("sample_ids.npy") if meta["has_sample_ids"] else None,
+                       source=str(source.path), is_sample=False, sha256=meta["sha256"])
+
+
+def _arrays_sha256(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()

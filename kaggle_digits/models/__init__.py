@@ -1,0 +1,107 @@
+"""Model registry: ``create_model(name, **hp)`` / ``list_models()``, one family per module.
+
+Every registered model takes the kit's common input -- a uint8 batch shaped (n, 28, 28, 1) -- and
+returns (n, 10) softmax probabilities. The wrapper added here rescales pixels, runs the optional
+augmentation block (active only in training) and reshapes to the view the family expects, so the
+registered builders hold only their own layers and their parameter counts match the sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+from keras import layers
+
+from kaggle_digits.errors import ConfigError
+from kaggle_digits.recipe import Recipe
+
+IMAGE_SHAPE = (28, 28, 1)
+VIEWS = {
+    "image": ("28x28x1 image", lambda x: x),
+    "sequence": ("28x28 sequence of rows", lambda x: layers.Reshape((28, 28), name="rows")(x)),
+    "flat": ("flat 784 vector", lambda x: layers.Flatten(name="flat")(x)),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: Callable  # builder(x, **hp) -> output tensor
+    view: str = "image"
+    recipe: Recipe = field(default_factory=Recipe)
+    hp: dict = field(default_factory=dict)
+    input_scale: float = 1 / 255  # 1.0 for sources that trained on raw 0..255 pixels
+    source: str = ""
+    reported_accuracy: float | None = None  # percent, as the source reports it
+    stated_params: int | None = None
+    summary: str = ""
+
+    @property
+    def view_description(self) -> str:
+        return VIEWS[self.view][0]
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, **spec_fields) -> Callable:
+    """Decorator: ``@register_model("cnn", view="image", recipe=Recipe(...))`` on a builder."""
+    def decorate(builder: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        if spec_fields.get("view", "image") not in VIEWS:
+            raise ValueError(f"model {name!r}: unknown view {spec_fields['view']!r}")
+        summary = spec_fields.pop("summary", None) or (builder.__doc__ or "").strip().splitlines()[0]
+        _REGISTRY[name] = ModelSpec(name=name, builder=builder, summary=summary, **spec_fields)
+        return builder
+    return decorate
+
+
+def list_models() -> list[str]:
+    _load_families()
+    return list(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    _load_families()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; choose from: {', '.join(_REGISTRY)}") from None
+
+
+def create_model(name: str, *, augmentation: keras.layers.Layer | None = None, **hp) -> keras.Model:
+    """Build model ``name`` on the kit's uint8 image input, with ``hp`` overriding its defaults."""
+    spec = get_spec(name)
+    unknown = set(hp) - set(spec.hp)
+    if unknown:
+        raise ConfigError(f"model {name!r} has no hyper-parameter(s) {', '.join(sorted(unknown))}; "
+                          f"it takes {', '.join(sorted(spec.hp)) or 'none'}")
+    inputs = keras.Input(IMAGE_SHAPE, dtype="uint8", name="image")
+    x = layers.Rescaling(spec.input_scale, name="scale")(inputs)
+    if augmentation is not None:
+        x = augmentation(x)
+    x = VIEWS[spec.view][1](x)
+    outputs = spec.builder(x, **{**spec.hp, **hp})
+    return keras.Model(inputs, outputs, name=name)
+
+
+def describe_models(names: list[str] | None = None) -> list[dict]:
+    """One row per model: name, parameters, input view, recipe, source -- for --list-models."""
+    rows = []
+    for name in names or list_models():
+        spec = get_spec(name)
+        model = create_model(name)
+        rows.append({"name": name, "params": model.count_params(), "view": spec.view_description,
+                     "epochs": spec.recipe.epochs, "batch_size": spec.recipe.batch_size,
+                     "optimizer": spec.recipe.optimizer, "reported_accuracy": spec.reported_accuracy,
+                     "source": spec.source, "summary": spec.summary})
+        keras.backend.clear_session()
+    return rows
+
+
+def _load_families() -> None:
+    # Imported for their @register_model side effect; one module per family.
+    from kaggle_digits.models import cnn, cnn_gru  # noqa: F401

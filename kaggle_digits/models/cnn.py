@@ -1,0 +1,38 @@
+"""The kit's image CNN: conv-BN-ReLU blocks with learnable (5x5, stride 2) down-sampling.
+
+Follows the design that tops the digit-recognizer write-ups (Chris Deotte's "25 Million Images"
+kernel): two stages of [3x3, 3x3, 5x5/2] convolutions with batch norm, a 4x4 convolution in
+place of a dense hidden layer, and heavy dropout.
+"""
+
+from __future__ import annotations
+
+from keras import layers
+
+from kaggle_digits.models import register_model
+from kaggle_digits.recipe import Recipe
+
+
+def conv_bn_relu(x, filters: int, kernel: int, strides: int = 1, padding: str = "valid"):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation("relu")(x)
+
+
+@register_model(
+    "cnn", view="image",
+    recipe=Recipe(optimizer="adamw", learning_rate=2e-3, schedule="cosine", warmup_epochs=1,
+                  weight_decay=1e-4, label_smoothing=0.1, epochs=30, batch_size=128),
+    hp={"width": 32, "dropout": 0.4},
+    source="kaggle-digits (after C. Deotte, Kaggle digit-recognizer kernel)")
+def cnn(x, width: int = 32, dropout: float = 0.4):
+    """Conv-BN-ReLU CNN, 3x3 convs and 5x5 stride-2 learnable pooling (~330k params at width 32)."""
+    for filters in (width, 2 * width):
+        x = conv_bn_relu(x, filters, 3)
+        x = conv_bn_relu(x, filters, 3)
+        x = conv_bn_relu(x, filters, 5, strides=2, padding="same")
+        x = layers.Dropout(dropout)(x)
+    x = conv_bn_relu(x, 4 * width, 4)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(dropout)(x)
+    return layers.Dense(10, activation="softmax", dtype="float32")(x)

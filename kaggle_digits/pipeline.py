@@ -1,0 +1,231 @@
+"""The k-fold story, top to bottom: load -> folds -> train each (model, fold) -> ensemble -> submission.
+
+Everything after training is a pure function of the fold results in the run folder, so a rerun
+reuses finished folds (resume) and folds trained elsewhere (e.g. on Kaggle kernels) can be copied in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_digits import __version__, atomic, ensemble, submission
+from kaggle_digits.config import RunConfig
+from kaggle_digits.data import Competition, load_competition
+from kaggle_digits.errors import OutputError
+from kaggle_digits.folds import assign_folds, stratified_subset
+from kaggle_digits.models import get_spec
+from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
+
+LATEST = "submission.csv"  # convenience copy of the newest run's submission, in the submissions folder
+MB = 1024 * 1024
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    submission_path: Path
+    summary: dict
+    copies: list[Path] = field(default_factory=list)
+
+
+def make_submission(cfg: RunConfig, log=print) -> RunResult:
+    cfg.validate()
+    started = time.perf_counter()
+    load_start = time.perf_counter()
+    data = load_competition(cfg.data)
+    load_seconds = time.perf_counter() - load_start
+    log(f"data: {data.source} -- train {len(data.x_train):,} rows, test {data.n_test:,} rows "
+        f"(loaded in {load_seconds:.2f} s)")
+    if data.is_sample:
+        log("NOTE: no competition data found (looked for --data, ./data, ./digit-recognizer.zip); running on the "
+            "bundled 4,000-row sample. The result is a demo, NOT a valid Kaggle submission. Get the real data with "
+            "`kaggle competitions download -c digit-recognizer -p data/`.")
+
+    rows = stratified_subset(data.y_train, cfg.max_train_rows or len(data.y_train), cfg.seed)
+    x, y = data.x_train[rows], data.y_train[rows]
+    fold_of = assign_folds(y, cfg.folds, cfg.seed)
+    run_dir = open_run_dir(cfg, data)
+    log(f"run folder: {run_dir}")
+    _check_free_space(run_dir, cfg, data)
+    _record_inputs(run_dir, cfg, data, rows, fold_of)
+
+    rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
+    results: dict[str, list[FoldResult]] = {}
+    for name in cfg.models:
+        results[name] = [_fold(cfg, data, name, fold, x, y, fold_of, run_dir, rows_sha, log)
+                         for fold in range(cfg.folds)]
+
+    summary = summarise(results, y, fold_of, cfg.weights)
+    test_probs = summary.pop("_test_probabilities")
+    oof_probs = summary.pop("_oof_probabilities")
+    summary.update({"load_seconds": load_seconds, "wall_seconds": time.perf_counter() - started,
+                    "is_sample": data.is_sample, "n_train": int(len(y)), "n_test": int(data.n_test)})
+    atomic.save_npy(run_dir / "test_probabilities.npy", test_probs)
+    atomic.save_npy(run_dir / "oof_probabilities.npy", oof_probs)
+    atomic.write_json(run_dir / "ensemble.json", summary)
+
+    frame = submission.make_frame(test_probs)
+    validation = {"n_rows": data.n_test, "sample_ids": data.sample_ids}
+    run_submission = run_dir / "submission.csv"
+    if run_submission.exists() and run_submission.read_text() == frame.to_csv(index=False, lineterminator="\n"):
+        pass  # rerun of a finished run: same result, nothing to write
+    else:
+        submission.write(frame, run_submission, overwrite=False, **validation)
+    copies = [submission.write(frame, Path(cfg.submissions_dir) / LATEST, overwrite=True, **validation)]
+    if cfg.out:
+        if Path(cfg.out).exists() and not cfg.force:
+            raise OutputError(f"--out {cfg.out} exists already; choose another path or add --force to replace it")
+        copies.append(submission.write(frame, cfg.out, overwrite=True, **validation))
+    _log_summary(summary, log)
+    log(f"submission: {run_submission} ({data.n_test:,} rows)" + "".join(f"\n  copied to {c}" for c in copies))
+    if data.is_sample:
+        log("NOTE: made from the bundled sample -- do not upload it to Kaggle.")
+    return RunResult(run_dir, run_submission, summary, copies)
+
+
+def _fold(cfg, data: Competition, name, fold, x, y, fold_of, run_dir, rows_sha, log) -> FoldResult:
+    spec = get_spec(name)
+    recipe = spec.recipe.override(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
+    task = FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
+                    n_folds=cfg.folds, seed=cfg.seed, data_sha256=data.sha256, rows_sha256=rows_sha,
+                    validate_each_epoch=cfg.validate_each_epoch)
+    fold_dir = run_dir / name / f"fold{fold}"
+    result = load_fold(fold_dir, task)
+    if result is None:
+        log(f"[{name}] fold {fold + 1}/{cfg.folds}: training on {int(np.sum(fold_of != fold)):,} rows, "
+            f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate:g}")
+        held = fold_of == fold
+        result = train_fold(task, x[~held], y[~held], x[held], y[held], data.x_test, fold_dir, verbose=cfg.verbose)
+    m = result.metrics
+    log(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}"
+        + (" (reused from an earlier run)" if result.reused else
+           f", {m['seconds_per_epoch']:.1f} s/epoch, {m['fit_seconds']:.0f} s fit"))
+    return result
+
+
+def summarise(results: dict[str, list[FoldResult]], y: np.ndarray, fold_of: np.ndarray, weights: str) -> dict:
+    """OOF accuracy per model and fold, and for the equal and the OOF-fitted blends."""
+    per_model, oof_by_model, test_by_model = {}, [], []
+    for name, folds in results.items():
+        oof = np.zeros((len(y), 10), dtype=np.float32)
+        for r in folds:
+            oof[fold_of == r.fold] = r.oof
+        fold_acc = [r.metrics["val_accuracy"] for r in folds]
+        per_model[name] = {
+            "oof_accuracy": ensemble.accuracy(oof, y), "oof_log_loss": ensemble.log_loss(oof, y),
+            "fold_accuracy": fold_acc, "fold_accuracy_mean": float(np.mean(fold_acc)),
+            "fold_accuracy_std": float(np.std(fold_acc)),
+            "seconds_per_epoch": _mean([r.metrics.get("seconds_per_epoch") for r in folds]),
+            "images_per_second": _mean([r.metrics.get("images_per_second") for r in folds]),
+            "fit_seconds": float(sum(r.metrics["fit_seconds"] for r in folds)),
+            "epochs": folds[0].metrics["epochs"], "params": folds[0].metrics["params"],
+        }
+        oof_by_model.append(oof)
+        test_by_model.append(ensemble.average([r.test for r in folds]))
+    equal = ensemble.average(oof_by_model)
+    fitted_w = ensemble.fit_weights(oof_by_model, y)
+    fitted = ensemble.average(oof_by_model, fitted_w)
+    chosen_w = fitted_w if weights == "oof" else np.full(len(oof_by_model), 1 / len(oof_by_model))
+    return {
+        "models": per_model,
+        "ensemble": {
+            "weights_used": weights, "weights": dict(zip(results, map(float, chosen_w))),
+            "oof_accuracy": ensemble.accuracy(ensemble.average(oof_by_model, chosen_w), y),
+            "equal_weights_oof_accuracy": ensemble.accuracy(equal, y),
+            "equal_weights_oof_log_loss": ensemble.log_loss(equal, y),
+            "fitted_weights": dict(zip(results, map(float, fitted_w))),
+            "fitted_weights_oof_accuracy": ensemble.accuracy(fitted, y),
+            "fitted_weights_oof_log_loss": ensemble.log_loss(fitted, y),
+        },
+        "_test_probabilities": ensemble.average(test_by_model, chosen_w),
+        "_oof_probabilities": ensemble.average(oof_by_model, chosen_w),
+    }
+
+
+# --------------------------------------------------------------------------- run folder
+def open_run_dir(cfg: RunConfig, data: Competition) -> Path:
+    """The explicit --run-dir, else an unfinished run of the same config to resume, else a new folder."""
+    run_key = {"training_fingerprint": cfg.training_fingerprint(), "data_sha256": data.sha256}
+    if cfg.run_dir:
+        run_dir = Path(cfg.run_dir)
+        if cfg.fresh and (run_dir / "run.json").exists():
+            raise OutputError(f"--fresh with --run-dir {run_dir}: that folder holds a run already; "
+                              f"give a new --run-dir (runs are never deleted by the kit)")
+    else:
+        run_dir = None if cfg.fresh else _unfinished_run(Path(cfg.submissions_dir), run_key)
+        if run_dir is None:
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            suffix = "-sample" if data.is_sample else ""
+            run_dir = _unique(Path(cfg.submissions_dir) / f"{stamp}-{'+'.join(cfg.models)}{suffix}")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not (run_dir / "run.json").exists():
+            atomic.write_json(run_dir / "run.json", {**run_key, "created": dt.datetime.now().isoformat(),
+                                                     "kit_version": __version__})
+    except OSError as exc:
+        raise OutputError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
+    return run_dir
+
+
+def _unfinished_run(root: Path, run_key: dict) -> Path | None:
+    if not root.is_dir():
+        return None
+    for candidate in sorted(root.iterdir(), reverse=True):
+        record = candidate / "run.json"
+        if record.is_file() and not (candidate / "submission.csv").exists():
+            try:
+                saved = atomic.read_json(record)
+            except (OSError, ValueError):
+                continue
+            if all(saved.get(k) == v for k, v in run_key.items()):
+                return candidate
+    return None
+
+
+def _unique(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+def _record_inputs(run_dir: Path, cfg: RunConfig, data: Competition, rows: np.ndarray, fold_of: np.ndarray) -> None:
+    atomic.write_text(run_dir / "config.toml", cfg.to_toml())
+    atomic.write_json(run_dir / "data.json", {"source": data.source, "sha256": data.sha256,
+                                              "is_sample": data.is_sample, "n_train_total": int(len(data.x_train)),
+                                              "n_train_used": int(len(rows)), "n_test": int(data.n_test)})
+    atomic.save_npy(run_dir / "train_rows.npy", rows.astype(np.int64))
+    atomic.save_npy(run_dir / "folds.npy", fold_of)
+
+
+def _check_free_space(run_dir: Path, cfg: RunConfig, data: Competition) -> None:
+    # per fold: test + OOF probabilities (float32) and a model file of a few MB
+    need = len(cfg.models) * cfg.folds * (data.n_test * 40 + 30 * MB) + 10 * MB
+    free = shutil.disk_usage(run_dir).free
+    if free < need:
+        raise OutputError(f"only {free / MB:.0f} MB free under {run_dir}; this run needs about {need / MB:.0f} MB "
+                          f"(free some space or pass --run-dir on another disk)")
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _log_summary(summary: dict, log) -> None:
+    for name, m in summary["models"].items():
+        spe = f", {m['seconds_per_epoch']:.1f} s/epoch" if m["seconds_per_epoch"] else ""
+        log(f"{name:>14}: OOF accuracy {m['oof_accuracy']:.4%} (folds {m['fold_accuracy_mean']:.4%} "
+            f"± {m['fold_accuracy_std']:.4%}){spe}")
+    e = summary["ensemble"]
+    log(f"{'ensemble':>14}: OOF accuracy {e['oof_accuracy']:.4%} ({e['weights_used']} weights; "
+        f"equal {e['equal_weights_oof_accuracy']:.4%}, OOF-fitted {e['fitted_weights_oof_accuracy']:.4%})")
+    log(f"total wall time {summary['wall_seconds']:.0f} s")

@@ -1,0 +1,61 @@
+"""A model's training recipe -- optimizer, schedule, epochs, batch -- and turning it into Keras objects."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import keras
+
+from kaggle_digits.errors import ConfigError
+
+OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"        # cosine decay after a linear warm-up, or constant
+    warmup_epochs: float = 1.0
+    weight_decay: float = 1e-4      # adamw only
+    momentum: float = 0.0           # sgd only
+    label_smoothing: float = 0.0
+    epochs: int = 10
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+
+    def override(self, **changes) -> "Recipe":
+        """The recipe with every non-None change applied (CLI overrides)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    total = max(1, recipe.epochs * steps_per_epoch)
+    if recipe.schedule == "cosine":
+        warmup = min(int(recipe.warmup_epochs * steps_per_epoch), total - 1)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else recipe.learning_rate, decay_steps=total - warmup,
+            warmup_target=recipe.learning_rate if warmup else None, warmup_steps=warmup, alpha=0.01)
+    else:
+        lr = recipe.learning_rate
+    if recipe.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    if recipe.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    return keras.optimizers.SGD(lr, momentum=recipe.momentum)
+
+
+def make_loss(recipe: Recipe) -> keras.losses.Loss:
+    return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)

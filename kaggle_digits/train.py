@@ -1,0 +1,148 @@
+"""Train one (model, fold): the kit's unit of work.
+
+A fold result -- out-of-fold and test probabilities, history, timings, the model file -- is saved
+in its own folder, ``done.json`` last, so resume, fan-out over machines and reports can all trust
+any fold folder that has a ``done.json`` whose fingerprint matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kaggle_digits import __version__, atomic
+from kaggle_digits.augment import build_augmentation
+from kaggle_digits.config import AugmentConfig
+from kaggle_digits.models import create_model, get_spec
+from kaggle_digits.recipe import Recipe, make_loss, make_optimizer
+
+PREDICT_BATCH = 1024
+_PACKAGE_DIR = Path(__file__).parent
+
+
+@dataclass
+class FoldResult:
+    model: str
+    fold: int
+    oof: np.ndarray            # (n_held_out, 10) float32, rows in increasing train-row order
+    test: np.ndarray           # (n_test, 10) float32
+    history: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)  # val_accuracy, timings, epochs...
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """Everything that decides a fold's result; its hash is the fold's fingerprint."""
+
+    model: str
+    hp: dict
+    recipe: Recipe
+    augment: AugmentConfig
+    fold: int
+    n_folds: int
+    seed: int
+    data_sha256: str
+    rows_sha256: str
+    validate_each_epoch: bool = True
+
+    def fingerprint(self) -> dict:
+        return {"model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
+                "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
+                "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,
+                "validate_each_epoch": self.validate_each_epoch, "code": code_version(),
+                "backend": keras.backend.backend()}
+
+    def fingerprint_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.fingerprint(), sort_keys=True, default=list).encode()).hexdigest()
+
+    @property
+    def fold_seed(self) -> int:
+        return self.seed * 1000 + self.fold
+
+
+def code_version() -> str:
+    """kaggle_digits version plus a hash of its sources: a code change invalidates saved folds."""
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds wall seconds per epoch to the history (the first epoch includes graph compilation)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+def load_fold(fold_dir: Path, task: FoldTask) -> FoldResult | None:
+    """The saved result of ``task`` if it finished with the same fingerprint, else None."""
+    done = fold_dir / "done.json"
+    if not done.is_file():
+        return None
+    try:
+        record = atomic.read_json(done)
+        if record.get("fingerprint") != task.fingerprint_hash():
+            return None
+        return FoldResult(model=task.model, fold=task.fold, oof=np.load(fold_dir / "oof.npy"),
+                          test=np.load(fold_dir / "test.npy"), history=atomic.read_json(fold_dir / "history.json"),
+                          metrics=record["metrics"], reused=True)
+    except (OSError, ValueError, KeyError):
+        return None  # damaged: retrain
+
+
+def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+               y_val: np.ndarray, x_test: np.ndarray, fold_dir: Path, verbose: int = 1) -> FoldResult:
+    """Fit ``task.model`` on the fold's training rows, then predict its held-out rows and test.csv."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(task.fold_seed)
+    spec = get_spec(task.model)
+    recipe = task.recipe
+    model = create_model(task.model, augmentation=build_augmentation(task.augment, seed=task.fold_seed), **task.hp)
+    steps_per_epoch = int(np.ceil(len(x_train) / recipe.batch_size))
+    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe),
+                  metrics=["accuracy"])
+    y_train_1h = keras.utils.to_categorical(y_train, 10)
+    validation = (x_val, keras.utils.to_categorical(y_val, 10)) if task.validate_each_epoch else None
+    atomic.write_json(fold_dir / "fingerprint.json", task.fingerprint())
+
+    start = time.perf_counter()
+    history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=recipe.epochs,
+                        validation_data=validation, callbacks=[EpochTimer(), keras.callbacks.TerminateOnNaN()],
+                        verbose=verbose)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    oof = model.predict(x_val, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)
+    test = model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)
+    predict_seconds = time.perf_counter() - start
+
+    epoch_seconds = [float(s) for s in history.history.get("epoch_seconds", [])]
+    epochs_run = len(epoch_seconds)
+    steady = epoch_seconds[1:] or epoch_seconds  # epoch 1 pays for compilation
+    metrics = {
+        "val_accuracy": float(np.mean(oof.argmax(1) == y_val)),
+        "n_train": int(len(x_train)), "n_val": int(len(x_val)), "epochs": epochs_run,
+        "params": int(model.count_params()), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+        "seconds_per_epoch": float(np.mean(steady)) if steady else None,
+        "images_per_second": float(len(x_train) / np.mean(steady)) if steady else None,
+        "view": spec.view, "backend": keras.backend.backend(),
+    }
+    hist = {k: [float(v) for v in values] for k, values in history.history.items()}
+    atomic.write_json(fold_dir / "history.json", hist)
+    atomic.save_npy(fold_dir / "oof.npy", oof)
+    atomic.save_npy(fold_dir / "test.npy", test)
+    atomic.save_keras_model(fold_dir / "model.keras", model)
+    atomic.write_json(fold_dir / "done.json", {"fingerprint": task.fingerprint_hash(), "metrics": metrics})
+    return FoldResult(task.model, task.fold, oof, test, hist, metrics)
