@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import Callable, Sequence
@@ -93,8 +94,14 @@ def print_models() -> None:
               f"{r['optimizer']:<9} {r['source']}")
 
 
-def make_submission_main(argv: Sequence[str] | None = None) -> int:
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter and retracing warnings out of the progress output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def make_submission_main(argv: Sequence[str] | None = None) -> int:
+    quiet_tensorflow()
 
     def main(args: argparse.Namespace) -> int:
         if args.list_models:

@@ -24,6 +24,7 @@ class Recipe:
     label_smoothing: float = 0.0
     epochs: int = 10
     batch_size: int = 128
+    early_stopping_patience: int | None = None  # stop when val_loss has not improved for this many epochs
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,7 @@ class FoldTask:
         return {"model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
                 "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
                 "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,
-                "validate_each_epoch": self.validate_each_epoch, "code": code_version(),
+                "validate_each_epoch": self.validate_each_epoch, "code": code_version(self.model),
                 "backend": keras.backend.backend()}
 
     def fingerprint_hash(self) -> str:
@@ -67,10 +68,18 @@ class FoldTask:
         return self.seed * 1000 + self.fold
 
 
-def code_version() -> str:
-    """kaggle_digits version plus a hash of its sources: a code change invalidates saved folds."""
+TRAINING_MODULES = ("augment.py", "folds.py", "recipe.py", "train.py", "models/__init__.py")
+
+
+def code_version(model: str) -> str:
+    """kaggle_digits version plus a hash of the code that decides ``model``'s fold results.
+
+    Only the training modules and the model's own family file count, so editing the report, the
+    Kaggle wrappers or another model's file does not throw away hours of trained folds.
+    """
+    family = Path(sys.modules[get_spec(model).builder.__module__].__file__)
     digest = hashlib.sha256()
-    for path in sorted(_PACKAGE_DIR.rglob("*.py")):
+    for path in sorted({*(_PACKAGE_DIR / m for m in TRAINING_MODULES), family}):
         digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
@@ -118,10 +127,13 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     validation = (x_val, keras.utils.to_categorical(y_val, 10)) if task.validate_each_epoch else None
     atomic.write_json(fold_dir / "fingerprint.json", task.fingerprint())
 
+    callbacks = [EpochTimer(), keras.callbacks.TerminateOnNaN()]
+    if recipe.early_stopping_patience is not None:  # as seed 000: EarlyStopping on val_loss, best weights not restored
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if validation else "loss",
+                                                       patience=recipe.early_stopping_patience))
     start = time.perf_counter()
     history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=recipe.epochs,
-                        validation_data=validation, callbacks=[EpochTimer(), keras.callbacks.TerminateOnNaN()],
-                        verbose=verbose)
+                        validation_data=validation, callbacks=callbacks, verbose=verbose)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     oof = model.predict(x_val, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)

@@ -1,0 +1,54 @@
+"""Shared fixtures: small competition-shaped files made from the bundled sample, and the replica zip."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+SAMPLE = Path(__file__).resolve().parents[1] / "kaggle_digits" / "sample"
+REPLICA_ZIP = Path(os.environ.get("KAGGLE_DIGITS_REPLICA",
+                                  Path(__file__).resolve().parents[2] / "shared" / "data" / "digit-recognizer.zip"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own loader cache, so none reads or writes the user's ~/.cache."""
+    monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def sample_lines(name: str, n_rows: int) -> list[str]:
+    """Header plus the first ``n_rows`` data lines of a bundled sample file."""
+    text = gzip.decompress((SAMPLE / f"{name}.csv.gz").read_bytes()).decode()
+    return text.splitlines()[: n_rows + 1]
+
+
+@pytest.fixture
+def small_files(tmp_path) -> Path:
+    """A competition folder with 60 train rows, 20 test rows and a matching sample_submission.csv."""
+    folder = tmp_path / "comp"
+    folder.mkdir()
+    (folder / "train.csv").write_text("\n".join(sample_lines("train", 60)) + "\n")
+    (folder / "test.csv").write_text("\n".join(sample_lines("test", 20)) + "\n")
+    (folder / "sample_submission.csv").write_text("ImageId,Label\n" + "".join(f"{i},0\n" for i in range(1, 21)))
+    return folder
+
+
+def zip_folder(folder: Path, target: Path, members=("train.csv", "test.csv", "sample_submission.csv")) -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in members:
+            archive.write(folder / name, name)
+    return target
+
+
+@pytest.fixture
+def replica_zip() -> Path:
+    if not REPLICA_ZIP.is_file():
+        pytest.skip(f"the competition replica {REPLICA_ZIP} is not present (set KAGGLE_DIGITS_REPLICA)")
+    return REPLICA_ZIP

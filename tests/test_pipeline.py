@@ -1,0 +1,164 @@
+"""End to end on tiny data: k-fold training, OOF coverage, run folder, resume, outputs, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kaggle_digits import atomic, submission
+from kaggle_digits.config import RunConfig
+from kaggle_digits.errors import ConfigError, OutputError
+from kaggle_digits.pipeline import make_submission
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn", "cnn_gru"))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One real run on the bundled sample: 300 rows, 2 folds, 1 epoch, both kit models."""
+    workdir = tmp_path_factory.mktemp("work")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)  # no ./data here, so the bundled sample is used
+        mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
+        result = make_submission(RunConfig(**QUICK, submissions_dir=str(workdir / "submissions")), log=lambda _: None)
+    return workdir, result
+
+
+def test_run_folder_holds_every_fold_result(quick_run):
+    _, result = quick_run
+    run = result.run_dir
+    for name in ("config.toml", "data.json", "folds.npy", "train_rows.npy", "ensemble.json", "submission.csv",
+                 "oof_probabilities.npy", "test_probabilities.npy"):
+        assert (run / name).is_file(), name
+    for model in ("cnn", "cnn_gru"):
+        for fold in (0, 1):
+            fold_dir = run / model / f"fold{fold}"
+            for name in ("done.json", "fingerprint.json", "history.json", "oof.npy", "test.npy", "model.keras"):
+                assert (fold_dir / name).is_file(), f"{model}/fold{fold}/{name}"
+            assert len(atomic.read_json(fold_dir / "history.json")["loss"]) == 1
+    assert atomic.read_json(run / "run.json")["data_sha256"] == atomic.read_json(run / "data.json")["sha256"]
+    assert "models = [\"cnn\", \"cnn_gru\"]" in (run / "config.toml").read_text()
+
+
+def test_oof_covers_every_training_row_exactly_once(quick_run):
+    _, result = quick_run
+    run = result.run_dir
+    fold_of = np.load(run / "folds.npy")
+    assert len(fold_of) == 300 and np.load(run / "train_rows.npy").shape == (300,)
+    for model in ("cnn", "cnn_gru"):
+        sizes = [np.load(run / model / f"fold{k}" / "oof.npy").shape[0] for k in (0, 1)]
+        assert sizes == [int(np.sum(fold_of == 0)), int(np.sum(fold_of == 1))]
+        assert sum(sizes) == 300
+    oof = np.load(run / "oof_probabilities.npy")
+    assert oof.shape == (300, 10)
+    np.testing.assert_allclose(oof.sum(axis=1), 1.0, rtol=1e-4)  # no row left at zero, none counted twice
+
+
+def test_ensemble_report_and_submission_agree(quick_run):
+    _, result = quick_run
+    run = result.run_dir
+    summary = json.loads((run / "ensemble.json").read_text())
+    assert set(summary["models"]) == {"cnn", "cnn_gru"}
+    for m in summary["models"].values():
+        assert 0.0 <= m["oof_accuracy"] <= 1.0 and len(m["fold_accuracy"]) == 2
+        assert m["seconds_per_epoch"] > 0
+    assert summary["ensemble"]["weights"] == {"cnn": 0.5, "cnn_gru": 0.5}
+    test_probs = np.load(run / "test_probabilities.npy")
+    frame = submission.validate_file(run / "submission.csv", n_rows=1000)
+    np.testing.assert_array_equal(frame["Label"].astype(int).to_numpy(), test_probs.argmax(axis=1))
+    latest = Path(result.copies[0])
+    assert latest.name == "submission.csv" and latest.read_bytes() == (run / "submission.csv").read_bytes()
+    assert summary["is_sample"] is True and "-sample" in run.name
+
+
+def test_rerun_with_the_same_run_dir_reuses_every_fold(quick_run):
+    workdir, first = quick_run
+    logs = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
+        again = make_submission(RunConfig(**QUICK, run_dir=str(first.run_dir),
+                                          submissions_dir=str(workdir / "submissions")), log=logs.append)
+    assert sum("reused from an earlier run" in line for line in logs) == 4
+    assert not any("training on" in line for line in logs)
+    assert (again.run_dir / "submission.csv").read_bytes() == (first.run_dir / "submission.csv").read_bytes()
+
+
+def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = dict(QUICK, models=("cnn_gru",), submissions_dir=str(tmp_path / "subs"))
+    first = make_submission(RunConfig(**cfg), log=lambda _: None)
+    # simulate a crash during fold 2: its done.json never got written, no submission yet
+    (first.run_dir / "cnn_gru" / "fold1" / "done.json").unlink()
+    (first.run_dir / "submission.csv").unlink()
+    logs = []
+    second = make_submission(RunConfig(**cfg), log=logs.append)
+    assert second.run_dir == first.run_dir
+    assert [line for line in logs if "training on" in line] == [
+        next(line for line in logs if "fold 2/2: training" in line)]
+    fresh = make_submission(RunConfig(**cfg, fresh=True), log=lambda _: None)
+    assert fresh.run_dir != first.run_dir
+
+
+def test_out_file_is_refused_if_it_exists_unless_forced(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "mine.csv"
+    out.write_text("keep me")
+    cfg = dict(QUICK, models=("cnn_gru",), submissions_dir=str(tmp_path / "subs"), out=str(out))
+    with pytest.raises(OutputError, match="--out .* exists already"):
+        make_submission(RunConfig(**cfg), log=lambda _: None)
+    assert out.read_text() == "keep me"
+    make_submission(RunConfig(**cfg, force=True), log=lambda _: None)
+    submission.validate_file(out, n_rows=1000)
+
+
+def test_config_is_validated_before_any_work():
+    with pytest.raises(ConfigError, match="unknown model"):
+        RunConfig(models=("cnn", "nope")).validate()
+    with pytest.raises(ConfigError, match="--folds must be at least 2"):
+        RunConfig(folds=1).validate()
+    with pytest.raises(ConfigError, match="augment.zoom"):
+        RunConfig(augment={"zoom": 1.5}).validate()
+
+
+def _script(*args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "make_submission.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train.csv").write_text("label,pixel0\n1,2\n")
+    (bad / "test.csv").write_text("pixel0\n1\n")
+    result = _script("--data", str(bad), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: train.csv: header has 2 columns")
+    assert not (tmp_path / "submissions").exists() or not any((tmp_path / "submissions").iterdir())
+    debug = _script("--data", str(bad), "--debug", cwd=tmp_path)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_cli_help_and_model_list(tmp_path):
+    help_text = _script("--help", cwd=tmp_path).stdout
+    for flag in ("--data", "--models", "--folds", "--epochs", "--batch-size", "--seed", "--max-train-rows",
+                 "--out", "--run-dir"):
+        assert flag in help_text
+    listing = _script("--list-models", cwd=tmp_path)
+    assert listing.returncode == 0 and "cnn_gru" in listing.stdout and "28,506" in listing.stdout
+
+
+def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = make_submission(RunConfig(data=str(replica_zip), max_train_rows=200, folds=2, epochs=1, verbose=0,
+                                       models=("cnn_gru",), submissions_dir=str(tmp_path / "subs")),
+                             log=lambda _: None)
+    frame = submission.validate_file(result.submission_path)  # 28,000 rows, ids 1..28000
+    assert len(frame) == 28_000
