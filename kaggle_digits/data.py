@@ -32,6 +32,7 @@ COMPETITION_ZIP = "digit-recognizer.zip"
 MEMBERS = ("train.csv", "test.csv", "sample_submission.csv")
 BUNDLED_SAMPLE = Path(__file__).with_name("sample")
 CACHE_FORMAT = 1  # bump when the cached arrays' layout changes
+_CSV_INTEGER_BYTES = b"0123456789,\r\n"  # all a valid data row may contain
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,9 @@ def _parse(raw: bytes, name: str, expected: tuple[str, ...]) -> pa.Table:
     _check_header(header.split(","), expected, name)
     if header_end < 0 or not raw[header_end + 1:].strip():
         raise DataError(f"{name}: has a header but no data rows")
+    if raw[header_end + 1:].translate(None, _CSV_INTEGER_BYTES):
+        # pyarrow would accept more than plain decimals (hex such as 0x1f, signs): name the cell instead
+        _diagnose(raw, name, expected)
     options = pa_csv.ConvertOptions(column_types={c: pa.uint8() for c in expected}, strings_can_be_null=False,
                                     quoted_strings_can_be_null=False)
     try:

@@ -1,0 +1,142 @@
+"""Trustworthy runs: determinism, kill -9 and resume, unwritable outputs, property tests of the validators."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kaggle_digits import submission
+from kaggle_digits.config import RunConfig
+from kaggle_digits.data import PIXEL_COLUMNS, parse_test_csv, parse_train_csv
+from kaggle_digits.errors import DataError, OutputError
+from kaggle_digits.pipeline import make_submission
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(data=None, max_train_rows=240, epochs=1, verbose=0, models=("cnn_gru",))
+
+
+def test_same_seed_gives_byte_identical_probabilities(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = [make_submission(RunConfig(**TINY, folds=2, seed=seed, run_dir=str(tmp_path / name),
+                                      submissions_dir=str(tmp_path)), log=lambda _: None)
+            for name, seed in (("a", 7), ("b", 7), ("c", 8))]
+    a, b, c = (np.load(r.run_dir / "test_probabilities.npy") for r in runs)
+    assert a.tobytes() == b.tobytes()
+    assert np.load(runs[0].run_dir / "oof_probabilities.npy").tobytes() == \
+        np.load(runs[1].run_dir / "oof_probabilities.npy").tobytes()
+    assert not np.array_equal(a, c)  # the seed really reaches the folds/weights/augmentation
+
+
+def _cli(subs: Path, cwd: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "scripts" / "make_submission.py"), "--max-train-rows", "240", "--folds", "4",
+            "--epochs", "1", "--models", "cnn_gru", "--verbose", "0", "--submissions-dir", str(subs)]
+
+
+def test_kill_9_mid_run_then_same_command_resumes(tmp_path):
+    """Kill the real CLI after its first fold, rerun the same command: it resumes and matches a clean run."""
+    subs = tmp_path / "subs"
+    proc = subprocess.Popen(_cli(subs, tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 240
+    while not list(subs.glob("*/cnn_gru/fold0/done.json")):
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert time.monotonic() < deadline, "first fold never finished"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    (run_dir,) = [p for p in subs.iterdir() if p.is_dir()]
+    assert not (run_dir / "submission.csv").exists()
+
+    resumed = subprocess.run(_cli(subs, tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"run folder: {run_dir}" in resumed.stdout
+    assert "[cnn_gru] fold 1/4: val accuracy" in resumed.stdout and "reused from an earlier run" in resumed.stdout
+    assert "fold 1/4: training" not in resumed.stdout
+
+    clean = subprocess.run(_cli(tmp_path / "clean", tmp_path), cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    (clean_dir,) = [p for p in (tmp_path / "clean").iterdir() if p.is_dir()]
+    assert (run_dir / "submission.csv").read_bytes() == (clean_dir / "submission.csv").read_bytes()
+    assert np.load(run_dir / "test_probabilities.npy").tobytes() == \
+        np.load(clean_dir / "test_probabilities.npy").tobytes()
+
+
+def test_unwritable_run_folder_is_a_clear_error_before_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="cannot write the run folder"):
+        make_submission(RunConfig(**TINY, folds=2, run_dir=str(blocker / "run")), log=lambda _: None)
+
+
+def test_fresh_never_reuses_an_existing_run_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = dict(TINY, folds=2, run_dir=str(tmp_path / "run"), submissions_dir=str(tmp_path))
+    make_submission(RunConfig(**cfg), log=lambda _: None)
+    with pytest.raises(OutputError, match="--fresh with --run-dir"):
+        make_submission(RunConfig(**cfg, fresh=True), log=lambda _: None)
+
+
+# ----------------------------------------------------------------------------- property tests
+def _csv(labels: np.ndarray | None, pixels: np.ndarray) -> str:
+    frame = pd.DataFrame(pixels, columns=PIXEL_COLUMNS)
+    if labels is not None:
+        frame.insert(0, "label", labels)
+    return frame.to_csv(index=False)
+
+
+# Pixels come from a seeded generator so hypothesis shrinks a seed, not 784-long lists.
+images = st.tuples(st.integers(1, 6), st.integers(0, 2**32 - 1)).map(lambda t: (
+    np.random.default_rng(t[1]).integers(0, 10, t[0]),
+    np.random.default_rng(t[1] + 1).integers(0, 256, (t[0], 784), dtype=np.uint8)))
+PROPS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(images)
+def test_loader_round_trips_any_valid_file(data):
+    labels, pixels = data
+    x, y = parse_train_csv(_csv(labels, pixels).encode())
+    np.testing.assert_array_equal(x, pixels)
+    np.testing.assert_array_equal(y, labels)
+    np.testing.assert_array_equal(parse_test_csv(_csv(None, pixels).encode()), pixels)
+
+
+@PROPS
+@given(images, st.data(), st.sampled_from(["x", "-3", "+3", "256", "1e3", "7.5", "", "0x1f", " ", "1 ", "nan", "NA"]))
+def test_loader_names_the_corrupted_cell(data, draw, bad):
+    labels, pixels = data
+    lines = _csv(labels, pixels).splitlines()
+    row = draw.draw(st.integers(1, len(labels)))
+    column = draw.draw(st.integers(1, 784))
+    fields = lines[row].split(",")
+    fields[column] = bad
+    lines[row] = ",".join(fields)
+    with pytest.raises(DataError) as info:
+        parse_train_csv(("\n".join(lines) + "\n").encode(), "train.csv")
+    assert f"train.csv, row {row} (line {row + 1}), column pixel{column - 1}:" in str(info.value)
+
+
+@PROPS
+@given(st.lists(st.integers(0, 9), min_size=1, max_size=50), st.data())
+def test_submission_validator_accepts_valid_and_names_the_first_bad_id(labels, draw):
+    n = len(labels)
+    frame = pd.DataFrame({"ImageId": np.arange(1, n + 1), "Label": labels})
+    submission.validate_frame(frame, n_rows=n)
+    if n > 1:
+        i, j = sorted(draw.draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2, unique=True)))
+        ids = frame["ImageId"].to_numpy().copy()
+        ids[i], ids[j] = ids[j], ids[i]
+        with pytest.raises(DataError, match=rf"row {i + 1} \(line {i + 2}\), column ImageId: expected {i + 1}"):
+            submission.validate_frame(frame.assign(ImageId=ids), n_rows=n)
