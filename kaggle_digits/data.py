@@ -53,7 +53,7 @@ class Competition:
 
 
 # --------------------------------------------------------------------------- locating the files
-class _Source:
+class CompetitionSource:
     """Bytes of train.csv / test.csv / sample_submission.csv from a folder or a zip."""
 
     def __init__(self, path: Path):
@@ -120,7 +120,7 @@ def load_competition(path: str | os.PathLike | None = None, *, use_cache: bool =
     """Load train/test (validated) from ``path``; with no path and no ./data, the bundled sample."""
     located = find_data(path)
     is_sample = located is None
-    source = _Source(located if located is not None else BUNDLED_SAMPLE)
+    source = CompetitionSource(located if located is not None else BUNDLED_SAMPLE)
     cache_dir = _cache_dir(source) if use_cache and not is_sample else None
     if cache_dir is not None and (cache_dir / "meta.json").is_file():
         try:
@@ -272,7 +272,7 @@ def _cache_root() -> Path:
     return Path(os.environ.get("KAGGLE_DIGITS_CACHE", Path.home() / ".cache" / "kaggle-digits"))
 
 
-def _cache_dir(source: _Source) -> Path | None:
+def _cache_dir(source: CompetitionSource) -> Path | None:
     try:
         key = hashlib.sha256(repr((CACHE_FORMAT, source.identity())).encode()).hexdigest()[:24]
     except OSError:
@@ -293,7 +293,7 @@ def _save_cache(cache_dir: Path, c: Competition) -> None:
         pass  # a read-only home is no reason to fail a run
 
 
-def _load_cached(cache_dir: Path, source: _Source) -> Competition:
+def _load_cached(cache_dir: Path, source: CompetitionSource) -> Competition:
     meta = atomic.read_json(cache_dir / "meta.json")
     load = lambda n: np.load(cache_dir / n, allow_pickle=False)  # noqa: E731
     return Competition(x_train=load("x_train.npy"), y_train=load("y_train.npy"), x_test=load("x_test.npy"),

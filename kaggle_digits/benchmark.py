@@ -1,0 +1,151 @@
+"""How fast and how accurate a kit run is, next to a plain-Keras baseline measured in the same process.
+
+The baseline is what the seed write-ups and most public notebooks do: ``pd.read_csv``, float32
+arrays divided by 255, and ``model.fit`` on NumPy with the seed's own recipe -- here seed 003's CNN
+(Adam 1e-3, batch 32), on the same rows and folds as the kit, so every figure is comparable and the
+speed-up is a ratio of two measurements on one machine.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from kaggle_digits import atomic, ensemble
+from kaggle_digits.config import RunConfig
+from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data
+from kaggle_digits.models import get_spec
+from kaggle_digits.pipeline import make_submission
+from kaggle_digits.zoo import describe_machine
+
+BASELINE_MODEL = "seed003_cnn"
+COLUMNS = ("name", "kind", "params", "epochs", "batch_size", "seconds_per_epoch", "images_per_second",
+           "fit_seconds", "oof_accuracy")
+
+
+@dataclass
+class BaselineResult:
+    load_seconds: float
+    seconds_per_epoch: float
+    images_per_second: float
+    fit_seconds: float
+    wall_seconds: float
+    oof_accuracy: float
+    fold_accuracy: list[float]
+    params: int
+
+
+def pandas_load(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """train.csv the notebook way (``pd.read_csv``, C engine); returns images, labels and seconds."""
+    source = CompetitionSource(path)
+    start = time.perf_counter()
+    frames = []
+    for name in ("train.csv", "test.csv"):
+        member = source.member(name)
+        frames.append(pd.read_csv(io.BytesIO(source.read(member)),
+                                  compression="gzip" if member.endswith(".gz") else None))
+    seconds = time.perf_counter() - start
+    return frames[0].drop(columns="label").to_numpy(), frames[0]["label"].to_numpy(), seconds
+
+
+def plain_keras_baseline(data_path: Path, rows: np.ndarray, fold_of: np.ndarray, epochs: int,
+                         seed: int, verbose: int = 0) -> BaselineResult:
+    started = time.perf_counter()
+    pixels, labels, load_seconds = pandas_load(data_path)
+    x = (pixels[rows].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
+    y = labels[rows]
+    y_1h = keras.utils.to_categorical(y, 10)
+    spec = get_spec(BASELINE_MODEL)
+    oof = np.zeros((len(y), 10), dtype=np.float32)
+    fit_seconds, steady_epoch_seconds, params = 0.0, [], 0
+    for fold in range(int(fold_of.max()) + 1):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed * 1000 + fold)
+        inputs = keras.Input((28, 28, 1))
+        model = keras.Model(inputs, spec.builder(inputs))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+        held = fold_of == fold
+        epoch_times = []
+        timer = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda e, logs: epoch_times.append(-time.perf_counter()),
+            on_epoch_end=lambda e, logs: epoch_times.__setitem__(-1, epoch_times[-1] + time.perf_counter()))
+        start = time.perf_counter()
+        model.fit(x[~held], y_1h[~held], batch_size=spec.recipe.batch_size, epochs=epochs, verbose=verbose,
+                  callbacks=[timer])
+        fit_seconds += time.perf_counter() - start
+        steady_epoch_seconds += epoch_times[1:] or epoch_times
+        oof[held] = model.predict(x[held], batch_size=1024, verbose=0)
+        params = model.count_params()
+    per_epoch = float(np.mean(steady_epoch_seconds))
+    return BaselineResult(
+        load_seconds=load_seconds, seconds_per_epoch=per_epoch,
+        images_per_second=float(np.sum(fold_of != 0) / per_epoch), fit_seconds=fit_seconds,
+        wall_seconds=time.perf_counter() - started, oof_accuracy=ensemble.accuracy(oof, y),
+        fold_accuracy=[ensemble.accuracy(oof[fold_of == k], y[fold_of == k]) for k in range(int(fold_of.max()) + 1)],
+        params=params)
+
+
+def run(cfg: RunConfig, out_dir: Path, baseline_epochs: int | None = None, log=print) -> dict:
+    """Train ``cfg`` through the kit, then the baseline on the same rows and folds; save JSON/CSV/Markdown."""
+    data_path = find_data(cfg.data) or BUNDLED_SAMPLE
+    result = make_submission(cfg, log=log)
+    summary = result.summary
+    rows = np.load(result.run_dir / "train_rows.npy")
+    fold_of = np.load(result.run_dir / "folds.npy")
+    epochs = baseline_epochs or max(m["epochs"] for m in summary["models"].values())
+    log(f"baseline: {BASELINE_MODEL} with plain model.fit on NumPy float32, {epochs} epochs, same folds")
+    base = plain_keras_baseline(data_path, rows, fold_of, epochs, cfg.seed, verbose=min(cfg.verbose, 2))
+
+    table = [{"name": name, "kind": "kit", "params": m["params"], "epochs": m["epochs"],
+              "batch_size": get_spec(name).recipe.override(batch_size=cfg.batch_size).batch_size,
+              "seconds_per_epoch": m["seconds_per_epoch"], "images_per_second": m["images_per_second"],
+              "fit_seconds": m["fit_seconds"], "oof_accuracy": m["oof_accuracy"]}
+             for name, m in summary["models"].items()]
+    table.append({"name": "ensemble", "kind": "kit", "params": None, "epochs": None, "batch_size": None,
+                  "seconds_per_epoch": None, "images_per_second": None,
+                  "fit_seconds": sum(m["fit_seconds"] for m in summary["models"].values()),
+                  "oof_accuracy": summary["ensemble"]["oof_accuracy"]})
+    table.append({"name": BASELINE_MODEL, "kind": "plain Keras baseline", "params": base.params, "epochs": epochs,
+                  "batch_size": get_spec(BASELINE_MODEL).recipe.batch_size,
+                  "seconds_per_epoch": base.seconds_per_epoch, "images_per_second": base.images_per_second,
+                  "fit_seconds": base.fit_seconds, "oof_accuracy": base.oof_accuracy})
+    report = {
+        "machine": describe_machine(), "config": cfg.to_dict(), "run_dir": str(result.run_dir),
+        "n_train": summary["n_train"], "folds": int(fold_of.max()) + 1,
+        "kit": {"load_seconds": summary["load_seconds"], "wall_seconds": summary["wall_seconds"]},
+        "baseline": vars(base),
+        "ratios": {"load_speedup": base.load_seconds / max(summary["load_seconds"], 1e-9),
+                   "wall_seconds_kit_over_baseline": summary["wall_seconds"] / base.wall_seconds},
+        "table": table,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(out_dir / "benchmark.json", report)
+    atomic.write_text(out_dir / "benchmark.csv", pd.DataFrame(table, columns=COLUMNS).to_csv(index=False))
+    atomic.write_text(out_dir / "benchmark.md", render_markdown(report))
+    log(render_markdown(report))
+    return report
+
+
+def render_markdown(report: dict) -> str:
+    def fmt(value, spec):
+        return "" if value is None else format(value, spec)
+
+    lines = [f"Machine: {report['machine']['full']}",
+             f"Rows: {report['n_train']:,} of train.csv, {report['folds']}-fold. Load: kit "
+             f"{report['kit']['load_seconds']:.2f} s vs pandas {report['baseline']['load_seconds']:.2f} s "
+             f"(×{report['ratios']['load_speedup']:.1f}). Wall: kit {report['kit']['wall_seconds']:.0f} s, "
+             f"baseline {report['baseline']['wall_seconds']:.0f} s.", "",
+             "| model | kind | params | epochs | batch | s/epoch | images/s | fit s (all folds) | OOF accuracy |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["table"]:
+        lines.append(f"| {r['name']} | {r['kind']} | {fmt(r['params'], ',')} | {fmt(r['epochs'], 'd')} | "
+                     f"{fmt(r['batch_size'], 'd')} | {fmt(r['seconds_per_epoch'], '.1f')} | "
+                     f"{fmt(r['images_per_second'], ',.0f')} | {fmt(r['fit_seconds'], ',.0f')} | "
+                     f"{fmt(r['oof_accuracy'], '.2%')} |")
+    return "\n".join(lines) + "\n"
