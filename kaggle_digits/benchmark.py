@@ -22,6 +22,7 @@ from kaggle_digits.config import RunConfig
 from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data
 from kaggle_digits.models import get_spec
 from kaggle_digits.pipeline import make_submission
+from kaggle_digits.train import one_hot
 from kaggle_digits.zoo import describe_machine
 
 BASELINE_MODEL = "seed003_cnn"
@@ -60,7 +61,7 @@ def plain_keras_baseline(data_path: Path, rows: np.ndarray, fold_of: np.ndarray,
     pixels, labels, load_seconds = pandas_load(data_path)
     x = (pixels[rows].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
     y = labels[rows]
-    y_1h = keras.utils.to_categorical(y, 10)
+    y_1h = one_hot(y)
     spec = get_spec(BASELINE_MODEL)
     oof = np.zeros((len(y), 10), dtype=np.float32)
     fit_seconds, steady_epoch_seconds, params = 0.0, [], 0

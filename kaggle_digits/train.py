@@ -20,6 +20,7 @@ import numpy as np
 from kaggle_digits import __version__, atomic
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
+from kaggle_digits.devices import distribution_scope
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.recipe import Recipe, make_loss, make_optimizer
 
@@ -85,6 +86,11 @@ def code_version(model: str) -> str:
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """float32 one-hot targets (keras.utils.to_categorical would make float64)."""
+    return np.eye(10, dtype=np.float32)[labels]
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds wall seconds per epoch to the history (the first epoch includes graph compilation)."""
 
@@ -96,14 +102,25 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
-def load_fold(fold_dir: Path, task: FoldTask) -> FoldResult | None:
-    """The saved result of ``task`` if it finished with the same fingerprint, else None."""
+def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> FoldResult | None:
+    """The saved result of ``task`` if it finished with the same fingerprint, else None.
+
+    ``ignore`` names fingerprint keys not to compare (e.g. ``("code", "backend")`` when gathering folds
+    trained on Kaggle kernels); the saved fingerprint.json must still be the one done.json certifies.
+    """
     done = fold_dir / "done.json"
     if not done.is_file():
         return None
     try:
         record = atomic.read_json(done)
-        if record.get("fingerprint") != task.fingerprint_hash():
+        if ignore:
+            saved = atomic.read_json(fold_dir / "fingerprint.json")
+            certified = hashlib.sha256(json.dumps(saved, sort_keys=True, default=list).encode()).hexdigest()
+            wanted = json.loads(json.dumps(task.fingerprint(), default=list))
+            if record.get("fingerprint") != certified or any(
+                    saved.get(k) != wanted.get(k) for k in set(saved) | set(wanted) if k not in ignore):
+                return None
+        elif record.get("fingerprint") != task.fingerprint_hash():
             return None
         return FoldResult(model=task.model, fold=task.fold, oof=np.load(fold_dir / "oof.npy"),
                           test=np.load(fold_dir / "test.npy"), history=atomic.read_json(fold_dir / "history.json"),
@@ -119,26 +136,27 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     keras.utils.set_random_seed(task.fold_seed)
     spec = get_spec(task.model)
     recipe = task.recipe
-    model = create_model(task.model, augmentation=build_augmentation(task.augment, seed=task.fold_seed), **task.hp)
-    steps_per_epoch = int(np.ceil(len(x_train) / recipe.batch_size))
-    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe),
-                  metrics=["accuracy"])
-    y_train_1h = keras.utils.to_categorical(y_train, 10)
-    validation = (x_val, keras.utils.to_categorical(y_val, 10)) if task.validate_each_epoch else None
-    atomic.write_json(fold_dir / "fingerprint.json", task.fingerprint())
+    with distribution_scope():  # both GPUs of a Kaggle T4 x2 session; a no-op on one GPU or CPU
+        model = create_model(task.model, augmentation=build_augmentation(task.augment, seed=task.fold_seed), **task.hp)
+        steps_per_epoch = int(np.ceil(len(x_train) / recipe.batch_size))
+        model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe),
+                      metrics=["accuracy"])
+        y_train_1h = one_hot(y_train)
+        validation = (x_val, one_hot(y_val)) if task.validate_each_epoch else None
+        atomic.write_json(fold_dir / "fingerprint.json", task.fingerprint())
 
-    callbacks = [EpochTimer(), keras.callbacks.TerminateOnNaN()]
-    if recipe.early_stopping_patience is not None:  # as seed 000: EarlyStopping on val_loss, best weights not restored
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if validation else "loss",
-                                                       patience=recipe.early_stopping_patience))
-    start = time.perf_counter()
-    history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=recipe.epochs,
-                        validation_data=validation, callbacks=callbacks, verbose=verbose)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    oof = model.predict(x_val, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)
-    test = model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)
-    predict_seconds = time.perf_counter() - start
+        callbacks = [EpochTimer(), keras.callbacks.TerminateOnNaN()]
+        if recipe.early_stopping_patience is not None:  # as seed 000: EarlyStopping on val_loss, best weights not restored
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if validation else "loss",
+                                                           patience=recipe.early_stopping_patience))
+        start = time.perf_counter()
+        history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=recipe.epochs,
+                            validation_data=validation, callbacks=callbacks, verbose=verbose)
+        fit_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        oof = model.predict(x_val, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)
+        test = model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)
+        predict_seconds = time.perf_counter() - start
 
     epoch_seconds = [float(s) for s in history.history.get("epoch_seconds", [])]
     epochs_run = len(epoch_seconds)

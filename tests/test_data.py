@@ -129,3 +129,11 @@ def test_replica_zip_loads_in_full(replica_zip):
     assert data.x_train.shape == (42000, 28, 28, 1) and data.x_test.shape == (28000, 28, 28, 1)
     assert data.y_train.min() == 0 and data.y_train.max() == 9
     assert data.sample_ids.tolist() == list(range(1, 28001))
+
+
+def test_duplicated_rows_are_kept_with_a_warning(small_files, capsys):
+    lines = (small_files / "train.csv").read_text().splitlines()
+    (small_files / "train.csv").write_text("\n".join(lines + lines[1:4]) + "\n")
+    data = load_competition(small_files, use_cache=False)
+    assert len(data.x_train) == 63
+    assert "train.csv has 3 duplicated image rows" in capsys.readouterr().err
