@@ -18,6 +18,10 @@ import numpy as np
 from kaggle_digits.errors import OutputError
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def _temp_beside(path: Path, suffix: str = "") -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +50,7 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], None], *, overw
     with _temp_beside(path, suffix) as tmp:
         writer(tmp)
         _fsync(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the mode a plain open() would
         if overwrite:
             os.replace(tmp, path)
         else:

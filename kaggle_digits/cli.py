@@ -57,6 +57,12 @@ def make_submission_parser() -> argparse.ArgumentParser:
     p.add_argument("--submissions-dir", metavar="DIR", help="where run folders go (default: submissions)")
     p.add_argument("--fresh", action="store_true", help="start a new run instead of resuming an unfinished one")
     p.add_argument("--no-val-curves", action="store_true", help="skip scoring the held-out fold after each epoch")
+    p.add_argument("--no-report", action="store_true", help="skip writing report.html and its figures into the run "
+                   "folder (make it later with scripts/report.py RUN_DIR)")
+    p.add_argument("--only-folds", type=parse_fold_list, metavar="0,2", help="train only these folds (0-based, as "
+                   "the fold0.. folders); the ensemble and submission follow once every fold is in the run folder")
+    p.add_argument("--ensemble-only", action="store_true", help="train nothing: ensemble the fold results already "
+                   "in --run-dir (e.g. gathered from Kaggle kernels; their code version and backend may differ)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), help="Keras progress: 0 none, 1 bars (default), "
                    "2 a line per epoch")
     p.add_argument("--list-models", action="store_true", help="list the registered models and exit")
@@ -64,16 +70,25 @@ def make_submission_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_fold_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(f) for f in text.split(",") if f.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected fold ids like 0,2 -- got {text!r}") from None
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     settings = load_toml(args.config) if args.config else {}
     direct = ("data", "models", "folds", "epochs", "batch_size", "learning_rate", "seed", "max_train_rows",
-              "weights", "out", "run_dir", "submissions_dir", "verbose")
+              "weights", "out", "run_dir", "submissions_dir", "verbose", "only_folds")
     settings.update({k: getattr(args, k) for k in direct if getattr(args, k) is not None})
-    for flag, key in (("force", "force"), ("fresh", "fresh"), ("debug", "debug")):
+    for flag, key in (("force", "force"), ("fresh", "fresh"), ("debug", "debug"), ("ensemble_only", "ensemble_only")):
         if getattr(args, flag):
             settings[key] = True
     if args.no_val_curves:
         settings["validate_each_epoch"] = False
+    if args.no_report:
+        settings["report"] = False
     augment = dict(settings.get("augment", {}))
     if args.no_augment:
         augment["enabled"] = False

@@ -46,6 +46,7 @@ class RunConfig:
     models: tuple[str, ...] = DEFAULT_MODELS
     folds: int = 5
     seed: int = 42
+    only_folds: tuple[int, ...] | None = None  # train just these folds (0-based, as fold0..); others are reused
     # overrides of the per-model recipes (None = each model's own default)
     epochs: int | None = None
     batch_size: int | None = None
@@ -62,6 +63,8 @@ class RunConfig:
     # behaviour
     verbose: int = 1                   # Keras progress: 0 silent, 1 bars, 2 a line per epoch
     validate_each_epoch: bool = True   # score the held-out fold after every epoch (learning curves)
+    ensemble_only: bool = False        # train nothing: ensemble the fold results already in the run folder
+    report: bool = True                # write report.html + figures into the run folder at the end
     debug: bool = False
 
     def __post_init__(self) -> None:
@@ -70,6 +73,8 @@ class RunConfig:
         if isinstance(self.models, str):
             self.models = parse_model_list(self.models)
         self.models = tuple(self.models)
+        if self.only_folds is not None:
+            self.only_folds = tuple(self.only_folds)
 
     def validate(self) -> "RunConfig":
         from kaggle_digits.models import list_models
@@ -94,6 +99,11 @@ class RunConfig:
             raise ConfigError(f"--weights must be 'equal' or 'oof', got {self.weights!r}")
         if self.verbose not in (0, 1, 2):
             raise ConfigError(f"verbose must be 0, 1 or 2, got {self.verbose}")
+        if self.only_folds is not None:
+            bad = [f for f in self.only_folds if not isinstance(f, int) or not 0 <= f < self.folds]
+            if bad or not self.only_folds or len(set(self.only_folds)) != len(self.only_folds):
+                raise ConfigError(f"--only-folds {','.join(map(str, self.only_folds))}: expected distinct fold ids "
+                                  f"0..{self.folds - 1} (0-based, as the fold0.. folders)")
         self.augment.validate()
         return self
 

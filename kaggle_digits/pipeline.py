@@ -18,7 +18,7 @@ import numpy as np
 from kaggle_digits import __version__, atomic, ensemble, submission
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, load_competition
-from kaggle_digits.errors import OutputError
+from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.folds import assign_folds, stratified_subset
 from kaggle_digits.models import get_spec
 from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
@@ -30,9 +30,10 @@ MB = 1024 * 1024
 @dataclass
 class RunResult:
     run_dir: Path
-    submission_path: Path
+    submission_path: Path | None  # None when --only-folds left folds untrained (no ensemble yet)
     summary: dict
     copies: list[Path] = field(default_factory=list)
+    report_path: Path | None = None  # run_dir/report.html, unless --no-report
 
 
 def make_submission(cfg: RunConfig, log=print) -> RunResult:
@@ -61,6 +62,11 @@ def make_submission(cfg: RunConfig, log=print) -> RunResult:
     for name in cfg.models:
         results[name] = [_fold(cfg, data, name, fold, x, y, fold_of, run_dir, rows_sha, log)
                          for fold in range(cfg.folds)]
+    missing = [f"{name}/fold{k}" for name, folds in results.items() for k, r in enumerate(folds) if r is None]
+    if missing:  # --only-folds: the ensemble waits until every fold of every model is in the run folder
+        log(f"not trained yet: {', '.join(missing)}; no ensemble or submission until they are in {run_dir} "
+            f"(train them with --only-folds and the same --run-dir, or gather them from Kaggle kernels)")
+        return RunResult(run_dir, None, {"missing_folds": missing})
 
     summary = summarise(results, y, fold_of, cfg.weights)
     test_probs = summary.pop("_test_probabilities")
@@ -83,14 +89,31 @@ def make_submission(cfg: RunConfig, log=print) -> RunResult:
         if Path(cfg.out).exists() and not cfg.force:
             raise OutputError(f"--out {cfg.out} exists already; choose another path or add --force to replace it")
         copies.append(submission.write(frame, cfg.out, overwrite=True, **validation))
+    report_path = _write_report(cfg, run_dir, data, log) if cfg.report else None
     _log_summary(summary, log)
     log(f"submission: {run_submission} ({data.n_test:,} rows)" + "".join(f"\n  copied to {c}" for c in copies))
+    if report_path is not None:
+        log(f"report: {report_path}")
     if data.is_sample:
         log("NOTE: made from the bundled sample -- do not upload it to Kaggle.")
-    return RunResult(run_dir, run_submission, summary, copies)
+    return RunResult(run_dir, run_submission, summary, copies, report_path=report_path)
 
 
-def _fold(cfg, data: Competition, name, fold, x, y, fold_of, run_dir, rows_sha, log) -> FoldResult:
+def _write_report(cfg: RunConfig, run_dir: Path, data: Competition, log) -> Path | None:
+    """report.html and its figures; a failure is a warning, since the submission is written already."""
+    from kaggle_digits.report import write_report  # imported here: matplotlib loads only when wanted
+
+    try:
+        return write_report(run_dir, data=data)
+    except Exception as exc:  # noqa: BLE001 -- any figure failure; --debug shows the traceback
+        if cfg.debug:
+            raise
+        log(f"warning: the report could not be written ({type(exc).__name__}: {exc}); the submission is "
+            f"fine. Retry with `python scripts/report.py {run_dir} --debug`")
+        return None
+
+
+def _fold(cfg, data: Competition, name, fold, x, y, fold_of, run_dir, rows_sha, log) -> FoldResult | None:
     spec = get_spec(name)
     recipe = spec.recipe.override(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
     task = FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
@@ -98,6 +121,14 @@ def _fold(cfg, data: Competition, name, fold, x, y, fold_of, run_dir, rows_sha, 
                     validate_each_epoch=cfg.validate_each_epoch)
     fold_dir = run_dir / name / f"fold{fold}"
     result = load_fold(fold_dir, task)
+    if result is None and cfg.ensemble_only:  # folds trained elsewhere (Kaggle kernels): code/backend may differ
+        result = load_fold(fold_dir, task, ignore=("code", "backend"))
+        if result is None:
+            raise DataError(f"{fold_dir}: no finished fold result for this configuration (--ensemble-only trains "
+                            f"nothing; the fold must come from a run with the same data, models, folds, seed and "
+                            f"recipe)")
+    if result is None and cfg.only_folds is not None and fold not in cfg.only_folds:
+        return None
     if result is None:
         log(f"[{name}] fold {fold + 1}/{cfg.folds}: training on {int(np.sum(fold_of != fold)):,} rows, "
             f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate:g}")

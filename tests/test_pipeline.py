@@ -16,7 +16,7 @@ from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.pipeline import make_submission
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn", "cnn_gru"))
+QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn", "cnn_gru"), report=False)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.pipeline import make_submission
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(data=None, max_train_rows=240, epochs=1, verbose=0, models=("cnn_gru",))
+TINY = dict(data=None, max_train_rows=240, epochs=1, verbose=0, models=("cnn_gru",), report=False)
 
 
 def test_same_seed_gives_byte_identical_probabilities(tmp_path, monkeypatch):
@@ -39,7 +39,7 @@ def test_same_seed_gives_byte_identical_probabilities(tmp_path, monkeypatch):
 
 def _cli(subs: Path, cwd: Path) -> list[str]:
     return [sys.executable, str(ROOT / "scripts" / "make_submission.py"), "--max-train-rows", "240", "--folds", "4",
-            "--epochs", "1", "--models", "cnn_gru", "--verbose", "0", "--submissions-dir", str(subs)]
+            "--epochs", "1", "--models", "cnn_gru", "--verbose", "0", "--no-report", "--submissions-dir", str(subs)]
 
 
 def test_kill_9_mid_run_then_same_command_resumes(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,6 +26,9 @@ def test_round_trip(tmp_path):
     np.testing.assert_array_equal(frame["Label"].astype(int).to_numpy(), probs.argmax(1))
     assert path.read_text().startswith("ImageId,Label\n1,")
     assert not [p for p in tmp_path.iterdir() if p.name != "submission.csv"]  # no temp files left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # what open() would give, not mkstemp's 0600
 
 
 def test_existing_file_is_never_overwritten(tmp_path):

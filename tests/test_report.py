@@ -1,0 +1,195 @@
+"""The run report: one real quick run (bundled sample, 300 rows, 2 folds, 1 epoch), then its files."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import dataclasses
+import os
+import re
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kaggle_digits import atomic
+from kaggle_digits.cli import config_from_args, make_submission_parser
+from kaggle_digits.config import RunConfig
+from kaggle_digits.errors import DataError
+from kaggle_digits.report import (FIGURES, REPORT_DIR, ReportError, load_run, plot_augmentation, plot_errors,
+                                  plot_learning_curves, report_main, select_errors, select_uncertain,
+                                  write_report)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """make_submission on the bundled sample (run from a folder without ./data); it writes the report."""
+    from kaggle_digits.pipeline import make_submission
+
+    root = tmp_path_factory.mktemp("report-run")
+    with pytest.MonkeyPatch.context() as patch:  # module scope: the per-test cache fixture is not active yet
+        patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
+        patch.chdir(root)
+        return make_submission(RunConfig(data=None, max_train_rows=300, folds=2, epochs=1, models=("cnn",),
+                                         submissions_dir=str(root / "submissions"), verbose=0),
+                               log=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def run(quick_run):
+    return load_run(quick_run.run_dir)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# --------------------------------------------------------------------------- the files
+def test_make_submission_writes_the_report(quick_run):
+    assert quick_run.report_path == quick_run.run_dir / "report.html"
+    assert quick_run.report_path.is_file()
+    for name in FIGURES:  # augmentation is on by default, so every figure is there
+        path = quick_run.run_dir / REPORT_DIR / name
+        assert 5_000 < path.stat().st_size < 200_000, f"{name}: {path.stat().st_size} bytes"
+        width, height = png_size(path)
+        assert 500 <= width <= 2000 and 300 <= height <= 2000, f"{name}: {width}x{height}"
+        pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(np.int32)
+        assert len(np.unique(pixels @ [65536, 256, 1])) > 16, f"{name}: hardly any colours"
+        assert np.mean(pixels.min(axis=1) < 200) > 0.01, f"{name}: nearly blank"
+    for name in ("oof_errors.csv", "low_confidence_test.csv"):
+        assert (quick_run.run_dir / REPORT_DIR / name).stat().st_size > 30
+
+
+def test_html_is_self_contained(quick_run):
+    text = quick_run.report_path.read_text(encoding="utf-8")
+    images = re.findall(r'<img src="([^"]+)"', text)
+    assert len(images) == len(FIGURES)
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG_MAGIC
+    assert "bundled 4,000-row sample" in text  # the sample warning
+    assert "<td>cnn</td>" in text and "ensemble (equal weights)" in text  # the results table
+    accuracy = atomic.read_json(quick_run.run_dir / "ensemble.json")["ensemble"]["oof_accuracy"]
+    assert f"{accuracy:.2%}" in text
+
+
+# --------------------------------------------------------------------------- the error grid
+def test_select_errors_matches_brute_force_on_the_run(run):
+    order = select_errors(run.oof, run.y)
+    wrong = [i for i in range(len(run.y)) if int(np.argmax(run.oof[i])) != int(run.y[i])]
+    assert wrong, "a 1-epoch run on 300 rows should get some digits wrong"
+    assert sorted(order.tolist()) == wrong
+    confidence = run.oof[order].max(axis=1)
+    assert np.all(np.diff(confidence) <= 0), "worst (most confident mistake) first"
+
+
+def test_error_grid_shows_only_misclassified_rows(quick_run, run):
+    wrong = {i for i in range(len(run.y)) if int(np.argmax(run.oof[i])) != int(run.y[i])}
+    fig, _ = plot_errors(run, limit=50)
+    panels = [ax for ax in fig.axes if ax.images]
+    shown = select_errors(run.oof, run.y)[:50]
+    assert len(panels) == len(shown) == min(50, len(wrong))
+    for ax, i in zip(panels, shown):
+        assert i in wrong
+        np.testing.assert_array_equal(ax.images[0].get_array(), run.x[i].reshape(28, 28))
+        true, pred = map(int, re.match(r"true (\d) → (\d)", ax.get_title()).groups())
+        assert true == run.y[i] != pred == int(np.argmax(run.oof[i]))
+    # the CSV lists every error, in the grid's order
+    records = read_csv(quick_run.run_dir / REPORT_DIR / "oof_errors.csv")
+    position = {int(r): i for i, r in enumerate(run.rows)}
+    assert [position[int(r["train_row"]) - 1] for r in records] == select_errors(run.oof, run.y).tolist()
+    assert {position[int(r["train_row"]) - 1] for r in records} == wrong
+
+
+def test_select_errors_order_and_no_errors():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55]])
+    y = np.array([0, 0, 1, 0, 0])
+    assert select_errors(probs, y).tolist() == [1, 3, 2, 4]  # most confident mistake first
+    assert select_errors(probs, probs.argmax(1)).size == 0
+
+
+def test_select_uncertain():
+    probs = np.array([[0.9, 0.1], [0.5, 0.5], [0.3, 0.7], [0.6, 0.4]])
+    assert select_uncertain(probs, 2).tolist() == [1, 3]
+    assert select_uncertain(probs, 10).tolist() == [1, 3, 2, 0]
+
+
+# --------------------------------------------------------------------------- figure corner cases
+def test_learning_curves_draw_every_fold_train_and_validation(run):
+    fig = plot_learning_curves(run.histories)
+    assert len(fig.axes) == 2  # one model: loss and accuracy
+    for ax in fig.axes:
+        assert len(ax.lines) == 2 * run.n_folds  # train + validation per fold
+        assert all(len(line.get_xdata()) == 1 for line in ax.lines)  # the quick run has 1 epoch
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1"]
+
+
+def test_learning_curves_without_history_still_draw():
+    fig = plot_learning_curves({"cnn": [{}, {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8]}]})
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert not texts  # fold 2 has a history, so both panels have lines
+    fig = plot_learning_curves({"cnn": [{}, {}]})
+    assert any("no history" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_augmentation_preview_is_skipped_when_augmentation_is_off(run):
+    off = dataclasses.replace(run, config={**run.config, "augment": {"enabled": False}})
+    assert plot_augmentation(off) is None
+
+
+# --------------------------------------------------------------------------- command line and errors
+def test_cli_rerun_and_one_line_errors(quick_run, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(quick_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
+    assert report_main([str(copy), "--max-images", "10"]) == 0
+    assert capsys.readouterr().out.strip() == f"report: {copy / 'report.html'}"
+    assert len(read_csv(copy / REPORT_DIR / "low_confidence_test.csv")) == 10
+
+    assert report_main([str(tmp_path / "nowhere")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    (copy / "ensemble.json").unlink()
+    assert report_main([str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "missing ensemble.json" in err and err.count("\n") == 1
+
+
+def test_data_that_does_not_match_the_run_is_refused(quick_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(quick_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
+    info = atomic.read_json(copy / "data.json")
+    atomic.write_json(copy / "data.json", {**info, "sha256": "0" * 64})
+    with pytest.raises(DataError, match="not the data"):
+        write_report(copy)
+    atomic.write_json(copy / "data.json", {**info, "source": str(tmp_path / "moved.zip"), "is_sample": False})
+    with pytest.raises(ReportError, match="--data"):
+        write_report(copy)
+    assert len(load_run(copy, data=info["source"]).y) == 300  # --data points at where it is now
+
+
+def test_relative_data_path_is_found_from_the_project_folder(quick_run, tmp_path, monkeypatch):
+    """A run made with ./data records the relative path; the report finds it from <project>/submissions/<run>."""
+    project = tmp_path / "project"
+    copy = project / "submissions" / "run"
+    shutil.copytree(quick_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
+    shutil.copytree(Path(atomic.read_json(copy / "data.json")["source"]), project / "data")
+    info = atomic.read_json(copy / "data.json")
+    atomic.write_json(copy / "data.json", {**info, "source": "data", "is_sample": False})
+    monkeypatch.chdir(tmp_path)  # not the project folder
+    assert len(load_run(copy).y) == 300
+
+
+def test_no_report_flag():
+    assert config_from_args(make_submission_parser().parse_args(["--no-report"])).report is False
+    assert config_from_args(make_submission_parser().parse_args([])).report is True
