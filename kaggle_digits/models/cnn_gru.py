@@ -16,8 +16,10 @@ from kaggle_digits.recipe import Recipe
 
 @register_model(
     "cnn_gru", view="sequence",
-    recipe=Recipe(optimizer="rmsprop", learning_rate=1e-3, schedule="cosine", warmup_epochs=0.5,
-                  epochs=15, batch_size=128),
+    # The seed's RMSprop 1e-3 (kept by seed001_cnn_gru) reached only 93.8% OOF in 8 augmented epochs;
+    # on 9,000 rows x 12 epochs AdamW scored 96.1% at 3e-3, 97.2% at 6e-3 and 97.6% at 1e-2 vs 80.0%.
+    recipe=Recipe(optimizer="adamw", learning_rate=1e-2, schedule="cosine", warmup_epochs=0.5,
+                  epochs=30, batch_size=128),
     hp={"filters": 32, "gru_units": (64, 16), "reset_after": False},
     source="sjayakum/mnist main.py (seed 001)", reported_accuracy=98.74, stated_params=28_506)
 def cnn_gru(x, filters: int = 32, gru_units: tuple[int, int] = (64, 16), reset_after: bool = False):
