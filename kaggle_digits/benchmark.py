@@ -20,6 +20,7 @@ import pandas as pd
 from kaggle_digits import atomic, ensemble
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data
+from kaggle_digits.errors import DataError
 from kaggle_digits.models import get_spec
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.train import one_hot
@@ -150,3 +151,36 @@ def render_markdown(report: dict) -> str:
                      f"{fmt(r['images_per_second'], ',.0f')} | {fmt(r['fit_seconds'], ',.0f')} | "
                      f"{fmt(r['oof_accuracy'], '.2%')} |")
     return "\n".join(lines) + "\n"
+
+
+def tta_gain(run_dir: Path, log=print) -> dict:
+    """OOF accuracy of a finished run's saved fold models without and with TTA (no retraining)."""
+    from kaggle_digits import tta
+    from kaggle_digits.data import load_competition
+
+    info = atomic.read_json(run_dir / "data.json")
+    data = load_competition(info["source"])
+    if data.sha256 != info["sha256"]:
+        raise DataError(f"{info['source']} is not the data {run_dir} was trained on (sha256 differs)")
+    rows, fold_of = np.load(run_dir / "train_rows.npy"), np.load(run_dir / "folds.npy")
+    x, y = data.x_train[rows], data.y_train[rows]
+    result, plain_all, tta_all = {}, [], []
+    for model_dir in sorted(p for p in run_dir.iterdir() if (p / "fold0" / "model.keras").is_file()):
+        plain, shifted = np.zeros((len(y), 10), np.float32), np.zeros((len(y), 10), np.float32)
+        for fold in range(int(fold_of.max()) + 1):
+            model = keras.saving.load_model(model_dir / f"fold{fold}" / "model.keras")
+            held = fold_of == fold
+            plain[held] = tta.predict(model, x[held])
+            shifted[held] = tta.predict(model, x[held], tta=True)
+        result[model_dir.name] = {"oof_accuracy": ensemble.accuracy(plain, y),
+                                  "oof_accuracy_tta": ensemble.accuracy(shifted, y)}
+        log(f"{model_dir.name}: OOF {result[model_dir.name]['oof_accuracy']:.4%} -> with TTA "
+            f"{result[model_dir.name]['oof_accuracy_tta']:.4%}")
+        plain_all.append(plain)
+        tta_all.append(shifted)
+    result["ensemble (equal weights)"] = {"oof_accuracy": ensemble.accuracy(ensemble.average(plain_all), y),
+                                          "oof_accuracy_tta": ensemble.accuracy(ensemble.average(tta_all), y)}
+    log(f"ensemble: OOF {result['ensemble (equal weights)']['oof_accuracy']:.4%} -> with TTA "
+        f"{result['ensemble (equal weights)']['oof_accuracy_tta']:.4%}")
+    atomic.write_json(run_dir / "tta.json", {"shifts": tta.SHIFTS, "models": result})
+    return result

@@ -48,6 +48,8 @@ def make_submission_parser() -> argparse.ArgumentParser:
     p.add_argument("--rotation", type=float, metavar="DEG", help="max random rotation in degrees (default: 10)")
     p.add_argument("--zoom", type=float, metavar="F", help="max random zoom as a fraction (default: 0.1)")
     p.add_argument("--shift", type=float, metavar="F", help="max random shift as a fraction (default: 0.1)")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: average OOF and test predictions "
+                   "over the image and its four 1-pixel shifts (5x prediction time)")
     p.add_argument("--weights", choices=("equal", "oof"), help="model weights: equal, or fitted on OOF "
                    "probabilities (default: equal)")
     p.add_argument("--out", metavar="FILE", help="also write the submission to FILE (refused if it exists)")
@@ -82,9 +84,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     direct = ("data", "models", "folds", "epochs", "batch_size", "learning_rate", "seed", "max_train_rows",
               "weights", "out", "run_dir", "submissions_dir", "verbose", "only_folds")
     settings.update({k: getattr(args, k) for k in direct if getattr(args, k) is not None})
-    for flag, key in (("force", "force"), ("fresh", "fresh"), ("debug", "debug"), ("ensemble_only", "ensemble_only")):
+    for flag in ("force", "fresh", "debug", "tta", "ensemble_only"):
         if getattr(args, flag):
-            settings[key] = True
+            settings[flag] = True
     if args.no_val_curves:
         settings["validate_each_epoch"] = False
     if args.no_report:

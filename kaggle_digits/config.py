@@ -52,6 +52,7 @@ class RunConfig:
     batch_size: int | None = None
     learning_rate: float | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    tta: bool = False                  # average predictions over fixed 1-pixel shifts (tta.SHIFTS)
     # ensembling
     weights: str = "equal"             # "equal" or "oof" (fitted on out-of-fold probabilities)
     # outputs
@@ -117,7 +118,7 @@ class RunConfig:
     def training_fingerprint(self) -> str:
         """What decides the fold results (not where outputs go): same value, same folds."""
         keys = ("data", "max_train_rows", "models", "folds", "seed", "epochs", "batch_size",
-                "learning_rate", "augment", "validate_each_epoch")
+                "learning_rate", "augment", "validate_each_epoch", "tta")
         subset = {k: self.to_dict()[k] for k in keys}
         return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -118,7 +118,7 @@ def _fold(cfg, data: Competition, name, fold, x, y, fold_of, run_dir, rows_sha, 
     recipe = spec.recipe.override(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
     task = FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
                     n_folds=cfg.folds, seed=cfg.seed, data_sha256=data.sha256, rows_sha256=rows_sha,
-                    validate_each_epoch=cfg.validate_each_epoch)
+                    validate_each_epoch=cfg.validate_each_epoch, tta=cfg.tta)
     fold_dir = run_dir / name / f"fold{fold}"
     result = load_fold(fold_dir, task)
     if result is None and cfg.ensemble_only:  # folds trained elsewhere (Kaggle kernels): code/backend may differ

@@ -17,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import __version__, atomic
+from kaggle_digits import __version__, atomic, tta
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.devices import distribution_scope
@@ -53,9 +53,11 @@ class FoldTask:
     data_sha256: str
     rows_sha256: str
     validate_each_epoch: bool = True
+    tta: bool = False
 
     def fingerprint(self) -> dict:
-        return {"model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
+        return {**({"tta": True} if self.tta else {}),  # only when on: earlier fingerprints stay valid
+                "model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
                 "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
                 "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,
                 "validate_each_epoch": self.validate_each_epoch, "code": code_version(self.model),
@@ -69,7 +71,7 @@ class FoldTask:
         return self.seed * 1000 + self.fold
 
 
-TRAINING_MODULES = ("augment.py", "folds.py", "recipe.py", "train.py", "models/__init__.py")
+TRAINING_MODULES = ("augment.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py")
 
 
 def code_version(model: str) -> str:
@@ -154,8 +156,8 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
                             validation_data=validation, callbacks=callbacks, verbose=verbose)
         fit_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        oof = model.predict(x_val, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)
-        test = model.predict(x_test, batch_size=PREDICT_BATCH, verbose=0).astype(np.float32)
+        oof = tta.predict(model, x_val, task.tta, PREDICT_BATCH)
+        test = tta.predict(model, x_test, task.tta, PREDICT_BATCH)
         predict_seconds = time.perf_counter() - start
 
     epoch_seconds = [float(s) for s in history.history.get("epoch_seconds", [])]

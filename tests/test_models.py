@@ -51,3 +51,18 @@ def test_augmentation_changes_training_inputs_only(batch):
 def test_disabled_augmentation_builds_nothing():
     assert build_augmentation(AugmentConfig(enabled=False)) is None
     assert build_augmentation(AugmentConfig(rotation_deg=0, zoom=0, shift=0)) is None
+
+
+def test_tta_averages_the_fixed_shifts(batch):
+    from kaggle_digits import tta
+
+    model = create_model("cnn_gru")
+    plain = model.predict(batch, verbose=0)
+    np.testing.assert_allclose(tta.predict(model, batch), plain, atol=1e-6)
+    by_hand = np.mean([model.predict(tta.shift(batch, dy, dx), verbose=0) for dy, dx in tta.SHIFTS], axis=0)
+    averaged = tta.predict(model, batch, tta=True)
+    np.testing.assert_allclose(averaged, by_hand, atol=1e-6)
+    assert not np.allclose(averaged, plain)
+    moved = tta.shift(batch, 1, -1)
+    assert (moved[:, 0] == 0).all() and (moved[:, :, -1] == 0).all()
+    np.testing.assert_array_equal(moved[:, 1:, :-1], batch[:, :-1, 1:])
