@@ -105,3 +105,5 @@ def describe_models(names: list[str] | None = None) -> list[dict]:
 def _load_families() -> None:
     # Imported for their @register_model side effect; one module per family.
     from kaggle_digits.models import cnn, cnn_gru  # noqa: F401
+    # the seed write-ups' models, one module per seed (see docs/models.md)
+    from kaggle_digits.models import seed000, seed001, seed002, seed003, seed004  # noqa: F401
