@@ -86,6 +86,16 @@ def save_keras_model(path: str | os.PathLike, model) -> Path:
     return write_with(path, lambda tmp: model.save(tmp), suffix=".tmp.keras")
 
 
+def unique_path(path: str | os.PathLike) -> Path:
+    """``path`` if it does not exist yet, else ``path-2``, ``path-3``...: outputs never collide."""
+    path = candidate = Path(path)
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 

@@ -194,7 +194,7 @@ def open_run_dir(cfg: RunConfig, data: Competition) -> Path:
         if run_dir is None:
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             suffix = "-sample" if data.is_sample else ""
-            run_dir = _unique(Path(cfg.submissions_dir) / f"{stamp}-{'+'.join(cfg.models)}{suffix}")
+            run_dir = atomic.unique_path(Path(cfg.submissions_dir) / f"{stamp}-{'+'.join(cfg.models)}{suffix}")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not (run_dir / "run.json").exists():
@@ -218,14 +218,6 @@ def _unfinished_run(root: Path, run_key: dict) -> Path | None:
             if all(saved.get(k) == v for k, v in run_key.items()):
                 return candidate
     return None
-
-
-def _unique(path: Path) -> Path:
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
 
 
 def _record_inputs(run_dir: Path, cfg: RunConfig, data: Competition, rows: np.ndarray, fold_of: np.ndarray) -> None:

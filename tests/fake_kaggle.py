@@ -1,0 +1,284 @@
+"""A small fake of the Kaggle API for the real ``kaggle`` CLI (kaggle 2.x / kagglesdk), on 127.0.0.1.
+
+The CLI cannot be pointed at another host, but with ``KAGGLE_API_ENVIRONMENT=LOCALHOST`` it calls
+``http://localhost/api/v1/<service>/<Method>``; the fake is that process's HTTP proxy
+(``http_proxy=http://127.0.0.1:<free port>``, ``NO_PROXY`` unset), so it sees every request -- API calls,
+the data download it redirects to, the submission upload (PUT) and kernel output downloads -- and answers
+them from memory. Nothing leaves the machine.
+
+Answered: competitions.CompetitionApiService/{DownloadDataFiles, StartSubmissionUpload, CreateSubmission,
+GetSubmissionLimits, ListSubmissions}, kernels.KernelsApiService/{SaveKernel, GetKernelSessionStatus,
+ListKernelSessionOutput}, security.OAuthService/IntrospectToken, plus GET /files/<zip>, PUT /upload/<token>
+and GET /kernel-output/<owner>/<slug>/<path>. Field names follow kagglesdk's request/response types.
+
+A pushed kernel is "run" by ``kernel_runner(script_text, working_dir) -> (returncode, log)`` in a thread,
+one kernel at a time, so ``kaggle kernels status`` reports QUEUED, RUNNING, then COMPLETE or ERROR, and
+``kaggle kernels output`` serves what the script wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+
+API = "/api/v1/"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    authorization: str | None
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class Kernel:
+    slug: str                 # owner/slug
+    request: dict             # the SaveKernel body
+    version: int
+    working: Path
+    thread: threading.Thread | None = None
+    started: bool = False
+    returncode: int | None = None
+    log: str = ""
+
+
+@dataclass
+class FakeKaggle:
+    workdir: Path
+    data_zip: bytes = b""
+    competitions: tuple[str, ...] = ("digit-recognizer",)
+    rules_accepted: bool = True
+    valid_keys: set[str] | None = None  # API keys accepted for Basic auth (None: any)
+    kernel_runner: Callable[[str, Path], tuple[int, str]] | None = None
+    requests: list[Request] = field(default_factory=list)
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    submissions: list[dict] = field(default_factory=list)
+    kernels: dict[str, Kernel] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> "FakeKaggle":
+        fake = self
+        self._machine = threading.Lock()
+
+        class Handler(_Handler):
+            kaggle = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        for kernel in self.kernels.values():
+            if kernel.thread is not None:
+                kernel.thread.join(timeout=120)
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def api_calls(self) -> list[str]:
+        return [r.path[len(API):] for r in self.requests if r.path.startswith(API)]
+
+    # ---------------------------------------------------------------- API methods
+    def call(self, method: str, request: Request) -> tuple[int, dict]:
+        body = request.json()
+        if method == "security.OAuthService/IntrospectToken":
+            return 200, {"active": True, "username": "fakeuser"}
+        if request.authorization is None or not self._authorized(request.authorization):
+            return 401, {"code": 401, "message": "Unauthenticated"}
+        service, _, name = method.partition("/")
+        handler = getattr(self, f"_{name}", None)
+        if handler is None or service not in ("competitions.CompetitionApiService", "kernels.KernelsApiService"):
+            return 404, {"code": 404, "message": f"fake Kaggle does not implement {method}"}
+        return handler(body)
+
+    def _authorized(self, header: str) -> bool:
+        if self.valid_keys is None or not header.startswith("Basic "):
+            return True
+        _, _, key = base64.b64decode(header[6:]).decode().partition(":")
+        return key in self.valid_keys
+
+    def _competition(self, body: dict) -> tuple[int, dict] | None:
+        if body.get("competitionName") not in self.competitions:
+            return 404, {"code": 404, "message": "Competition not found"}
+        return None
+
+    def _DownloadDataFiles(self, body):
+        if (problem := self._competition(body)) is not None:
+            return problem
+        if not self.rules_accepted:
+            return 403, {"code": 403, "message": "You must accept this competition's rules before you'll be able "
+                                                 "to download files."}
+        return 302, {"location": f"http://localhost/files/{body['competitionName']}.zip"}
+
+    def _StartSubmissionUpload(self, body):
+        if (problem := self._competition(body)) is not None:
+            return problem
+        token = f"blob-{len(self.uploads) + 1}"
+        self.uploads[token] = b""
+        return 200, {"token": token, "createUrl": f"http://localhost/upload/{token}"}
+
+    def _CreateSubmission(self, body):
+        if (problem := self._competition(body)) is not None:
+            return problem
+        token = body.get("blobFileTokens")
+        if token not in self.uploads or not self.uploads[token]:
+            return 400, {"code": 400, "message": "unknown or empty upload"}
+        ref = 1000 + len(self.submissions)
+        self.submissions.insert(0, {
+            "ref": ref, "fileName": "submission.csv", "description": body.get("submissionDescription", ""),
+            "date": dt.datetime(2026, 1, 2, 3, 4, 5).isoformat(timespec="milliseconds") + "Z", "status": "COMPLETE",
+            "publicScore": "0.98765", "privateScore": "", "totalBytes": len(self.uploads[token]), "_token": token})
+        return 200, {"message": "Successfully submitted to Digit Recognizer", "ref": ref}
+
+    def _GetSubmissionLimits(self, body):
+        return 200, {"numToday": len(self.submissions), "numTotal": len(self.submissions),
+                     "numAllowedNow": max(0, 5 - len(self.submissions))}
+
+    def _ListSubmissions(self, body):
+        if (problem := self._competition(body)) is not None:
+            return problem
+        size = int(body.get("pageSize") or 20)
+        return 200, {"submissions": [{k: v for k, v in s.items() if not k.startswith("_")}
+                                     for s in self.submissions[:size]]}
+
+    def _SaveKernel(self, body):
+        slug = body.get("slug", "")
+        if "/" not in slug or not body.get("text"):
+            return 400, {"code": 400, "message": "slug owner/name and text are required"}
+        previous = self.kernels.get(slug)
+        version = previous.version + 1 if previous else 1
+        working = self.workdir / "kernels" / slug.replace("/", "__") / f"v{version}"
+        working.mkdir(parents=True)
+        kernel = self.kernels[slug] = Kernel(slug, body, version, working)
+        if self.kernel_runner is not None:
+            def run() -> None:
+                with self._machine:  # one kernel at a time on the test machine; the others are QUEUED
+                    kernel.started = True
+                    kernel.returncode, kernel.log = self.kernel_runner(body["text"], working)
+            kernel.thread = threading.Thread(target=run, daemon=True)
+            kernel.thread.start()
+        else:
+            kernel.returncode = 0
+        return 200, {"ref": f"/code/{slug}", "url": f"https://www.kaggle.com/code/{slug}", "versionNumber": version}
+
+    def _kernel(self, body) -> Kernel | None:
+        return self.kernels.get(f"{body.get('userName')}/{body.get('kernelSlug')}")
+
+    def _GetKernelSessionStatus(self, body):
+        kernel = self._kernel(body)
+        if kernel is None:
+            return 404, {"code": 404, "message": "Kernel not found"}
+        if kernel.returncode is None:
+            return 200, {"status": "RUNNING" if kernel.started else "QUEUED"}
+        if kernel.returncode == 0:
+            return 200, {"status": "COMPLETE"}
+        return 200, {"status": "ERROR", "failureMessage": f"script exited with status {kernel.returncode}"}
+
+    def _ListKernelSessionOutput(self, body):
+        kernel = self._kernel(body)
+        if kernel is None:
+            return 404, {"code": 404, "message": "Kernel not found"}
+        files = sorted(p.relative_to(kernel.working).as_posix() for p in kernel.working.rglob("*") if p.is_file())
+        start = int(body.get("pageToken") or 0)
+        size = int(body.get("pageSize") or 20)
+        page = files[start:start + size]
+        answer = {"files": [{"fileName": name, "url": f"http://localhost/kernel-output/{kernel.slug}/{name}"}
+                            for name in page], "log": kernel.log if start == 0 else ""}
+        if start + size < len(files):
+            answer["nextPageToken"] = str(start + size)
+        return 200, answer
+
+    # ---------------------------------------------------------------- plain files
+    def get_file(self, path: str) -> bytes | None:
+        if path.startswith("/files/") and path.endswith(".zip"):
+            return self.data_zip
+        if path.startswith("/kernel-output/"):
+            owner, slug, rel = path[len("/kernel-output/"):].split("/", 2)
+            kernel = self.kernels.get(f"{owner}/{slug}")
+            target = (kernel.working / rel) if kernel else None
+            if target is not None and target.resolve().is_relative_to(kernel.working.resolve()) and target.is_file():
+                return target.read_bytes()
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    kaggle: FakeKaggle
+
+    def log_message(self, format, *args):  # keep pytest output clean
+        pass
+
+    def _path(self) -> str:
+        return urllib.parse.urlsplit(self.path).path  # proxied requests carry the absolute URL
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _record(self, body: bytes) -> Request:
+        request = Request(self.command, self._path(), self.headers.get("Authorization"), body)
+        self.kaggle.requests.append(request)
+        return request
+
+    def _send(self, status: int, payload: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def do_POST(self):
+        request = self._record(self._body())
+        if not request.path.startswith(API):
+            return self._send(404, b"{}", "application/json")
+        status, answer = self.kaggle.call(request.path[len(API):], request)
+        if status == 302:
+            return self._send(302, b"", "text/plain", {"Location": answer["location"]})
+        self._send(status, json.dumps(answer).encode(), "application/json")
+
+    def do_PUT(self):
+        request = self._record(self._body())
+        token = request.path.rsplit("/", 1)[-1]
+        if request.path.startswith("/upload/") and token in self.kaggle.uploads:
+            self.kaggle.uploads[token] = request.body
+            return self._send(200, b"{}", "application/json")
+        self._send(404, b"{}", "application/json")
+
+    def do_GET(self):
+        request = self._record(b"")
+        content = self.kaggle.get_file(request.path)
+        if content is None:
+            return self._send(404, b"not found", "text/plain")
+        self._send(200, content, "application/octet-stream")
+
+
+def basic_auth(user: str, key: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{key}".encode()).decode()

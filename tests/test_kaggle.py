@@ -1,0 +1,502 @@
+"""The Kaggle round trip with the real ``kaggle`` CLI against a local fake of the Kaggle API.
+
+download -> make a quick submission -> submit (the fake receives the same bytes) -> list scores;
+malformed files and missing credentials never cause a request; kernel folders are self-contained
+and run in a Python without kaggle_digits; kernels fan out and are gathered back into one submission.
+No internet is used: see tests/fake_kaggle.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fake_kaggle import FakeKaggle, basic_auth
+from kaggle_digits import atomic, kaggle_cli, kernel, submission
+from kaggle_digits.cli import make_submission_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "kaggle_digits" / "sample"
+USER, SECRET = "fakeuser", "fake-secret-key-5f3c9e1d"
+QUICK = ["--models", "cnn_gru", "--folds", "2", "--epochs", "1", "--max-train-rows", "200", "--no-val-curves"]
+if "--no-report" in make_submission_parser().format_help():  # the report is optional, and slow on 2 cores
+    QUICK.append("--no-report")
+
+needs_kaggle = pytest.mark.skipif(shutil.which("kaggle") is None, reason="the `kaggle` CLI is not installed")
+
+
+# --------------------------------------------------------------------------- data
+def _sample_lines(name: str) -> list[str]:
+    return gzip.decompress((SAMPLE / f"{name}.csv.gz").read_bytes()).decode().splitlines()
+
+
+def write_competition(folder: Path, n_train: int, n_test: int) -> Path:
+    """Competition-shaped CSVs from the bundled sample; test rows repeat the sample's to reach ``n_test``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    train, test = _sample_lines("train"), _sample_lines("test")
+    rows = test[1:]
+    (folder / "train.csv").write_text("\n".join(train[: n_train + 1]) + "\n")
+    (folder / "test.csv").write_text(test[0] + "\n" + "\n".join(rows[i % len(rows)] for i in range(n_test)) + "\n")
+    (folder / "sample_submission.csv").write_text("ImageId,Label\n" + "".join(f"{i},0\n" for i in range(1, n_test + 1)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def competition_zip(tmp_path_factory) -> bytes:
+    """What Kaggle serves as digit-recognizer.zip: here 400 train rows and the full 28,000 test rows."""
+    folder = write_competition(tmp_path_factory.mktemp("zip"), 400, submission.KAGGLE_TEST_ROWS)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name in ("train.csv", "test.csv", "sample_submission.csv"):
+            archive.write(folder / name, name)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny_input(tmp_path_factory) -> Path:
+    """A /kaggle/input/digit-recognizer stand-in for kernels: 300 train rows, 100 test rows."""
+    return write_competition(tmp_path_factory.mktemp("kaggle_input") / "digit-recognizer", 300, 100)
+
+
+# --------------------------------------------------------------------------- environment
+def base_env(home: Path) -> dict[str, str]:
+    """This process's environment without any Kaggle credential or proxy setting, HOME in a temp folder."""
+    drop = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "VERBOSE", "VERBOSE_OUTPUT")
+    env = {k: v for k, v in os.environ.items()
+           if not (k.upper().startswith("KAGGLE_") and not k.startswith("KAGGLE_DIGITS_")) and k.upper() not in drop}
+    home.mkdir(parents=True, exist_ok=True)
+    import site
+
+    env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), XDG_CONFIG_HOME=str(home / ".config"),
+               PYTHONUSERBASE=site.getuserbase(), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return env
+
+
+@pytest.fixture
+def fake(tmp_path):
+    server = FakeKaggle(workdir=tmp_path / "fake").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def work(tmp_path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+def kaggle_env(fake: FakeKaggle, home: Path, credentials: bool = True) -> dict[str, str]:
+    """The kaggle subprocess talks to the fake: LOCALHOST environment, the fake as its HTTP proxy."""
+    env = base_env(home)
+    env.update(KAGGLE_API_ENVIRONMENT="LOCALHOST", http_proxy=fake.proxy_url, HTTP_PROXY=fake.proxy_url)
+    if credentials:
+        env.update(KAGGLE_USERNAME=USER, KAGGLE_KEY=SECRET)
+    return env
+
+
+def script(name: str, *args: str, env: dict, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, preexec_fn=lambda: os.nice(10))
+
+
+def in_process(name: str, *args: str, env: dict, cwd: Path, monkeypatch) -> int:
+    """Run a script's cli() in this process (TensorFlow is imported once), with ``env`` as the environment;
+    the kaggle CLI it calls is still a separate process."""
+    for key in set(os.environ) - set(env):
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(cwd)
+    return runpy.run_path(str(ROOT / "scripts" / name), run_name="kit_script")["cli"](list(args))
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- a pushed kernel, run "on Kaggle"
+# Runs the kernel's code file in a Python where kaggle_digits is NOT importable (neither this checkout nor
+# an installed copy): only the package the file carries inside can be imported.
+KERNEL_WRAPPER = textwrap.dedent('''
+    import importlib.abc, importlib.machinery, importlib.util, os, runpy, sys
+    spec = importlib.util.find_spec("kaggle_digits")
+    hidden = [os.path.dirname(spec.origin)] if spec and spec.origin else []
+    hidden.append(os.environ["FAKE_KAGGLE_REPO"])
+
+    class HideInstalledKit(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] != "kaggle_digits":
+                return None
+            found = importlib.machinery.PathFinder.find_spec(name, path)
+            origin = os.path.realpath(found.origin or "") if found else ""
+            if found is None or any(origin.startswith(os.path.realpath(h) + os.sep) for h in hidden):
+                raise ModuleNotFoundError(f"No module named {name!r} (hidden by the test)", name=name)
+            return found
+
+    sys.meta_path.insert(0, HideInstalledKit())
+    try:
+        import kaggle_digits
+        raise SystemExit("kaggle_digits is importable before the kernel unpacks it")
+    except ModuleNotFoundError:
+        pass
+    if os.environ.get("FAKE_KAGGLE_CPUS"):  # two logical CPUs stand in for a T4 x2 machine
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * int(os.environ["FAKE_KAGGLE_CPUS"]))
+    code_file = sys.argv[1]
+    sys.argv = [code_file]
+    try:
+        runpy.run_path(code_file, run_name="__main__")
+    finally:
+        print("kaggle_digits imported from", os.path.dirname(sys.modules["kaggle_digits"].__file__))
+''')
+
+
+def run_kernel_code(code: str, working: Path, input_dir: Path, home: Path, devices: int = 0) -> tuple[int, str]:
+    code_file = working.parent / kernel.CODE_FILE
+    code_file.write_text(code)
+    env = base_env(home)
+    env.update(KAGGLE_DIGITS_INPUT=str(input_dir), KAGGLE_DIGITS_WORKING=str(working),
+               KAGGLE_DIGITS_CACHE=str(home / "cache"), FAKE_KAGGLE_REPO=str(ROOT))
+    if devices:
+        env.update(FAKE_KAGGLE_CPUS=str(devices),
+                   KAGGLE_DIGITS_DEVICES=",".join(f"/device:CPU:{i}" for i in range(devices)))
+    proc = subprocess.run([sys.executable, "-I", "-c", KERNEL_WRAPPER, str(code_file)], cwd=working, env=env,
+                          capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.nice(10))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+# =========================================================================== download -> make -> submit
+@needs_kaggle
+def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, monkeypatch):
+    fake.data_zip = competition_zip
+    env = kaggle_env(fake, tmp_path / "home")
+
+    # 1. download with the kaggle CLI, through the kit's script: the zip lands in data/ and is checked
+    proc = script("download_data.py", env=env, cwd=work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (work / "data" / "digit-recognizer.zip").read_bytes() == competition_zip
+    assert "train.csv 400 rows, test.csv 28,000 rows, sample_submission.csv 28,000 ids" in proc.stdout
+    assert "competitions.CompetitionApiService/DownloadDataFiles" in fake.api_calls()
+    assert fake.requests[0].authorization == basic_auth(USER, SECRET)  # the CLI's own credentials, unchanged
+
+    # 2. a quick submission: the loader finds data/digit-recognizer.zip with no flag and no unzipping
+    from kaggle_digits.cli import make_submission_main
+
+    monkeypatch.chdir(work)
+    assert make_submission_main([*QUICK, "--verbose", "0"]) == 0
+    (run_dir,) = [p.parent for p in (work / "submissions").glob("*/run.json")]
+    data_record = atomic.read_json(run_dir / "data.json")
+    assert data_record["source"] == str(Path("data") / "digit-recognizer.zip") and not data_record["is_sample"]
+    latest = work / "submissions" / "submission.csv"
+    submission.validate_file(latest)  # 28,000 rows
+
+    # 3. submit with the default message, then the scores are listed
+    proc = script("submit.py", env=env, cwd=work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = fake.api_calls()
+    assert calls[-4:] == ["competitions.CompetitionApiService/StartSubmissionUpload",
+                          "competitions.CompetitionApiService/CreateSubmission",
+                          "competitions.CompetitionApiService/GetSubmissionLimits",
+                          "competitions.CompetitionApiService/ListSubmissions"]
+    (uploaded,) = [body for body in fake.uploads.values()]
+    assert uploaded == latest.read_bytes()  # byte-identical
+    description = fake.submissions[0]["description"]
+    assert re.search(r"run \S+: cnn_gru, 2 folds, OOF accuracy \d+\.\d+%, (commit \S+|no git commit)",
+                     description), description
+    assert "Successfully submitted" in proc.stdout and "0.98765" in proc.stdout  # the scores table
+    assert SECRET not in proc.stdout + proc.stderr
+
+
+@needs_kaggle
+def test_malformed_submission_never_reaches_kaggle(fake, work, tmp_path, monkeypatch, capsys):
+    env = kaggle_env(fake, tmp_path / "home")
+    good = "ImageId,Label\n" + "".join(f"{i},{i % 10}\n" for i in range(1, 28_001))
+    bad = {
+        "header.csv": good.replace("ImageId,Label", "id,label", 1),
+        "short.csv": good[: good.rindex("27999,")],
+        "label.csv": good.replace("\n17,7\n", "\n17,10\n"),
+        "ids.csv": good.replace("\n5,5\n", "\n6,5\n"),
+        "empty.csv": "",
+    }
+    for name, text in {**bad, "missing.csv": None}.items():
+        if text is not None:
+            (work / name).write_text(text)
+        assert in_process("submit.py", name, "-m", "x", env=env, cwd=work, monkeypatch=monkeypatch) == 2
+        (error,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert error.startswith(f"error: {name}"), error
+    assert fake.requests == []  # not one request: no upload, no quota used
+
+    (work / "good.csv").write_text(good)  # the same command with a valid file does reach the fake
+    proc = script("submit.py", "good.csv", "-m", "checked", "--no-list", env=env, cwd=work)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(fake.uploads.values()) == [good.encode()] and fake.submissions[0]["description"] == "checked"
+
+
+@needs_kaggle
+def test_missing_credentials_is_one_line_and_sends_nothing(fake, work, tmp_path):
+    env = kaggle_env(fake, tmp_path / "home", credentials=False)
+    error = one_line_error(script("download_data.py", env=env, cwd=work))
+    assert "no Kaggle credentials found" in error and "kaggle auth login" in error
+    (work / "s.csv").write_text("ImageId,Label\n" + "".join(f"{i},1\n" for i in range(1, 28_001)))
+    assert "no Kaggle credentials found" in one_line_error(script("submit.py", "s.csv", env=env, cwd=work))
+    assert fake.requests == []
+
+
+@needs_kaggle
+def test_unaccepted_rules_and_rejected_credentials_are_one_line(fake, work, tmp_path):
+    fake.rules_accepted = False
+    env = kaggle_env(fake, tmp_path / "home")
+    error = one_line_error(script("download_data.py", env=env, cwd=work))
+    assert "accept the competition rules at https://www.kaggle.com/competitions/digit-recognizer/rules" in error
+    assert not (work / "data" / "digit-recognizer.zip").exists()
+
+    fake.competitions = ()  # a competition Kaggle does not know
+    assert "(404)" in one_line_error(script("download_data.py", env=env, cwd=work))
+
+    fake.valid_keys = {"another-key"}  # credentials Kaggle rejects
+    error = one_line_error(script("download_data.py", env=env, cwd=work))
+    assert "did not accept the credentials (401)" in error and SECRET not in error
+
+
+# =========================================================================== kernels
+def test_kernel_dry_run_builds_a_self_contained_folder(work, tmp_path, monkeypatch, capsys):
+    env = base_env(tmp_path / "home")
+    env.update(KAGGLE_USERNAME=USER, KAGGLE_KEY=SECRET)
+    assert in_process("push_kernel.py", "--dry-run", *QUICK, env=env, cwd=work, monkeypatch=monkeypatch) == 0
+    stdout = capsys.readouterr().out
+    (bundle,) = (work / "submissions").glob("kernels-*/kaggle-digits/bundle")
+    metadata = json.loads((bundle / "kernel-metadata.json").read_text())
+    assert metadata["id"] == f"{USER}/kaggle-digits" and metadata["title"] == "kaggle-digits"
+    assert metadata["enable_gpu"] is True and metadata["enable_internet"] is False
+    assert metadata["competition_sources"] == ["digit-recognizer"]
+    assert metadata["kernel_type"] == "script" and metadata["language"] == "python"
+    assert metadata["code_file"] == kernel.CODE_FILE and sorted(p.name for p in bundle.iterdir()) == sorted(
+        [kernel.CODE_FILE, "kernel-metadata.json"])
+    code = (bundle / kernel.CODE_FILE).read_text()
+    payload = base64.b64decode("".join(re.findall(r'^    "([A-Za-z0-9+/=]+)"$', code, re.MULTILINE)))
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        bundled = {name: archive.read(name) for name in archive.namelist()}
+    for path in (ROOT / "kaggle_digits").rglob("*.py"):
+        if "__pycache__" not in path.parts:
+            assert bundled[f"kaggle_digits/{path.relative_to(ROOT / 'kaggle_digits').as_posix()}"] == path.read_bytes()
+    assert "KAGGLE_DIGITS_INPUT" in code and "KAGGLE_DIGITS_WORKING" in code
+    for folder in (work / "submissions").rglob("*"):
+        if folder.is_file():
+            assert SECRET not in folder.read_text(errors="replace"), folder  # credentials never bundled
+    assert "kaggle kernels push -p" in stdout
+
+
+def test_push_kernel_refuses_local_output_options(work, tmp_path):
+    env = base_env(tmp_path / "home")
+    error = one_line_error(script("push_kernel.py", "--dry-run", "--out", "x.csv", env=env, cwd=work))
+    assert "--out" in error and not (work / "submissions").exists()
+
+
+@needs_kaggle
+def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeypatch, capsys):
+    """push -> the fake runs the pushed code file without kaggle_digits installed, on two devices ->
+    status -> output: a valid submission comes back into submissions/."""
+    fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome", 2)
+    env = kaggle_env(fake, tmp_path / "home")
+    code = in_process("push_kernel.py", *QUICK, "--poll", "3", env=env, cwd=work, monkeypatch=monkeypatch)
+    (kern,) = fake.kernels.values()
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stdout + stderr + kern.log
+    # what Kaggle received
+    pushed = kern.request
+    assert pushed["slug"] == f"{USER}/kaggle-digits" and pushed["enableGpu"] is True
+    assert pushed["enableInternet"] is False and pushed["competitionDataSources"] == ["digit-recognizer"]
+    assert pushed["kernelType"] == "script" and pushed["machineShape"] == kernel.DEFAULT_ACCELERATOR
+    assert SECRET not in pushed["text"]
+    # it ran from the package inside the file, with both devices
+    imported_from = re.search(r"kaggle_digits imported from (\S+)", kern.log).group(1)
+    assert not imported_from.startswith(str(ROOT)) and "kaggle_digits_" in imported_from
+    calls = fake.api_calls()
+    assert calls[0] == "kernels.KernelsApiService/SaveKernel"
+    assert "kernels.KernelsApiService/GetKernelSessionStatus" in calls
+    assert calls.count("kernels.KernelsApiService/ListKernelSessionOutput") >= 2  # > 20 files: paginated
+    # what came back
+    (output,) = (work / "submissions").glob("kernels-*/kaggle-digits/output")
+    manifest = json.loads((output / kernel.MANIFEST).read_text())
+    assert manifest["devices"].startswith("data-parallel over 2 devices")
+    assert manifest["kernel"] == f"{USER}/kaggle-digits" and manifest["n_test"] == 100
+    frame = submission.validate_file(output / "submission.csv", n_rows=100)
+    assert np.load(output / "test_probabilities.npy").shape == (100, 10)
+    assert (output / "run" / "cnn_gru" / "fold1" / "done.json").is_file()
+    assert (work / "submissions" / "submission.csv").read_text() == (output / "submission.csv").read_text()
+    assert len(frame) == 100 and "submit it with: python scripts/submit.py" in stdout
+    assert SECRET not in stdout + stderr
+    for path in (work / "submissions").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".py", ".log", ".csv", ".toml"):
+            assert SECRET not in path.read_text(errors="replace"), path
+
+
+@needs_kaggle
+def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, monkeypatch, capsys):
+    fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome")
+    env = kaggle_env(fake, tmp_path / "home")
+    code = in_process("push_kernel.py", *QUICK, "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
+                      env=env, cwd=work, monkeypatch=monkeypatch)
+    logs = "".join(k.log for k in fake.kernels.values())
+    out, err = capsys.readouterr()
+    assert code == 0, out + err + logs
+    assert sorted(fake.kernels) == [f"{USER}/kaggle-digits-part1", f"{USER}/kaggle-digits-part2"]
+    assert "not trained yet" in logs  # each kernel trained one fold and left the ensemble to the gather step
+    (plan_dir,) = (work / "submissions").glob("kernels-*")
+    run = plan_dir / "run"
+    ensemble = atomic.read_json(run / "ensemble.json")
+    assert len(ensemble["models"]["cnn_gru"]["fold_accuracy"]) == 2
+    # the ordinary ensemble step: test probabilities are the mean of the two kernels' fold results
+    folds = [np.load(run / "cnn_gru" / f"fold{k}" / "test.npy") for k in (0, 1)]
+    np.testing.assert_allclose(np.load(run / "test_probabilities.npy"), np.mean(folds, axis=0), atol=1e-6)
+    for k in (0, 1):
+        kernel_fold = plan_dir / f"kaggle-digits-part{k + 1}" / "output" / "run" / "cnn_gru" / f"fold{k}"
+        assert (kernel_fold / "test.npy").read_bytes() == (run / "cnn_gru" / f"fold{k}" / "test.npy").read_bytes()
+    submission.validate_file(run / "submission.csv", n_rows=100)
+    assert (work / "submissions" / "submission.csv").read_bytes() == (run / "submission.csv").read_bytes()
+
+    # gathering again (no kaggle call) reuses everything and gives the same file
+    before = (run / "submission.csv").read_bytes()
+    calls = len(fake.requests)
+    assert in_process("gather_kernels.py", str(plan_dir), "--no-fetch", "--data", str(tiny_input), env=env, cwd=work,
+                      monkeypatch=monkeypatch) == 0
+    assert len(fake.requests) == calls  # --no-fetch: no kaggle command; --ensemble-only: no training
+    assert (run / "submission.csv").read_bytes() == before
+
+
+# =========================================================================== units
+def test_plan_parts_cover_every_model_fold_once():
+    models = ("a", "b")
+    assert kernel.plan_parts(models, 5, 1) == [(models, None)]
+    assert kernel.plan_parts(models, 5, 2) == [(models, (0, 1, 2)), (models, (3, 4))]
+    for n in range(2, 13):
+        parts = kernel.plan_parts(models, 5, n)
+        assert len(parts) <= n
+        work = sorted((m, f) for ms, fs in parts for m in ms for f in fs)
+        assert work == sorted((m, f) for m in models for f in range(5)), n
+    assert kernel.plan_parts(models, 5, 10) == [(("a",), (k,)) for k in range(5)] + [(("b",), (k,)) for k in range(5)]
+    assert kernel.plan_parts(("a",), 5, 3, only_folds=(1, 3)) == [(("a",), (1,)), (("a",), (3,))]
+
+
+def test_credential_source_names_places_never_values(tmp_path, monkeypatch):
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_KERNEL_RUN_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "cfg"))
+    assert kaggle_cli.credential_source() is None
+    with pytest.raises(kaggle_cli.KaggleError, match="no Kaggle credentials found"):
+        kaggle_cli.require_credentials()
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "kaggle.json").write_text(json.dumps({"username": USER, "key": SECRET}))
+    assert kaggle_cli.credential_source() == str(tmp_path / "cfg" / "kaggle.json")
+    assert kaggle_cli.username() == USER
+    (tmp_path / ".kaggle").mkdir()
+    (tmp_path / ".kaggle" / "access_token").write_text(SECRET)
+    assert kaggle_cli.credential_source() == "~/.kaggle/access_token"
+    monkeypatch.setenv("KAGGLE_API_TOKEN", SECRET)
+    assert kaggle_cli.credential_source() == "$KAGGLE_API_TOKEN"
+    assert kaggle_cli.redact(f"Authorization: Basic xyz\nkey {SECRET}") == "Authorization: <redacted>\nkey <redacted>"
+
+
+@pytest.mark.parametrize("output, code, expected", [
+    ("Authentication required to call the Kaggle API.\n\nFirst, ...", 1, "did not accept the credentials (401)"),
+    ("403 Client Error: Forbidden for url: http://localhost/api/v1/x", 1, "accept the competition rules at"),
+    ("Could not find competition - please verify ...", 0, "does not know competition"),
+    ("Could not submit to competition", 0, "upload to Kaggle failed"),
+    ("requests.exceptions.ConnectionError: Max retries exceeded with url", 1, "cannot reach Kaggle"),
+    ("Successfully submitted to Digit Recognizer", 0, None),
+])
+def test_cli_failures_become_one_line(output, code, expected):
+    message = kaggle_cli.diagnose(output, code, what="doing it", competition="digit-recognizer")
+    if expected is None:
+        assert message is None
+    else:
+        assert expected in message and "\n" not in message and message.startswith("doing it: ")
+
+
+def test_gathered_folds_may_differ_in_code_version_and_backend_only(tmp_path):
+    from kaggle_digits.config import AugmentConfig
+    from kaggle_digits.recipe import Recipe
+    from kaggle_digits.train import FoldTask, load_fold
+
+    task = FoldTask(model="cnn_gru", hp={"filters": 32}, recipe=Recipe(), augment=AugmentConfig(), fold=0,
+                    n_folds=2, seed=1, data_sha256="d", rows_sha256="r")
+
+    def saved_fold(**changes) -> Path:
+        fold_dir = tmp_path / f"fold-{len(list(tmp_path.iterdir()))}"
+        fingerprint = {**json.loads(json.dumps(task.fingerprint(), default=list)), **changes}
+        atomic.write_json(fold_dir / "fingerprint.json", fingerprint)
+        certified = __import__("hashlib").sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+        atomic.save_npy(fold_dir / "oof.npy", np.zeros((3, 10), np.float32))
+        atomic.save_npy(fold_dir / "test.npy", np.zeros((4, 10), np.float32))
+        atomic.write_json(fold_dir / "history.json", {})
+        atomic.write_json(fold_dir / "done.json", {"fingerprint": certified, "metrics": {"val_accuracy": 1.0}})
+        return fold_dir
+
+    kaggle_fold = saved_fold(code="0.1.0+kernelcode", backend="jax")
+    assert load_fold(kaggle_fold, task) is None  # a local resume never reuses it...
+    assert load_fold(kaggle_fold, task, ignore=("code", "backend")) is not None  # ...the gather step does
+    assert load_fold(saved_fold(seed=2), task, ignore=("code", "backend")) is None  # other settings: never
+    stale = saved_fold()
+    atomic.write_json(stale / "fingerprint.json", {**task.fingerprint(), "fold": 1})  # rewritten, not certified
+    assert load_fold(stale, task, ignore=("code", "backend")) is None
+
+
+def test_replica_devices(monkeypatch):
+    from kaggle_digits import devices
+
+    monkeypatch.delenv("KAGGLE_DIGITS_DISTRIBUTE", raising=False)
+    monkeypatch.setenv("KAGGLE_DIGITS_DEVICES", "/cpu:0,/cpu:1")
+    assert devices.replica_devices() == ["/cpu:0", "/cpu:1"]
+    monkeypatch.setenv("KAGGLE_DIGITS_DISTRIBUTE", "off")
+    assert devices.replica_devices() == []
+    monkeypatch.delenv("KAGGLE_DIGITS_DISTRIBUTE")
+    monkeypatch.setenv("KAGGLE_DIGITS_DEVICES", "/cpu:0")
+    assert devices.replica_devices() == []  # one device: plain Keras placement
+    monkeypatch.delenv("KAGGLE_DIGITS_DEVICES")
+    with devices.distribution_scope() as strategy:  # no GPUs here
+        assert strategy is None
+
+
+def test_wait_skips_outputs_of_an_earlier_kernel_version(tmp_path, monkeypatch):
+    """Right after a push, Kaggle may still report the previous version as complete: its outputs are not taken."""
+    plan_dir = kernel.prepare({"models": ["cnn"], "folds": 2, "seed": 1}, USER, root=tmp_path)
+    plan, (job,) = kernel.load_plan(plan_dir)
+    answers = iter([("running", ""), ("complete", ""), ("complete", "")])
+    plan_ids = iter(["an-earlier-push", plan["plan_id"]])
+    fetched = []
+
+    def fake_output(kernel_id, path, file_pattern=None):
+        path.mkdir(parents=True, exist_ok=True)
+        if file_pattern:  # the manifest alone
+            atomic.write_json(path / kernel.MANIFEST, {"plan_id": next(plan_ids)})
+        else:
+            atomic.write_json(path / kernel.MANIFEST, {"plan_id": plan["plan_id"]})
+            fetched.append(kernel_id)
+        return sorted(path.rglob("*"))
+
+    monkeypatch.setattr(kaggle_cli, "kernels_status", lambda kernel_id: next(answers))
+    monkeypatch.setattr(kaggle_cli, "kernels_output", fake_output)
+    messages = []
+    kernel.wait_and_fetch(plan_dir, poll_seconds=0, log=messages.append)
+    assert fetched == [job.id] and any("earlier version" in m for m in messages)
