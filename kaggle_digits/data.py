@@ -241,7 +241,6 @@ def _diagnose(raw: bytes, name: str, expected: tuple[str, ...]) -> None:
             raise DataError(f"{name}, row {row} (line {line_no}): has {len(fields)} values, "
                             f"expected {len(expected)} (one per column of the header)")
         for column, value in zip(expected, fields):
-            value = value.strip()
             limit = 9 if column == "label" else 255
             what = "a digit 0..9" if column == "label" else "an integer 0..255"
             if value == "":
