@@ -7,6 +7,7 @@ any fold folder that has a ``done.json`` whose fingerprint matches.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -64,21 +65,27 @@ class FoldTask:
                 "backend": keras.backend.backend()}
 
     def fingerprint_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.fingerprint(), sort_keys=True, default=list).encode()).hexdigest()
+        return fingerprint_hash(self.fingerprint())
 
     @property
     def fold_seed(self) -> int:
         return self.seed * 1000 + self.fold
 
 
+def fingerprint_hash(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=list).encode()).hexdigest()
+
+
 TRAINING_MODULES = ("augment.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py")
 
 
+@functools.lru_cache(maxsize=None)
 def code_version(model: str) -> str:
     """kaggle_digits version plus a hash of the code that decides ``model``'s fold results.
 
     Only the training modules and the model's own family file count, so editing the report, the
-    Kaggle wrappers or another model's file does not throw away hours of trained folds.
+    Kaggle wrappers or another model's file does not throw away hours of trained folds. Cached per
+    process: the code that trains is what was imported, whatever happens to the files meanwhile.
     """
     family = Path(sys.modules[get_spec(model).builder.__module__].__file__)
     digest = hashlib.sha256()
@@ -117,7 +124,7 @@ def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> F
         record = atomic.read_json(done)
         if ignore:
             saved = atomic.read_json(fold_dir / "fingerprint.json")
-            certified = hashlib.sha256(json.dumps(saved, sort_keys=True, default=list).encode()).hexdigest()
+            certified = fingerprint_hash(saved)
             wanted = json.loads(json.dumps(task.fingerprint(), default=list))
             if record.get("fingerprint") != certified or any(
                     saved.get(k) != wanted.get(k) for k in set(saved) | set(wanted) if k not in ignore):
@@ -145,7 +152,8 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
                       metrics=["accuracy"])
         y_train_1h = one_hot(y_train)
         validation = (x_val, one_hot(y_val)) if task.validate_each_epoch else None
-        atomic.write_json(fold_dir / "fingerprint.json", task.fingerprint())
+        fingerprint = task.fingerprint()  # once: done.json must certify exactly what was recorded here
+        atomic.write_json(fold_dir / "fingerprint.json", fingerprint)
 
         callbacks = [EpochTimer(), keras.callbacks.TerminateOnNaN()]
         if recipe.early_stopping_patience is not None:  # as seed 000: EarlyStopping on val_loss, best weights not restored
@@ -176,5 +184,5 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     atomic.save_npy(fold_dir / "oof.npy", oof)
     atomic.save_npy(fold_dir / "test.npy", test)
     atomic.save_keras_model(fold_dir / "model.keras", model)
-    atomic.write_json(fold_dir / "done.json", {"fingerprint": task.fingerprint_hash(), "metrics": metrics})
+    atomic.write_json(fold_dir / "done.json", {"fingerprint": fingerprint_hash(fingerprint), "metrics": metrics})
     return FoldResult(task.model, task.fold, oof, test, hist, metrics)

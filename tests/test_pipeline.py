@@ -14,6 +14,7 @@ from kaggle_digits import atomic, submission
 from kaggle_digits.config import RunConfig
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.pipeline import make_submission
+from kaggle_digits.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn", "cnn_gru"), report=False)
@@ -42,6 +43,9 @@ def test_run_folder_holds_every_fold_result(quick_run):
             for name in ("done.json", "fingerprint.json", "history.json", "oof.npy", "test.npy", "model.keras"):
                 assert (fold_dir / name).is_file(), f"{model}/fold{fold}/{name}"
             assert len(atomic.read_json(fold_dir / "history.json")["loss"]) == 1
+            # done.json certifies exactly the fingerprint recorded when the fold started
+            assert atomic.read_json(fold_dir / "done.json")["fingerprint"] == \
+                fingerprint_hash(atomic.read_json(fold_dir / "fingerprint.json"))
     assert atomic.read_json(run / "run.json")["data_sha256"] == atomic.read_json(run / "data.json")["sha256"]
     assert "models = [\"cnn\", \"cnn_gru\"]" in (run / "config.toml").read_text()
 
