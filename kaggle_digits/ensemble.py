@@ -22,24 +22,36 @@ def log_loss(probabilities: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
 
 
-def fit_weights(oof: list[np.ndarray], y: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to 1 that minimise the OOF log loss of the blend.
+def log_blend(probabilities: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """softmax(sum_m w_m * log p_m): a weighted geometric mean whose weights also act as temperatures."""
+    z = np.tensordot(np.asarray(weights, dtype=np.float64), _log_probs(probabilities), axes=1)
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
-    Parameterised as a softmax so the optimiser is unconstrained. Fitting and scoring on the same
-    OOF rows flatters the blend a little; with a handful of weights the optimism is small.
+
+def fit_weights(oof: list[np.ndarray], y: np.ndarray) -> np.ndarray:
+    """Non-negative log-probability weights minimising the OOF log loss of ``log_blend``.
+
+    Fitting on log-probabilities, not on a plain average, lets each weight rescale its model's
+    confidence: a model trained with label smoothing is under-confident, so a probability-average
+    fit that minimises log loss shifts weight to a less accurate but sharper model (seen on the
+    5-fold CPU run: 98.63% fitted vs 99.28% for the CNN alone). Scoring on the rows the weights
+    were fitted on flatters the blend slightly; with one weight per model the optimism is small.
     """
     if len(oof) == 1:
         return np.ones(1)
-    stacked = np.stack(oof).astype(np.float64)
+    logs = _log_probs(oof)
     rows = np.arange(len(y))
 
     def loss(theta: np.ndarray) -> float:
-        w = np.exp(theta - theta.max())
-        w /= w.sum()
-        picked = np.tensordot(w, stacked[:, rows, y], axes=1)
-        return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+        z = np.tensordot(np.exp(theta), logs, axes=1)
+        z -= z.max(axis=1, keepdims=True)
+        log_p = z[rows, y] - np.log(np.exp(z).sum(axis=1))
+        return float(-np.mean(log_p))
 
-    result = minimize(loss, np.zeros(len(oof)), method="Nelder-Mead",
-                      options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 2000})
-    w = np.exp(result.x - result.x.max())
-    return w / w.sum()
+    return np.exp(minimize(loss, np.zeros(len(oof)), method="L-BFGS-B").x)
+
+
+def _log_probs(probabilities: list[np.ndarray]) -> np.ndarray:
+    return np.log(np.clip(np.stack(probabilities).astype(np.float64), 1e-7, 1.0))

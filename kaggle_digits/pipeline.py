@@ -162,21 +162,27 @@ def summarise(results: dict[str, list[FoldResult]], y: np.ndarray, fold_of: np.n
         test_by_model.append(ensemble.average([r.test for r in folds]))
     equal = ensemble.average(oof_by_model)
     fitted_w = ensemble.fit_weights(oof_by_model, y)
-    fitted = ensemble.average(oof_by_model, fitted_w)
-    chosen_w = fitted_w if weights == "oof" else np.full(len(oof_by_model), 1 / len(oof_by_model))
+    fitted = ensemble.log_blend(oof_by_model, fitted_w)
+    if weights == "oof":  # log-probability blend with fitted weights
+        chosen_w, oof_blend = fitted_w, fitted
+        test_blend = ensemble.log_blend(test_by_model, fitted_w)
+    else:  # plain probability average
+        chosen_w, oof_blend = np.full(len(oof_by_model), 1 / len(oof_by_model)), equal
+        test_blend = ensemble.average(test_by_model)
     return {
         "models": per_model,
         "ensemble": {
             "weights_used": weights, "weights": dict(zip(results, map(float, chosen_w))),
-            "oof_accuracy": ensemble.accuracy(ensemble.average(oof_by_model, chosen_w), y),
+            "blend": "log-probability (geometric) with fitted weights" if weights == "oof" else "probability average",
+            "oof_accuracy": ensemble.accuracy(oof_blend, y),
             "equal_weights_oof_accuracy": ensemble.accuracy(equal, y),
             "equal_weights_oof_log_loss": ensemble.log_loss(equal, y),
             "fitted_weights": dict(zip(results, map(float, fitted_w))),
             "fitted_weights_oof_accuracy": ensemble.accuracy(fitted, y),
             "fitted_weights_oof_log_loss": ensemble.log_loss(fitted, y),
         },
-        "_test_probabilities": ensemble.average(test_by_model, chosen_w),
-        "_oof_probabilities": ensemble.average(oof_by_model, chosen_w),
+        "_test_probabilities": test_blend,
+        "_oof_probabilities": oof_blend,
     }
 
 

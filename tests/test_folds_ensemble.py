@@ -42,7 +42,25 @@ def test_average_and_fitted_weights():
     np.testing.assert_allclose(ensemble.average([good, bad], np.array([3.0, 1.0])), 0.75 * good + 0.25 * bad,
                                rtol=1e-6)
     weights = ensemble.fit_weights([good, bad], y)
-    assert weights.sum() == pytest.approx(1.0)
-    assert weights[0] > 0.95  # the informative model takes the weight
+    assert (weights >= 0).all() and weights[0] > weights[1]  # the informative model takes the weight
     assert ensemble.accuracy(good, y) == 1.0
     assert ensemble.log_loss(good, y) < ensemble.log_loss(bad, y)
+
+
+def test_log_blend_undoes_an_under_confident_model():
+    """A label-smoothed (flattened) but more accurate model must not lose to a sharp, less accurate one."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 2000)
+    logits = rng.normal(0, 1, (2000, 10))
+    accurate = logits.copy()
+    accurate[np.arange(2000), y] += 3.0           # right more often...
+    sharp = logits.copy()
+    sharp[np.arange(2000), y] += 2.0              # ...than this one,
+    soft = lambda z, t: np.exp(z / t) / np.exp(z / t).sum(1, keepdims=True)  # noqa: E731
+    flat, peaked = soft(accurate, 4.0), soft(sharp, 0.5)  # but flattened, and this one over-sharpened
+    assert ensemble.accuracy(flat, y) > ensemble.accuracy(peaked, y)
+    weights = ensemble.fit_weights([flat, peaked], y)
+    blended = ensemble.log_blend([flat, peaked], weights)
+    assert ensemble.accuracy(blended, y) >= ensemble.accuracy(flat, y) - 0.005
+    np.testing.assert_allclose(blended.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(ensemble.log_blend([flat], np.ones(1)), flat, rtol=1e-4)
