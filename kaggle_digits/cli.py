@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from kaggle_digits.config import DEFAULT_MODELS, RunConfig, load_toml, parse_model_list
+from kaggle_digits.config import DEFAULT_MODELS, PRESETS, RunConfig, load_toml, parse_model_list
 from kaggle_digits.errors import KaggleDigitsError
 
 
@@ -34,6 +34,8 @@ def make_submission_parser() -> argparse.ArgumentParser:
         description="Train a k-fold ensemble on the digit-recognizer data and write a validated submission.csv.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--config", metavar="TOML", help="read settings from a TOML file; flags given here win")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named configuration: quick = 3 folds x 10 "
+                   "epochs of cnn + cnn_gru with OOF-fitted weights, for 2 CPU cores; flags given here win")
     p.add_argument("--data", metavar="PATH", help="folder or digit-recognizer.zip (default: ./data, "
                    "./digit-recognizer.zip, else the bundled sample)")
     p.add_argument("--models", type=parse_model_list, metavar="A,B", help=f"models to train and average "
@@ -80,7 +82,8 @@ def parse_fold_list(text: str) -> tuple[int, ...]:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    settings = load_toml(args.config) if args.config else {}
+    settings = {**PRESETS[args.preset], "preset": args.preset} if args.preset else {}
+    settings.update(load_toml(args.config) if args.config else {})
     direct = ("data", "models", "folds", "epochs", "batch_size", "learning_rate", "seed", "max_train_rows",
               "weights", "out", "run_dir", "submissions_dir", "verbose", "only_folds")
     settings.update({k: getattr(args, k) for k in direct if getattr(args, k) is not None})

@@ -18,6 +18,13 @@ from kaggle_digits.errors import ConfigError
 
 DEFAULT_MODELS = ("cnn", "cnn_gru")
 
+# Named starting points; a TOML file and flags given with a preset override its values.
+PRESETS: dict[str, dict[str, Any]] = {
+    # 2 CPU cores, under 20 minutes: 3 folds of both kit models, 10 epochs, no per-epoch validation,
+    # the OOF-fitted log-probability blend.
+    "quick": {"folds": 3, "epochs": 10, "models": DEFAULT_MODELS, "validate_each_epoch": False, "weights": "oof"},
+}
+
 
 @dataclass
 class AugmentConfig:
@@ -67,6 +74,7 @@ class RunConfig:
     ensemble_only: bool = False        # train nothing: ensemble the fold results already in the run folder
     report: bool = True                # write report.html + figures into the run folder at the end
     debug: bool = False
+    preset: str | None = None          # the PRESETS entry this configuration started from (a record)
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):

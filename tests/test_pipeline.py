@@ -166,3 +166,14 @@ def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, m
                              log=lambda _: None)
     frame = submission.validate_file(result.submission_path)  # 28,000 rows, ids 1..28000
     assert len(frame) == 28_000
+
+
+def test_preset_is_a_starting_point_that_flags_override():
+    from kaggle_digits.cli import config_from_args, make_submission_parser
+
+    quick = config_from_args(make_submission_parser().parse_args(["--preset", "quick"]))
+    assert (quick.folds, quick.epochs, quick.weights, quick.validate_each_epoch, quick.preset) == \
+        (3, 10, "oof", False, "quick")
+    overridden = config_from_args(make_submission_parser().parse_args(["--preset", "quick", "--folds", "4"]))
+    assert overridden.folds == 4 and overridden.epochs == 10
+    assert config_from_args(make_submission_parser().parse_args([])).preset is None
