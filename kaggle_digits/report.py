@@ -577,8 +577,9 @@ def report_parser() -> argparse.ArgumentParser:
 
 
 def report_main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kaggle_digits.cli import run_cli
+    from kaggle_digits.cli import quiet_tensorflow, run_cli
+
+    quiet_tensorflow()
 
     def main(args: argparse.Namespace) -> int:
         path = write_report(args.run_dir, data=args.data, max_images=args.max_images)

@@ -144,12 +144,7 @@ def run_benchmark(cfg: ZooConfig, log=print) -> list[dict]:
             "machine": machine["short"], "machine_details": machine["full"], "backend": machine["backend"],
             "date": dt.date.today().isoformat(), "run_dir": _relative(result.run_dir),
         })
-    all_rows = merge_rows(read_csv(out / CSV_NAME), rows) if cfg.merge else rows
-    write_results(all_rows, out)
-    for doc in cfg.update_docs:
-        update_doc(doc, render_markdown(all_rows), marker=cfg.marker)
-        log(f"updated the model table in {doc}")
-    log(f"results: {out / CSV_NAME}, {out / MD_NAME}")
+    _publish(merge_rows(read_csv(out / CSV_NAME), rows) if cfg.merge else rows, cfg, log)
     return rows
 
 
@@ -159,12 +154,18 @@ def render_existing(cfg: ZooConfig, log=print) -> list[dict]:
     rows = read_csv(out / CSV_NAME)
     if not rows:
         raise ConfigError(f"no {out / CSV_NAME} to render: run the benchmark first")
+    _publish(rows, cfg, log)
+    return rows
+
+
+def _publish(rows: list[dict], cfg: ZooConfig, log) -> None:
+    """results.csv/.md in the out dir, and the table between the markers of every --update-doc file."""
+    out = Path(cfg.out_dir)
     write_results(rows, out)
     for doc in cfg.update_docs:
         update_doc(doc, render_markdown(rows), marker=cfg.marker)
         log(f"updated the model table in {doc}")
     log(f"results: {out / CSV_NAME}, {out / MD_NAME} ({len(rows)} rows)")
-    return rows
 
 
 # --------------------------------------------------------------------------- tables

@@ -173,7 +173,7 @@ def test_preset_is_a_starting_point_that_flags_override():
 
     quick = config_from_args(make_submission_parser().parse_args(["--preset", "quick"]))
     assert (quick.folds, quick.epochs, quick.weights, quick.validate_each_epoch, quick.preset) == \
-        (3, 10, "oof", False, "quick")
+        (3, 15, "oof", False, "quick")
     overridden = config_from_args(make_submission_parser().parse_args(["--preset", "quick", "--folds", "4"]))
-    assert overridden.folds == 4 and overridden.epochs == 10
+    assert overridden.folds == 4 and overridden.epochs == 15
     assert config_from_args(make_submission_parser().parse_args([])).preset is None
