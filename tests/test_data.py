@@ -137,3 +137,18 @@ def test_duplicated_rows_are_kept_with_a_warning(small_files, capsys):
     data = load_competition(small_files, use_cache=False)
     assert len(data.x_train) == 63
     assert "train.csv has 3 duplicated image rows" in capsys.readouterr().err
+
+
+def test_duplicate_count_is_exact_despite_hashing():
+    from kaggle_digits.data import count_duplicate_rows
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (300, 784), dtype=np.uint8)
+    assert count_duplicate_rows(x) == 0
+    x[[10, 20, 30]] = x[5]           # three copies of one row
+    x[200] = x[100]                  # one copy of another
+    assert count_duplicate_rows(x) == 4
+    assert count_duplicate_rows(x.reshape(300, 28, 28, 1)) == 4
+    near = x.copy()
+    near[10, 0] ^= 1                 # differs in one pixel: no longer a duplicate
+    assert count_duplicate_rows(near) == 3
