@@ -184,3 +184,34 @@ def tta_gain(run_dir: Path, log=print) -> dict:
         f"{result['ensemble (equal weights)']['oof_accuracy_tta']:.4%}")
     atomic.write_json(run_dir / "tta.json", {"shifts": tta.SHIFTS, "models": result})
     return result
+
+
+def load_times(path: str | Path, repeats: int = 3) -> dict:
+    """Best-of-``repeats`` seconds: plain pd.read_csv vs the kit's first (cache cold) and later loads."""
+    import shutil
+    import tempfile
+
+    from kaggle_digits.data import load_competition
+
+    source = CompetitionSource(Path(path))
+
+    def pandas_both():
+        for name in ("train.csv", "test.csv"):
+            member = source.member(name)
+            pd.read_csv(io.BytesIO(source.read(member)), compression="gzip" if member.endswith(".gz") else None)
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    cold = []
+    for _ in range(repeats):
+        cache = tempfile.mkdtemp(prefix="kd-cache-")
+        try:
+            cold.append(timed(lambda: load_competition(path, cache_root=cache)))
+            warm = min(timed(lambda: load_competition(path, cache_root=cache)) for _ in range(repeats))
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+    return {"pandas_read_csv": min(timed(pandas_both) for _ in range(repeats)), "kit_cold": min(cold),
+            "kit_warm": warm, "source": str(path)}

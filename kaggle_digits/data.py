@@ -116,12 +116,13 @@ def find_data(path: str | os.PathLike | None = None) -> Path | None:
 
 
 # --------------------------------------------------------------------------- public entry point
-def load_competition(path: str | os.PathLike | None = None, *, use_cache: bool = True) -> Competition:
+def load_competition(path: str | os.PathLike | None = None, *, use_cache: bool = True,
+                     cache_root: str | os.PathLike | None = None) -> Competition:
     """Load train/test (validated) from ``path``; with no path and no ./data, the bundled sample."""
     located = find_data(path)
     is_sample = located is None
     source = CompetitionSource(located if located is not None else BUNDLED_SAMPLE)
-    cache_dir = _cache_dir(source) if use_cache and not is_sample else None
+    cache_dir = _cache_dir(source, cache_root) if use_cache and not is_sample else None
     if cache_dir is not None and (cache_dir / "meta.json").is_file():
         try:
             return _load_cached(cache_dir, source)
@@ -293,12 +294,12 @@ def _cache_root() -> Path:
     return Path(os.environ.get("KAGGLE_DIGITS_CACHE", Path.home() / ".cache" / "kaggle-digits"))
 
 
-def _cache_dir(source: CompetitionSource) -> Path | None:
+def _cache_dir(source: CompetitionSource, root: str | os.PathLike | None = None) -> Path | None:
     try:
         key = hashlib.sha256(repr((CACHE_FORMAT, source.identity())).encode()).hexdigest()[:24]
     except OSError:
         return None
-    return _cache_root() / key
+    return Path(root or _cache_root()) / key
 
 
 def _save_cache(cache_dir: Path, c: Competition) -> None:

@@ -152,3 +152,11 @@ def test_duplicate_count_is_exact_despite_hashing():
     near = x.copy()
     near[10, 0] ^= 1                 # differs in one pixel: no longer a duplicate
     assert count_duplicate_rows(near) == 3
+
+
+def test_cache_root_keyword_puts_the_cache_there(small_files, tmp_path):
+    root = tmp_path / "my-cache"
+    first = load_competition(small_files, cache_root=root)
+    (entry,) = list(root.iterdir())
+    assert {p.name for p in entry.iterdir()} >= {"x_train.npy", "y_train.npy", "x_test.npy", "meta.json"}
+    np.testing.assert_array_equal(load_competition(small_files, cache_root=root).x_train, first.x_train)
