@@ -20,7 +20,6 @@ import pandas as pd
 from kaggle_digits import atomic, ensemble
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data
-from kaggle_digits.errors import DataError
 from kaggle_digits.models import get_spec
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.train import one_hot
@@ -156,12 +155,9 @@ def render_markdown(report: dict) -> str:
 def tta_gain(run_dir: Path, log=print) -> dict:
     """OOF accuracy of a finished run's saved fold models without and with TTA (no retraining)."""
     from kaggle_digits import tta
-    from kaggle_digits.data import load_competition
+    from kaggle_digits.report import load_run_data  # finds moved/relative data and checks its SHA-256
 
-    info = atomic.read_json(run_dir / "data.json")
-    data = load_competition(info["source"])
-    if data.sha256 != info["sha256"]:
-        raise DataError(f"{info['source']} is not the data {run_dir} was trained on (sha256 differs)")
+    data = load_run_data(run_dir)
     rows, fold_of = np.load(run_dir / "train_rows.npy"), np.load(run_dir / "folds.npy")
     x, y = data.x_train[rows], data.y_train[rows]
     result, plain_all, tta_all = {}, [], []
@@ -193,13 +189,6 @@ def load_times(path: str | Path, repeats: int = 3) -> dict:
 
     from kaggle_digits.data import load_competition
 
-    source = CompetitionSource(Path(path))
-
-    def pandas_both():
-        for name in ("train.csv", "test.csv"):
-            member = source.member(name)
-            pd.read_csv(io.BytesIO(source.read(member)), compression="gzip" if member.endswith(".gz") else None)
-
     def timed(fn) -> float:
         start = time.perf_counter()
         fn()
@@ -213,5 +202,5 @@ def load_times(path: str | Path, repeats: int = 3) -> dict:
             warm = min(timed(lambda: load_competition(path, cache_root=cache)) for _ in range(repeats))
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-    return {"pandas_read_csv": min(timed(pandas_both) for _ in range(repeats)), "kit_cold": min(cold),
+    return {"pandas_read_csv": min(pandas_load(Path(path))[2] for _ in range(repeats)), "kit_cold": min(cold),
             "kit_warm": warm, "source": str(path)}

@@ -21,6 +21,16 @@ def assign_folds(y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     return fold_of
 
 
+def training_folds(y: np.ndarray, n_folds: int, seed: int,
+                   max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a run trains on (all, or a stratified subset) and the fold id of each.
+
+    The one definition shared by local runs and by the check on folds gathered from Kaggle kernels.
+    """
+    rows = stratified_subset(y, max_rows or len(y), seed)
+    return rows, assign_folds(y[rows], n_folds, seed)
+
+
 def stratified_subset(y: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
     """Sorted indices of a class-stratified random subset of ``n_rows`` rows (all rows if fewer)."""
     if n_rows >= len(y):

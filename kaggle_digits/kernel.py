@@ -396,11 +396,10 @@ def check_fold_assignment(plan_dir: Path, cfg, log: Callable = print) -> None:
     import numpy as np
 
     from kaggle_digits.data import load_competition
-    from kaggle_digits.folds import assign_folds, stratified_subset
+    from kaggle_digits.folds import training_folds
 
     data = load_competition(cfg.data)
-    rows = stratified_subset(data.y_train, cfg.max_train_rows or len(data.y_train), cfg.seed)
-    fold_of = assign_folds(data.y_train[rows], cfg.folds, cfg.seed)
+    rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
     _, jobs = load_plan(plan_dir)
     for job in jobs:
         run = Path(plan_dir) / job.output / "run"

@@ -19,7 +19,7 @@ from kaggle_digits import __version__, atomic, ensemble, submission
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
-from kaggle_digits.folds import assign_folds, stratified_subset
+from kaggle_digits.folds import training_folds
 from kaggle_digits.models import get_spec
 from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
 
@@ -39,9 +39,8 @@ class RunResult:
 def make_submission(cfg: RunConfig, log=print) -> RunResult:
     cfg.validate()
     started = time.perf_counter()
-    load_start = time.perf_counter()
     data = load_competition(cfg.data)
-    load_seconds = time.perf_counter() - load_start
+    load_seconds = time.perf_counter() - started
     log(f"data: {data.source} -- train {len(data.x_train):,} rows, test {data.n_test:,} rows "
         f"(loaded in {load_seconds:.2f} s)")
     if data.is_sample:
@@ -49,9 +48,8 @@ def make_submission(cfg: RunConfig, log=print) -> RunResult:
             "bundled 4,000-row sample. The result is a demo, NOT a valid Kaggle submission. Get the real data with "
             "`kaggle competitions download -c digit-recognizer -p data/`.")
 
-    rows = stratified_subset(data.y_train, cfg.max_train_rows or len(data.y_train), cfg.seed)
+    rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
     x, y = data.x_train[rows], data.y_train[rows]
-    fold_of = assign_folds(y, cfg.folds, cfg.seed)
     run_dir = open_run_dir(cfg, data)
     log(f"run folder: {run_dir}")
     _check_free_space(run_dir, cfg, data)

@@ -138,6 +138,12 @@ def _read_history(fold_dir: Path) -> dict:
         return {}
 
 
+def load_run_data(run_dir: str | os.PathLike, data: Competition | str | os.PathLike | None = None) -> Competition:
+    """The competition data ``run_dir`` was trained on: data.json's source (or ``data``), SHA-256 checked."""
+    run_dir = Path(run_dir)
+    return _load_data(run_dir, atomic.read_json(run_dir / "data.json"), data)
+
+
 def _load_data(run_dir: Path, data_info: dict, data) -> Competition:
     """The competition data the run was trained on, checked against data.json's SHA-256."""
     if isinstance(data, Competition):
