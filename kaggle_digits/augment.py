@@ -2,20 +2,113 @@
 
 Keras' random layers are active only when called with ``training=True``: ``fit`` sees jittered
 digits, while ``predict`` -- and therefore validation folds and test.csv -- sees them untouched.
+
+Augmentations are registered by name (``AugmentConfig.kind``); a new one is one function here,
+decorated with ``@register_augmentation("name")``, taking the config and a seed.
+
+The default, ``affine``, draws a rotation, a zoom and a shift per image, composes them into one
+affine matrix and warps the batch once with ``keras.ops.image.affine_transform``. That is the same
+distribution of digits as Keras' RandomRotation -> RandomZoom -> RandomTranslation chain (kept as
+``keras_layers``), but one bilinear resampling instead of three, and it is fast on JAX too, where
+the three-layer chain made training 10-150x slower than on TensorFlow.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import keras
-from keras import layers
+from keras import layers, ops
 
 from kaggle_digits.config import AugmentConfig
 
+_AUGMENTATIONS: dict[str, Callable[[AugmentConfig, int | None], keras.layers.Layer]] = {}
 
-def build_augmentation(config: AugmentConfig, seed: int | None = None) -> keras.Sequential | None:
-    """Rotation (degrees), zoom and shift (fractions of 28 px); None when disabled or all zero."""
-    if not config.enabled:
+
+def register_augmentation(name: str) -> Callable:
+    """Decorator: ``@register_augmentation("name")`` on ``builder(config, seed) -> keras Layer``."""
+    def decorate(builder: Callable) -> Callable:
+        if name in _AUGMENTATIONS:
+            raise ValueError(f"augmentation {name!r} is registered twice")
+        _AUGMENTATIONS[name] = builder
+        return builder
+    return decorate
+
+
+def list_augmentations() -> list[str]:
+    return list(_AUGMENTATIONS)
+
+
+def build_augmentation(config: AugmentConfig, seed: int | None = None) -> keras.layers.Layer | None:
+    """The configured augmentation block; None when disabled or when every range is zero."""
+    if not config.enabled or not (config.rotation_deg or config.zoom or config.shift):
         return None
+    try:
+        builder = _AUGMENTATIONS[config.kind]
+    except KeyError:
+        raise ValueError(f"unknown augmentation {config.kind!r}; choose from {', '.join(_AUGMENTATIONS)}") from None
+    return builder(config, seed)
+
+
+@keras.saving.register_keras_serializable(package="kaggle_digits")
+class RandomAffine(layers.Layer):
+    """Per-image random rotation (degrees), zoom and shift (fractions of the side), one warp per batch.
+
+    The output pixel at (x, y) samples the input at ``c + A (p - c) - t``: ``A`` is a rotation by
+    ``angle`` scaled by ``scale`` in [1 - zoom, 1 + zoom], ``c`` the image centre and ``t`` the shift
+    in pixels; outside the input is black (MNIST's background).
+    """
+
+    def __init__(self, rotation_deg: float = 10.0, zoom: float = 0.1, shift: float = 0.1,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rotation_deg, self.zoom, self.shift, self.seed = rotation_deg, zoom, shift, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        shape = ops.shape(images)
+        n, height, width = shape[0], shape[1], shape[2]
+        angle = self._uniform(n, math.radians(self.rotation_deg))
+        scale = 1.0 + self._uniform(n, self.zoom)
+        tx = self._uniform(n, self.shift * width)
+        ty = self._uniform(n, self.shift * height)
+        cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+        a0, a1 = scale * ops.cos(angle), -scale * ops.sin(angle)
+        b0, b1 = scale * ops.sin(angle), scale * ops.cos(angle)
+        a2 = cx - a0 * cx - a1 * cy - tx
+        b2 = cy - b0 * cx - b1 * cy - ty
+        zeros = ops.zeros_like(a0)
+        transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        warped = ops.image.affine_transform(ops.cast(images, "float32"), transform, interpolation="bilinear",
+                                            fill_mode="constant", fill_value=0.0, data_format="channels_last")
+        return ops.cast(warped, images.dtype)
+
+    def _uniform(self, n, limit: float):
+        if not limit:
+            return ops.zeros((n,), dtype="float32")
+        return keras.random.uniform((n,), -limit, limit, dtype="float32", seed=self.seed_generator)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rotation_deg": self.rotation_deg, "zoom": self.zoom,
+                "shift": self.shift, "seed": self.seed}
+
+
+@register_augmentation("affine")
+def affine(config: AugmentConfig, seed: int | None) -> keras.layers.Layer:
+    """One fused random affine warp (rotation, zoom, shift) per batch."""
+    return RandomAffine(config.rotation_deg, config.zoom, config.shift, seed=seed, name="augmentation")
+
+
+@register_augmentation("keras_layers")
+def keras_layers(config: AugmentConfig, seed: int | None) -> keras.layers.Layer:
+    """Keras' RandomRotation -> RandomZoom -> RandomTranslation: three resamplings (the kit's first version)."""
     steps = []
     if config.rotation_deg:
         steps.append(layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="constant", seed=_seed(seed, 1)))
@@ -23,7 +116,7 @@ def build_augmentation(config: AugmentConfig, seed: int | None = None) -> keras.
         steps.append(layers.RandomZoom(config.zoom, config.zoom, fill_mode="constant", seed=_seed(seed, 2)))
     if config.shift:
         steps.append(layers.RandomTranslation(config.shift, config.shift, fill_mode="constant", seed=_seed(seed, 3)))
-    return keras.Sequential(steps, name="augmentation") if steps else None
+    return keras.Sequential(steps, name="augmentation")
 
 
 def _seed(seed: int | None, offset: int) -> int | None:

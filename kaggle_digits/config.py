@@ -31,6 +31,7 @@ class AugmentConfig:
     """Random affine jitter applied inside the training graph (inactive at inference)."""
 
     enabled: bool = True
+    kind: str = "affine"          # a name in augment.list_augmentations()
     rotation_deg: float = 10.0
     zoom: float = 0.10
     shift: float = 0.10

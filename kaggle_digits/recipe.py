@@ -18,7 +18,7 @@ class Recipe:
     optimizer: str = "adamw"
     learning_rate: float = 1e-3
     schedule: str = "cosine"        # cosine decay after a linear warm-up, or constant
-    warmup_epochs: float = 1.0
+    warmup: float = 0.0             # linear warm-up, as a fraction of all training steps (0 = none)
     weight_decay: float = 1e-4      # adamw only
     momentum: float = 0.0           # sgd only
     label_smoothing: float = 0.0
@@ -29,6 +29,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"warmup is a fraction of the training steps in [0, 1), got {self.warmup}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
 
@@ -41,9 +43,14 @@ class Recipe:
 
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer; its schedule spans all ``recipe.epochs * steps_per_epoch`` steps.
+
+    Warm-up and decay are fractions of the whole run, so the same recipe is a complete schedule at
+    any length: a 2-epoch run warms up for a tenth of an epoch and ends annealed, as a 30-epoch run does.
+    """
     total = max(1, recipe.epochs * steps_per_epoch)
     if recipe.schedule == "cosine":
-        warmup = min(int(recipe.warmup_epochs * steps_per_epoch), total - 1)
+        warmup = min(int(recipe.warmup * total), total - 1)
         lr = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=0.0 if warmup else recipe.learning_rate, decay_steps=total - warmup,
             warmup_target=recipe.learning_rate if warmup else None, warmup_steps=warmup, alpha=0.01)

@@ -10,19 +10,13 @@ from __future__ import annotations
 from keras import layers
 
 from kaggle_digits.models import register_model
+from kaggle_digits.models.blocks import conv_bn_relu
 from kaggle_digits.recipe import Recipe
-
-
-def conv_bn_relu(x, filters: int, kernel: int, strides: int = 1, padding: str = "valid"):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
-    # momentum 0.9 (Keras default 0.99): the inference statistics settle within a short CPU run too
-    x = layers.BatchNormalization(momentum=0.9)(x)
-    return layers.Activation("relu")(x)
 
 
 @register_model(
     "cnn", view="image",
-    recipe=Recipe(optimizer="adamw", learning_rate=2e-3, schedule="cosine", warmup_epochs=1,
+    recipe=Recipe(optimizer="adamw", learning_rate=2e-3, schedule="cosine", warmup=0.05,
                   weight_decay=1e-4, label_smoothing=0.1, epochs=30, batch_size=128),
     hp={"width": 32, "dropout": 0.4},
     source="kaggle-digits (after C. Deotte, Kaggle digit-recognizer kernel)")

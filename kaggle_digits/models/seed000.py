@@ -21,7 +21,7 @@ from kaggle_digits.models import register_model
 from kaggle_digits.recipe import Recipe
 
 SOURCE = "nildip/DeepLearn_NUMBERS models.py"
-RECIPE = Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant", warmup_epochs=0,
+RECIPE = Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant",
                 epochs=200, batch_size=200, early_stopping_patience=2)
 
 

@@ -16,7 +16,7 @@ SOURCE = "blackeagle01/MNISTDeepLearn"
 
 @register_model(
     "seed002_mlp", view="flat",
-    recipe=Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant", warmup_epochs=0,
+    recipe=Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant",
                   epochs=30, batch_size=32),
     source=f"{SOURCE} perceptron.py (seed 002)", reported_accuracy=94.0, stated_params=None)
 def seed002_mlp(x):
@@ -38,7 +38,7 @@ def seed002_mlp(x):
 
 @register_model(
     "seed002_cnn", view="image",
-    recipe=Recipe(optimizer="rmsprop", learning_rate=1e-3, schedule="constant", warmup_epochs=0,
+    recipe=Recipe(optimizer="rmsprop", learning_rate=1e-3, schedule="constant",
                   epochs=100, batch_size=32),
     input_scale=1.0, source=f"{SOURCE} Convolutionalnetworkmnist.py (seed 002)", reported_accuracy=95.0,
     stated_params=None)

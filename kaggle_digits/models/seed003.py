@@ -13,7 +13,7 @@ from kaggle_digits.models import register_model
 from kaggle_digits.recipe import Recipe
 
 SOURCE = "dmbentley/mnist mnist.ipynb"
-RECIPE = Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant", warmup_epochs=0,
+RECIPE = Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant",
                 epochs=20, batch_size=32)
 
 

@@ -16,7 +16,7 @@ SOURCE = "shoryasethia/Digit-Recognition"
 
 
 def _adam(epochs: int) -> Recipe:
-    return Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant", warmup_epochs=0,
+    return Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant",
                   epochs=epochs, batch_size=32)
 
 
@@ -64,7 +64,7 @@ def seed004_convnet(x):
 
 @register_model(
     "seed004_lenet5", view="image",
-    recipe=Recipe(optimizer="sgd", learning_rate=0.01, momentum=0.0, schedule="constant", warmup_epochs=0,
+    recipe=Recipe(optimizer="sgd", learning_rate=0.01, momentum=0.0, schedule="constant",
                   epochs=77, batch_size=128),
     source=f"{SOURCE} LeNet-5-digit.ipynb (seed 004)", reported_accuracy=98.68, stated_params=61_706)
 def seed004_lenet5(x):
