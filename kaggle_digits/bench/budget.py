@@ -1,0 +1,126 @@
+"""Time to accuracy: the kit with ``--minutes B`` against a plain notebook given the same B minutes.
+
+Both run as fresh processes on the same machine in one invocation, one after the other, and are timed
+from process start (imports, loading and prediction included):
+
+- the kit: ``python -m kaggle_digits make --minutes B`` for each budget; its figure is the run's OOF
+  accuracy (every training row scored by a model that never saw it);
+- the notebook: what the public notebooks do -- ``pd.read_csv``, float32 / 255, a 90/10 holdout,
+  seed 003's CNN with its own recipe (Adam 1e-3, batch 32), ``model.fit`` one epoch at a time while
+  another epoch still fits in the budget. Its learning rate is constant, so one run as long as the
+  largest budget gives its holdout accuracy at every smaller budget (the last epoch that ended in time).
+
+Writes ``budgets.csv``, ``budgets.json``, ``budgets.md`` (a README table) and ``budgets.png`` (accuracy
+against minutes, both) into the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from kaggle_digits import atomic
+from kaggle_digits.bench.machine import describe_machine
+
+log = logging.getLogger(__name__)
+
+
+def notebook_curve(data: str, max_minutes: float, seed: int = 42) -> list[dict]:
+    """Run the notebook in a fresh process for ``max_minutes``; (seconds since start, holdout accuracy) per epoch."""
+    out = subprocess.run([sys.executable, "-m", "kaggle_digits.bench.notebook", data, str(max_minutes), str(seed)],
+                         capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def kit_run(data: str, minutes: float, out_dir: Path, extra: list[str] | None = None) -> dict:
+    """``make --minutes`` in a fresh process; its wall time and the run's OOF accuracies."""
+    run_dir = out_dir / "runs" / f"kit-{minutes:g}min"
+    cmd = [sys.executable, "-m", "kaggle_digits", "make", "--data", data, "--minutes", str(minutes),
+           "--run-dir", str(run_dir), "--no-report", "--verbose", "0", *(extra or [])]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    wall = time.perf_counter() - start
+    summary = json.loads((run_dir / "ensemble.json").read_text())
+    config = (run_dir / "config.toml").read_text()
+    return {"minutes": minutes, "wall_seconds": wall, "oof_accuracy": summary["ensemble"]["oof_accuracy"],
+            "members": {m: v["oof_accuracy"] for m, v in summary["models"].items()},
+            "plan": summary.get("plan"), "command": " ".join(cmd[1:]), "config_toml": config}
+
+
+def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | None = None) -> pd.DataFrame:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, kit = [], []
+    for minutes in budgets:
+        log.info(f"kit: --minutes {minutes:g} ...")
+        k = kit_run(data, minutes, out_dir, kit_extra)
+        kit.append(k)
+        log.info(f"kit: --minutes {minutes:g} -> OOF {k['oof_accuracy']:.4%} in {k['wall_seconds']:.0f} s")
+    log.info(f"notebook: seed 003 CNN, model.fit epoch by epoch for up to {max(budgets):g} min ...")
+    curve = notebook_curve(data, max(budgets))
+    for k in kit:
+        minutes = k["minutes"]
+        in_time = [c for c in curve if c["seconds"] <= minutes * 60]
+        nb = in_time[-1] if in_time else None
+        rows.append({"budget_min": minutes, "kit_oof_accuracy": k["oof_accuracy"], "kit_wall_s": k["wall_seconds"],
+                     "kit_plan": _plan_text(k["plan"]),
+                     "notebook_holdout_accuracy": nb["accuracy"] if nb else None,
+                     "notebook_epochs": nb["epoch"] if nb else 0, "notebook_wall_s": nb["seconds"] if nb else None})
+    table = pd.DataFrame(rows)
+    machine = describe_machine()
+    atomic.write_text(out_dir / "budgets.csv", table.to_csv(index=False))
+    atomic.write_json(out_dir / "budgets.json", {"machine": machine, "kit": kit, "notebook_curve": curve,
+                                                 "table": rows})
+    atomic.write_text(out_dir / "budgets.md", render_markdown(table, machine))
+    plot(table, curve, out_dir / "budgets.png", machine)
+    return table
+
+
+def render_markdown(table: pd.DataFrame, machine: dict) -> str:
+    shown = pd.DataFrame({
+        "budget": [f"{b:g} min" for b in table.budget_min],
+        "kit plan": table.kit_plan,
+        "kit OOF accuracy": [f"{a:.2%}" for a in table.kit_oof_accuracy],
+        "kit wall": [f"{s:.0f} s" for s in table.kit_wall_s],
+        "notebook holdout accuracy": [f"{a:.2%}" if a == a and a is not None else "no epoch in time"
+                                      for a in table.notebook_holdout_accuracy],
+        "notebook epochs": table.notebook_epochs,
+    })
+    return f"Machine: {machine['full']}\n\n" + shown.to_markdown(index=False) + "\n"
+
+
+def plot(table: pd.DataFrame, curve: list[dict], path: Path, machine: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    ax.plot([c["seconds"] / 60 for c in curve], [100 * c["accuracy"] for c in curve], "o-", ms=3,
+            label="notebook (seed 003 CNN, 10% holdout)")
+    ax.plot(table.kit_wall_s / 60, 100 * table.kit_oof_accuracy, "s-", label="kit --minutes B (OOF)")
+    for _, r in table.iterrows():
+        ax.annotate(f"{r.budget_min:g} min", (r.kit_wall_s / 60, 100 * r.kit_oof_accuracy), fontsize=7,
+                    xytext=(3, -10), textcoords="offset points")
+    ax.set_xlabel("wall minutes from process start")
+    ax.set_ylabel("accuracy %")
+    ax.set_ylim(97.0, 100.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(machine["short"], fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plan_text(plan: dict | None) -> str:
+    if not plan:
+        return ""
+    epochs = " + ".join(f"{m} {e} ep" for m, e in plan["epochs"].items())
+    return f"{plan['folds']} folds x {epochs}{'' if plan['augment'] else ', no aug.'}"

@@ -1,0 +1,105 @@
+"""Time a few training and prediction steps of each model on this machine, for the planner.
+
+A measurement is cached per (model, batch, augmentation, backend, precision, CPU, cores) in the kit's
+cache folder, so only the first ``--minutes`` run on a machine pays for it (a few seconds a model).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kaggle_digits import atomic
+from kaggle_digits.augment import build_augmentation
+from kaggle_digits.config import AugmentConfig
+from kaggle_digits.models import create_model, get_spec
+from kaggle_digits.planner import ModelCost
+from kaggle_digits.recipe import make_loss, make_optimizer
+
+TRAIN_STEPS = 6      # timed steps after the first (which pays for tracing and compilation)
+PREDICT_BATCH = 1024
+PROBE_FORMAT = 1
+
+
+def measure_costs(models: tuple[str, ...], augment: AugmentConfig, precision: str,
+                  cache_root: Path | None = None, log=None) -> dict[str, ModelCost]:
+    """A ``ModelCost`` for each model: from the cache, else measured now (and cached)."""
+    costs = {}
+    for name in models:
+        key = _cache_key(name, augment, precision)
+        path = (cache_root / f"speed-{key}.json") if cache_root else None
+        cost = _read(path)
+        if cost is None:
+            if log:
+                log(f"timing a few training steps of {name} on this machine...")
+            cost = measure(name, augment)
+            if path is not None:
+                atomic.write_json(path, vars(cost))
+        costs[name] = cost
+    return costs
+
+
+def measure(name: str, augment: AugmentConfig, seed: int = 0) -> ModelCost:
+    """Train ``TRAIN_STEPS`` + 1 batches and predict 2 batches of random digits; seconds and images/s."""
+    keras.backend.clear_session()
+    recipe = get_spec(name).recipe
+    rng = np.random.default_rng(seed)
+    n = recipe.batch_size * (TRAIN_STEPS + 1)
+    x = rng.integers(0, 256, size=(n, 28, 28, 1), dtype=np.uint8)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, size=n)]
+    start = time.perf_counter()
+    model = create_model(name, augmentation=build_augmentation(augment, seed=seed))
+    model.compile(optimizer=make_optimizer(recipe, TRAIN_STEPS + 1), loss=make_loss(recipe))
+    b = recipe.batch_size
+    model.train_on_batch(x[:b], y[:b])  # traces and compiles the training step
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    for step in range(1, TRAIN_STEPS + 1):
+        model.train_on_batch(x[step * b:(step + 1) * b], y[step * b:(step + 1) * b])
+    train_ips = TRAIN_STEPS * b / (time.perf_counter() - start)
+    batch = np.resize(x, (PREDICT_BATCH, 28, 28, 1))
+    start = time.perf_counter()
+    model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)  # traces the prediction step
+    predict_trace = time.perf_counter() - start
+    start = time.perf_counter()
+    model.predict(np.concatenate([batch, batch]), batch_size=PREDICT_BATCH, verbose=0)
+    predict_ips = 2 * PREDICT_BATCH / (time.perf_counter() - start)
+    keras.backend.clear_session()
+    overhead = first + max(0.0, predict_trace - PREDICT_BATCH / predict_ips) + 1.0  # +1 s: saving the fold
+    return ModelCost(name, float(train_ips), float(predict_ips), float(overhead))
+
+
+def _cache_key(name: str, augment: AugmentConfig, precision: str) -> str:
+    import hashlib
+
+    from kaggle_digits.precision import cpu_flags  # noqa: F401 -- same machine identity as precision
+
+    identity = [PROBE_FORMAT, name, get_spec(name).recipe.batch_size, augment.enabled, augment.kind,
+                keras.backend.backend(), precision, platform.processor() or platform.machine(), os.cpu_count(),
+                _cpu_model()]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _read(path: Path | None) -> ModelCost | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return ModelCost(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
