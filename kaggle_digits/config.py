@@ -202,11 +202,11 @@ class RunConfig:
 
     def kernel_settings(self) -> dict[str, Any]:
         """The settings sent to a Kaggle kernel: everything not ``local`` to this machine."""
-        return kernel_settings(self.to_dict())
+        return kernel_settings(self.to_dict(), type(self))
 
 
-def kernel_settings(values: dict[str, Any]) -> dict[str, Any]:
-    local = {f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("local")}
+def kernel_settings(values: dict[str, Any], cls: type = RunConfig) -> dict[str, Any]:
+    local = {f.name for f in dataclasses.fields(cls) if f.metadata.get("local")}
     return {k: v for k, v in values.items() if k not in local}
 
 
@@ -294,22 +294,22 @@ def settings(cls: type = RunConfig, prefix: tuple[str, ...] = ()) -> list[Settin
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser, cls: type = RunConfig) -> argparse.ArgumentParser:
     """Every flagged setting as an option (default None: not given), plus --config TOML."""
     parser.add_argument("--config", metavar="TOML", help="read settings from a TOML file with RunConfig's keys "
                         "(a run's own config.toml works); flags given here win")
-    for s in settings():
+    for s in settings(cls):
         if s.flag:
             s.add_to(parser)
     return parser
 
 
-def from_args(args: argparse.Namespace) -> RunConfig:
+def from_args(args: argparse.Namespace, cls: type = RunConfig) -> RunConfig:
     """A preset, then a TOML file, then the flags given: each later one wins."""
     preset = getattr(args, "preset", None)
     values = {**PRESETS[preset], "preset": preset} if preset else {}
-    values.update(load_toml(args.config) if getattr(args, "config", None) else {})
-    for s in settings():
+    values.update(load_toml(args.config, cls) if getattr(args, "config", None) else {})
+    for s in settings(cls):
         given = getattr(args, s.dest, None)
         if given is None:
             continue
@@ -318,11 +318,11 @@ def from_args(args: argparse.Namespace) -> RunConfig:
             table[part] = dict(table.get(part, {}))
             table = table[part]
         table[s.path[-1]] = given
-    return RunConfig(**values)
+    return cls(**values)
 
 
 # --------------------------------------------------------------------------- TOML
-def load_toml(path: str | Path) -> dict[str, Any]:
+def load_toml(path: str | Path, cls: type = RunConfig) -> dict[str, Any]:
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -330,7 +330,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    known = {f.name for f in dataclasses.fields(RunConfig)}
+    known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
