@@ -27,7 +27,7 @@ import pytest
 
 from fake_kaggle import FakeKaggle, basic_auth
 from kaggle_digits import atomic, cli, rundir, submission
-from kaggle_digits.kaggle import api, bundle, fanout
+from kaggle_digits.kaggle import bundle, client, fanout
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "kaggle_digits" / "sample"
@@ -402,19 +402,19 @@ def test_credential_source_names_places_never_values(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "cfg"))
-    assert api.credential_source() is None
-    with pytest.raises(api.KaggleError, match="no Kaggle credentials found"):
-        api.require_credentials()
+    assert client.credential_source() is None
+    with pytest.raises(client.KaggleError, match="no Kaggle credentials found"):
+        client.require_credentials()
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "kaggle.json").write_text(json.dumps({"username": USER, "key": SECRET}))
-    assert api.credential_source() == str(tmp_path / "cfg" / "kaggle.json")
-    assert api.username() == USER
+    assert client.credential_source() == str(tmp_path / "cfg" / "kaggle.json")
+    assert client.username() == USER
     (tmp_path / ".kaggle").mkdir()
     (tmp_path / ".kaggle" / "access_token").write_text(SECRET)
-    assert api.credential_source() == "~/.kaggle/access_token"
+    assert client.credential_source() == "~/.kaggle/access_token"
     monkeypatch.setenv("KAGGLE_API_TOKEN", SECRET)
-    assert api.credential_source() == "$KAGGLE_API_TOKEN"
-    assert api.redact(f"Authorization: Basic xyz\nkey {SECRET}") == "Authorization: <redacted>\nkey <redacted>"
+    assert client.credential_source() == "$KAGGLE_API_TOKEN"
+    assert client.redact(f"Authorization: Basic xyz\nkey {SECRET}") == "Authorization: <redacted>\nkey <redacted>"
 
 
 @pytest.mark.parametrize("output, code, expected", [
@@ -426,7 +426,7 @@ def test_credential_source_names_places_never_values(tmp_path, monkeypatch):
     ("Successfully submitted to Digit Recognizer", 0, None),
 ])
 def test_cli_failures_become_one_line(output, code, expected):
-    message = api.diagnose(output, code, what="doing it", competition="digit-recognizer")
+    message = client.diagnose(output, code, what="doing it", competition="digit-recognizer")
     if expected is None:
         assert message is None
     else:
@@ -494,8 +494,8 @@ def test_wait_skips_outputs_of_an_earlier_kernel_version(tmp_path, monkeypatch, 
             fetched.append(kernel_id)
         return sorted(path.rglob("*"))
 
-    monkeypatch.setattr(api, "kernels_status", lambda kernel_id: next(answers))
-    monkeypatch.setattr(api, "kernels_output", fake_output)
+    monkeypatch.setattr(client, "kernels_status", lambda kernel_id: next(answers))
+    monkeypatch.setattr(client, "kernels_output", fake_output)
     caplog.set_level(logging.INFO, logger="kaggle_digits")
     fanout.wait_and_fetch(plan_dir, poll_seconds=0)
     assert fetched == [job.id] and any("earlier version" in m for m in caplog.messages)

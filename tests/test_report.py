@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import csv
 import dataclasses
-import os
 import re
 import shutil
 import struct

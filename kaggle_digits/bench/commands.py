@@ -67,9 +67,9 @@ def models(args: argparse.Namespace) -> int:
     Trains every seed model (or --models) with k-fold CV through the kit and writes a results table
     (CSV + Markdown): params, reported vs our OOF accuracy, s/epoch, settings, machine.
     """
-    from kaggle_digits.bench.zoo import ZooConfig, run_benchmark
+    from kaggle_digits.bench.seed_models import SeedBenchConfig, run_benchmark
 
-    run_benchmark(ZooConfig(models=args.models or None, folds=args.folds, epochs=args.epochs,
+    run_benchmark(SeedBenchConfig(models=args.models or None, folds=args.folds, epochs=args.epochs,
                             max_train_rows=args.max_train_rows, data=args.data, out_dir=args.out_dir,
                             augment=args.augment, seed=args.seed, verbose=args.verbose, merge=not args.no_merge,
                             update_docs=tuple(args.update_doc), marker=args.marker, render_only=args.render_only))

@@ -15,7 +15,7 @@ from kaggle_digits.config import RunConfig, add_arguments, from_args, settings
 from kaggle_digits.data import check_data
 from kaggle_digits.ensemble import BLENDS
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.kaggle import api, fanout
+from kaggle_digits.kaggle import client, fanout
 from kaggle_digits.kaggle.bundle import DEFAULT_ACCELERATOR
 
 
@@ -39,7 +39,7 @@ def download(args: argparse.Namespace) -> int:
     parse. The kit reads data/digit-recognizer.zip as it is: no unzipping needed.
     """
     if not args.check_only:
-        zip_path = api.download(args.path, force=args.force)
+        zip_path = client.download(args.path, force=args.force)
         print(f"downloaded {zip_path}" if zip_path.is_file() else f"kaggle wrote its files to {args.path}")
     print(check_data(args.path))
     print("next: python scripts/make_submission.py   (reads data/ as it is)")
@@ -70,14 +70,14 @@ def submit(args: argparse.Namespace) -> int:
     frame = submission.validate_file(args.file, n_rows=submission.KAGGLE_TEST_ROWS)
     print(f"{args.file}: valid ({len(frame):,} rows, ImageId 1..{len(frame)}, labels 0..9)")
     message = args.message or rundir.default_message(args.file, args.submissions_dir)
-    command = ["kaggle", "competitions", "submit", "-c", api.COMPETITION, "-f", args.file, "-m", message]
+    command = ["kaggle", "competitions", "submit", "-c", client.COMPETITION, "-f", args.file, "-m", message]
     if args.dry_run:
         print("dry run, not submitted: " + " ".join(shlex.quote(c) for c in command))
         return 0
-    output = api.submit(args.file, message)
+    output = client.submit(args.file, message)
     print("\n".join(line for line in output.splitlines() if line.strip()))
     if not args.no_list:
-        print(api.submissions())
+        print(client.submissions())
     return 0
 
 
@@ -137,10 +137,10 @@ def push(args: argparse.Namespace) -> int:
     if args.kernels < 1:
         raise ConfigError(f"--kernels must be at least 1, got {args.kernels}")
     cfg = kernel_run_config(args.rest)
-    owner = args.user or api.username()
+    owner = args.user or client.username()
     if not args.dry_run:
-        api.require_credentials()
-        api.kaggle_command()
+        client.require_credentials()
+        client.kaggle_command()
         if owner is None:
             raise ConfigError("cannot tell your Kaggle user name (only an API token is configured): pass --user NAME")
     plan_dir = fanout.prepare(cfg.kernel_settings(), owner or "your-kaggle-username", slug=args.slug,

@@ -23,7 +23,7 @@ import numpy as np
 from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.config import kernel_settings
 from kaggle_digits.errors import DataError
-from kaggle_digits.kaggle import api
+from kaggle_digits.kaggle import client
 from kaggle_digits.kaggle.bundle import DEFAULT_ACCELERATOR, write_kernel_folder
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def save_plan(plan_dir: Path, plan: dict, jobs: list[KernelJob] | None = None) -
 def push_all(plan_dir: Path) -> list[KernelJob]:
     plan, jobs = load_plan(plan_dir)
     for job in jobs:
-        job.pushed = api.kernels_push(Path(plan_dir) / job.bundle)
+        job.pushed = client.kernels_push(Path(plan_dir) / job.bundle)
         log.info(f"[{job.id}] {job.pushed}")
         save_plan(plan_dir, plan, jobs)
     return jobs
@@ -129,7 +129,7 @@ def wait_and_fetch(plan_dir: Path, *, poll_seconds: float = 60, timeout_seconds:
     while pending:
         time.sleep(poll_seconds)  # also right after a push: the status may still be the previous version's
         for job in list(pending):
-            status, failure = api.kernels_status(job.id)
+            status, failure = client.kernels_status(job.id)
             if status != job.status:
                 log.info(f"[{job.id}] {status}" + (f": {failure}" if failure else ""))
                 job.status = status
@@ -140,13 +140,13 @@ def wait_and_fetch(plan_dir: Path, *, poll_seconds: float = 60, timeout_seconds:
             if output.exists():
                 shutil.rmtree(output)
             # the manifest first: the status may still describe the previous version of this kernel
-            api.kernels_output(job.id, output, file_pattern=f"^{re.escape(rundir.MANIFEST)}$")
+            client.kernels_output(job.id, output, file_pattern=f"^{re.escape(rundir.MANIFEST)}$")
             if (output / rundir.MANIFEST).is_file() and _fetched_manifest(plan_dir, plan, job) is None:
                 if not stale.get(job.id):
                     log.info(f"[{job.id}] its outputs are still an earlier version's; waiting for this push to run")
                 stale[job.id] = True
                 continue
-            files = api.kernels_output(job.id, output)
+            files = client.kernels_output(job.id, output)
             pending.remove(job)
             log.info(f"[{job.id}] {len(files)} output files in {output}")
             if status != "complete" or _fetched_manifest(plan_dir, plan, job) is None:

@@ -1,4 +1,4 @@
-"""The model zoo benchmark: train seed models through the kit's k-fold pipeline and tabulate them.
+"""The seed-model benchmark: train the seed write-ups' models through the k-fold pipeline and tabulate them.
 
 Each model runs as its own ``make_submission`` run with its own recipe (epochs overridable for
 quick CPU runs), in a run folder under ``<out_dir>/runs/`` -- never the repo's ``submissions/``.
@@ -39,7 +39,7 @@ CSV_NAME, MD_NAME = "results.csv", "results.md"
 
 
 @dataclass
-class ZooConfig:
+class SeedBenchConfig:
     models: tuple[str, ...] | None = None  # None = every seed model (registry names seedNNN_*)
     folds: int = 5
     epochs: int | None = None              # None = each model's own recipe
@@ -74,7 +74,7 @@ def resolve_models(models) -> list[str]:
     return list(models)
 
 
-def run_benchmark(cfg: ZooConfig) -> list[dict]:
+def run_benchmark(cfg: SeedBenchConfig) -> list[dict]:
     """Train each model with 'cfg.folds'-fold CV, write results.csv/.md, return this run's rows."""
     from kaggle_digits.models import get_spec
     from kaggle_digits.pipeline import make_submission
@@ -125,7 +125,7 @@ def run_benchmark(cfg: ZooConfig) -> list[dict]:
     return rows
 
 
-def render_existing(cfg: ZooConfig) -> list[dict]:
+def render_existing(cfg: SeedBenchConfig) -> list[dict]:
     """Rewrite results.md and the ``update_docs`` tables from an existing results.csv (no training)."""
     out = Path(cfg.out_dir)
     rows = read_csv(out / CSV_NAME)
@@ -135,7 +135,7 @@ def render_existing(cfg: ZooConfig) -> list[dict]:
     return rows
 
 
-def _publish(rows: list[dict], cfg: ZooConfig) -> None:
+def _publish(rows: list[dict], cfg: SeedBenchConfig) -> None:
     """results.csv/.md in the out dir, and the table between the markers of every --update-doc file."""
     out = Path(cfg.out_dir)
     write_results(rows, out)
@@ -164,7 +164,7 @@ def write_results(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
 
 
 def render_markdown(rows: list[dict]) -> str:
-    """The zoo table plus the settings and machines it was measured with."""
+    """The seed-model table plus the settings and machines it was measured with."""
     header = ("model", "seed", "params", "reported acc. %", "our OOF acc. %", "folds mean ± std %", "gap (pts)",
               "s/epoch", "epochs run (recipe)", "rows × folds", "aug.", "machine")
     cells = []
