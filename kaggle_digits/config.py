@@ -194,11 +194,10 @@ class RunConfig:
         return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
 
     def fold_settings(self, spelled_out: typing.Iterable[str]) -> dict[str, Any]:
-        """The fingerprinted settings a fold's own fingerprint does not spell out, where they differ from
-        their default: a setting added later changes no earlier fold's fingerprint until it is used."""
+        """The fingerprinted settings a FoldTask does not spell out as its own fields (FoldTask.settings)."""
         values = self.to_dict()
         return {f.name: values[f.name] for f in dataclasses.fields(self)
-                if f.metadata.get("fingerprint") and f.name not in spelled_out and values[f.name] != _default(f)}
+                if f.metadata.get("fingerprint") and f.name not in spelled_out}
 
     def kernel_settings(self) -> dict[str, Any]:
         """The settings sent to a Kaggle kernel: everything not ``local`` to this machine."""
@@ -208,6 +207,13 @@ class RunConfig:
 def kernel_settings(values: dict[str, Any], cls: type = RunConfig) -> dict[str, Any]:
     local = {f.name for f in dataclasses.fields(cls) if f.metadata.get("local")}
     return {k: v for k, v in values.items() if k not in local}
+
+
+def non_default(values: dict[str, Any], cls: type = RunConfig) -> dict[str, Any]:
+    """The entries of ``values`` that differ from ``cls``'s defaults: what a fold fingerprint records of
+    FoldTask.settings, so a setting added later changes no earlier fold's fingerprint until it is used."""
+    defaults = {f.name: _default(f) for f in dataclasses.fields(cls)}
+    return {k: v for k, v in values.items() if k not in defaults or v != defaults[k]}
 
 
 def _default(f: dataclasses.Field) -> Any:

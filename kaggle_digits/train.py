@@ -20,7 +20,7 @@ import numpy as np
 
 from kaggle_digits import __version__, atomic, rundir, tta
 from kaggle_digits.augment import build_augmentation
-from kaggle_digits.config import AugmentConfig
+from kaggle_digits.config import AugmentConfig, non_default
 from kaggle_digits.devices import distribution_scope
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.recipe import Recipe, make_loss, make_optimizer
@@ -55,10 +55,11 @@ class FoldTask:
     rows_sha256: str
     validate_each_epoch: bool = True
     tta: bool = False
-    settings: dict = field(default_factory=dict)  # further fingerprinted settings (RunConfig.fold_settings)
+    settings: dict = field(default_factory=dict)  # the other fingerprinted settings (RunConfig.fold_settings)
 
     def fingerprint(self) -> dict:
-        return {**self.settings, **({"tta": True} if self.tta else {}),  # only when on: earlier ones stay valid
+        # tta and ``settings`` only when not at their default: earlier fingerprints stay valid
+        return {**non_default(self.settings), **({"tta": True} if self.tta else {}),
                 "model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
                 "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
                 "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,

@@ -124,7 +124,7 @@ def test_every_setting_is_declared_once_with_its_flag_and_help():
     fingerprinted = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["fingerprint"]}
     assert set(FOLD_TASK_SETTINGS) <= fingerprinted
     assert not {"out", "run_dir", "verbose", "report", "weights", "debug"} & fingerprinted
-    assert RunConfig().fold_settings(FOLD_TASK_SETTINGS) == {}  # defaults leave earlier fold fingerprints valid
+    assert RunConfig().fold_settings(FOLD_TASK_SETTINGS) == {}  # today the FoldTask spells out every one
     local = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["local"]}
     assert local == {"data", "submissions_dir", "run_dir", "out", "force", "fresh", "debug", "ensemble_only"}
     assert not local & set(RunConfig().kernel_settings())
@@ -152,8 +152,9 @@ def test_a_new_setting_is_one_line(tmp_path):
     mixed = config.from_args(parser.parse_args(["--precision", "mixed_float16"]), Extended)
     assert mixed.precision == "mixed_float16"
     assert mixed.training_fingerprint() != Extended().training_fingerprint()
-    assert Extended().fold_settings(FOLD_TASK_SETTINGS) == {}  # the default: fold fingerprints unchanged
-    assert mixed.fold_settings(FOLD_TASK_SETTINGS) == {"precision": "mixed_float16"}
+    assert mixed.fold_settings(FOLD_TASK_SETTINGS) == {"precision": "mixed_float16"}  # -> FoldTask.settings
+    assert config.non_default(Extended().fold_settings(FOLD_TASK_SETTINGS), Extended) == {}  # fingerprint: as before
+    assert config.non_default(mixed.fold_settings(FOLD_TASK_SETTINGS), Extended) == {"precision": "mixed_float16"}
     assert mixed.kernel_settings()["precision"] == "mixed_float16"
     (tmp_path / "c.toml").write_text('precision = "bfloat16"\n')
     assert config.from_args(parser.parse_args(["--config", str(tmp_path / "c.toml")]), Extended).precision == \
@@ -167,9 +168,12 @@ def test_a_setting_outside_the_fold_task_enters_the_fold_fingerprint():
 
     task = dict(model="cnn", hp={}, recipe=Recipe(), augment=AugmentConfig(), fold=0, n_folds=2, seed=1,
                 data_sha256="d", rows_sha256="r")
-    plain, extra = FoldTask(**task), FoldTask(**task, settings={"precision": "mixed_float16"})
-    assert "precision" not in plain.fingerprint() and extra.fingerprint()["precision"] == "mixed_float16"
-    assert plain.fingerprint_hash() != extra.fingerprint_hash()
+    plain = FoldTask(**task)
+    at_default = FoldTask(**task, settings=RunConfig().fold_settings(("folds",)))  # e.g. folds not spelled out
+    assert at_default.fingerprint() == plain.fingerprint()  # a setting at its default: earlier folds stay valid
+    used = FoldTask(**task, settings={"folds": 7, "precision": "mixed_float16"})
+    assert used.fingerprint()["folds"] == 7 and used.fingerprint()["precision"] == "mixed_float16"
+    assert plain.fingerprint_hash() != used.fingerprint_hash()
 
 
 def test_kernel_runs_refuse_local_and_unknown_flags_in_one_line():

@@ -11,9 +11,11 @@ writes, next to the submission:
 * ``report.html``                  one self-contained page (images embedded) with the results table
 
 The images come back from the data the run was trained on (``data.json`` names it and its SHA-256,
-which must match). figures.py draws, page.py writes the page.
+which must match). figures.py draws (``FIGURES``: a new figure is one ``@report_figure`` function there),
+page.py writes the page.
 """
 
-from kaggle_digits.report.page import FIGURES, write_report
+from kaggle_digits.report.figures import FIGURES
+from kaggle_digits.report.page import write_report
 
 __all__ = ["FIGURES", "write_report"]

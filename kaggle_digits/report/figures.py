@@ -1,11 +1,14 @@
 """The report's figures, drawn on ``matplotlib.figure.Figure`` objects rendered by the Agg canvas, so they
 work headless and never touch pyplot's global backend (a notebook that imports this keeps its inline plots).
+
+``FIGURES`` lists what the report shows, in order; a new figure is one ``@report_figure`` function here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+from typing import Callable
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -237,3 +240,63 @@ def figure_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- the report's figures, in order
+@dataclasses.dataclass(frozen=True)
+class ReportFigure:
+    name: str                   # report/<name> (.png); its records, if any, go to report/<stem>.csv
+    title: str
+    blurb: str                  # HTML shown above the image
+    draw: Callable[[Run, int], tuple[Figure | None, list[dict]]]  # (run, max images) -> (None: not drawn, records)
+    columns: tuple[str, ...] = ()  # the CSV's columns; none: no CSV
+    absent: str = ""            # shown instead when it is not drawn
+
+
+FIGURES: dict[str, ReportFigure] = {}
+
+
+def report_figure(name: str, title: str, blurb: str, columns: tuple[str, ...] = (), absent: str = "") -> Callable:
+    def decorate(draw: Callable) -> Callable:
+        FIGURES[name] = ReportFigure(name, title, blurb, draw, columns, absent)
+        return draw
+    return decorate
+
+
+@report_figure("learning_curves.png", "Learning curves",
+               "Train (solid, filled dots) against validation (dashed, hollow dots); one colour per fold. Validation "
+               "far below train means over-fitting; both still improving means more epochs would help.")
+def _learning_curves(run: Run, max_images: int) -> tuple[Figure, list[dict]]:
+    return plot_learning_curves(run.histories), []
+
+
+@report_figure("confusion_matrix.png", "Out-of-fold confusion matrix (ensemble)",
+               "Rows are the true digit, columns the ensemble's out-of-fold prediction; blue cells are correct, red "
+               "cells errors (their colour scale stretches to the largest error share). The percentage beside each "
+               "digit is its accuracy.")
+def _confusion(run: Run, max_images: int) -> tuple[Figure, list[dict]]:
+    return plot_confusion(run.y, run.oof), []
+
+
+@report_figure("oof_errors.png", "Misclassified training digits (out-of-fold, worst first)",
+               "Every training row was predicted by a model that never saw it. These are the ones it got wrong, the "
+               "most confident mistakes first; some are mislabelled or truly ambiguous. All of them, in this order, "
+               "are listed in <code>report/oof_errors.csv</code> (row = data row of train.csv, 1-based).",
+               columns=("train_row", "fold", "true", "predicted", "p_predicted", "p_true"))
+def _errors(run: Run, max_images: int) -> tuple[Figure, list[dict]]:
+    return plot_errors(run, max_images)
+
+
+@report_figure("low_confidence_test.png", "Least confident test predictions",
+               "The test digits the ensemble is least sure about, with its top two guesses; the same digits are "
+               "listed in <code>report/low_confidence_test.csv</code>.",
+               columns=("image_id", "predicted", "p_predicted", "runner_up", "p_runner_up"))
+def _uncertain(run: Run, max_images: int) -> tuple[Figure, list[dict]]:
+    return plot_uncertain(run, max_images)
+
+
+@report_figure("augmentation.png", "Augmentation preview",
+               "The first column is a training digit; the rest are random variants drawn with this run's "
+               "augmentation settings.", absent="Augmentation was off for this run.")
+def _augmentation(run: Run, max_images: int) -> tuple[Figure | None, list[dict]]:
+    return plot_augmentation(run), []

@@ -15,17 +15,8 @@ import pandas as pd
 from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.data import Competition
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.report.figures import (figure_png, plot_augmentation, plot_confusion, plot_errors,
-                                          plot_learning_curves, plot_uncertain)
+from kaggle_digits.report.figures import FIGURES, figure_png
 from kaggle_digits.rundir import Run, load_run
-
-FIGURES = {  # file name -> section title, in report order
-    "learning_curves.png": "Learning curves",
-    "confusion_matrix.png": "Out-of-fold confusion matrix (ensemble)",
-    "oof_errors.png": "Misclassified training digits (out-of-fold, worst first)",
-    "low_confidence_test.png": "Least confident test predictions",
-    "augmentation.png": "Augmentation preview",
-}
 
 
 # --------------------------------------------------------------------------- tables
@@ -102,21 +93,14 @@ def write_report(run_dir: str | os.PathLike, data: Competition | str | os.PathLi
     run = load_run(run_dir, data)
     out = run.run_dir / rundir.REPORT_DIR
     pngs: dict[str, bytes] = {}
-
-    pngs["learning_curves.png"] = figure_png(plot_learning_curves(run.histories))
-    pngs["confusion_matrix.png"] = figure_png(plot_confusion(run.y, run.oof))
-    fig, errors = plot_errors(run, max_images)
-    pngs["oof_errors.png"] = figure_png(fig)
-    _write_csv(out / "oof_errors.csv", errors, ["train_row", "fold", "true", "predicted", "p_predicted", "p_true"])
-    fig, uncertain = plot_uncertain(run, max_images)
-    pngs["low_confidence_test.png"] = figure_png(fig)
-    _write_csv(out / "low_confidence_test.csv", uncertain,
-               ["image_id", "predicted", "p_predicted", "runner_up", "p_runner_up"])
-    fig = plot_augmentation(run)
-    if fig is not None:
-        pngs["augmentation.png"] = figure_png(fig)
-    else:
-        (out / "augmentation.png").unlink(missing_ok=True)  # a rerun after turning augmentation off
+    for name, figure in FIGURES.items():
+        fig, records = figure.draw(run, max_images)
+        if fig is None:
+            (out / name).unlink(missing_ok=True)  # a rerun after turning it off (e.g. augmentation)
+            continue
+        pngs[name] = figure_png(fig)
+        if figure.columns:
+            _write_csv(out / Path(name).with_suffix(".csv").name, records, list(figure.columns))
     for name, png in pngs.items():
         atomic.write_bytes(out / name, png)
     return atomic.write_text(run.run_dir / rundir.REPORT_HTML, render_html(run, pngs))
@@ -135,30 +119,14 @@ def render_html(run: Run, pngs: dict[str, bytes]) -> str:
     sample_note = ('<p class="warn">Made from the bundled 4,000-row sample: a demo, not a valid Kaggle '
                    'submission.</p>' if info.get("is_sample") else "")
     sections = []
-    blurbs = {
-        "learning_curves.png": "Train (solid, filled dots) against validation (dashed, hollow dots); one colour "
-                               "per fold. Validation far below train means over-fitting; both still improving "
-                               "means more epochs would help.",
-        "confusion_matrix.png": "Rows are the true digit, columns the ensemble's out-of-fold prediction; "
-                                "blue cells are correct, red cells errors (their colour scale stretches to the "
-                                "largest error share). The percentage beside each digit is its accuracy.",
-        "oof_errors.png": "Every training row was predicted by a model that never saw it. These are the ones it "
-                          "got wrong, the most confident mistakes first; some are mislabelled or truly "
-                          "ambiguous. All of them, in this order, are listed in <code>report/oof_errors.csv</code> "
-                          "(row = data row of train.csv, 1-based).",
-        "low_confidence_test.png": "The test digits the ensemble is least sure about, with its top two guesses; "
-                                   "the same digits are listed in <code>report/low_confidence_test.csv</code>.",
-        "augmentation.png": "The first column is a training digit; the rest are random variants drawn "
-                            "with this run's augmentation settings.",
-    }
-    for name, title in FIGURES.items():
+    for name, figure in FIGURES.items():
         if name not in pngs:
-            if name == "augmentation.png":
-                sections.append(f"<h2>{esc(title)}</h2><p>Augmentation was off for this run.</p>")
+            if figure.absent:
+                sections.append(f"<h2>{esc(figure.title)}</h2><p>{esc(figure.absent)}</p>")
             continue
         encoded = base64.b64encode(pngs[name]).decode("ascii")
-        sections.append(f'<h2 id="{name[:-4]}">{esc(title)}</h2><p>{blurbs[name]}</p>'
-                        f'<img src="data:image/png;base64,{encoded}" alt="{esc(title)}">')
+        sections.append(f'<h2 id="{Path(name).stem}">{esc(figure.title)}</h2><p>{figure.blurb}</p>'
+                        f'<img src="data:image/png;base64,{encoded}" alt="{esc(figure.title)}">')
     facts_html = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
