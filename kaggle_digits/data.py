@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import os
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 from kaggle_digits import atomic
 from kaggle_digits.errors import DataError
 
+log = logging.getLogger(__name__)
 N_PIXELS = 784
 IMAGE_SHAPE = (28, 28, 1)
 PIXEL_COLUMNS = tuple(f"pixel{i}" for i in range(N_PIXELS))
@@ -142,6 +143,26 @@ def load_competition(path: str | os.PathLike | None = None, *, use_cache: bool =
     if cache_dir is not None:
         _save_cache(cache_dir, competition)
     return competition
+
+
+def check_data(path: str | os.PathLike = "data") -> str:
+    """Check that ``path`` (a folder or the zip) holds the three competition files and that they parse.
+
+    Returns a one-line summary; raises DataError naming the missing file or the first bad row.
+    """
+    from kaggle_digits.submission import KAGGLE_TEST_ROWS
+
+    located = find_data(path)
+    source = CompetitionSource(located)
+    for name in MEMBERS:
+        source.member(name)
+    competition = load_competition(located)
+    n_ids = len(competition.sample_ids) if competition.sample_ids is not None else 0
+    line = (f"{located}: train.csv {len(competition.x_train):,} rows, test.csv {competition.n_test:,} rows, "
+            f"sample_submission.csv {n_ids:,} ids")
+    if competition.n_test != KAGGLE_TEST_ROWS:
+        line += f" (note: Kaggle scores {KAGGLE_TEST_ROWS:,} test rows; a submission from these files is refused)"
+    return line
 
 
 # --------------------------------------------------------------------------- parsing + validation
@@ -285,8 +306,8 @@ def count_duplicate_rows(x: np.ndarray) -> int:
 def _warn_duplicates(x_train: np.ndarray, name: str) -> None:
     n_duplicates = count_duplicate_rows(x_train)
     if n_duplicates:
-        print(f"warning: {name} has {n_duplicates} duplicated image rows; they are kept, "
-              f"but identical images in different folds inflate out-of-fold accuracy", file=sys.stderr)
+        log.warning(f"{name} has {n_duplicates} duplicated image rows; they are kept, "
+                    f"but identical images in different folds inflate out-of-fold accuracy")
 
 
 # --------------------------------------------------------------------------- cache

@@ -18,9 +18,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import __version__, atomic, tta
+from kaggle_digits import __version__, atomic, rundir, tta
 from kaggle_digits.augment import build_augmentation
-from kaggle_digits.config import AugmentConfig
+from kaggle_digits.config import AugmentConfig, non_default
 from kaggle_digits.devices import distribution_scope
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.recipe import Recipe, make_loss, make_optimizer
@@ -55,9 +55,11 @@ class FoldTask:
     rows_sha256: str
     validate_each_epoch: bool = True
     tta: bool = False
+    settings: dict = field(default_factory=dict)  # the other fingerprinted settings (RunConfig.fold_settings)
 
     def fingerprint(self) -> dict:
-        return {**({"tta": True} if self.tta else {}),  # only when on: earlier fingerprints stay valid
+        # tta and ``settings`` only when not at their default: earlier fingerprints stay valid
+        return {**non_default(self.settings), **({"tta": True} if self.tta else {}),
                 "model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
                 "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
                 "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,
@@ -76,7 +78,7 @@ def fingerprint_hash(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=list).encode()).hexdigest()
 
 
-TRAINING_MODULES = ("augment.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py")
+TRAINING_MODULES = ("augment.py", "devices.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py")
 
 
 @functools.lru_cache(maxsize=None)
@@ -117,13 +119,13 @@ def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> F
     ``ignore`` names fingerprint keys not to compare (e.g. ``("code", "backend")`` when gathering folds
     trained on Kaggle kernels); the saved fingerprint.json must still be the one done.json certifies.
     """
-    done = fold_dir / "done.json"
+    done = fold_dir / rundir.DONE
     if not done.is_file():
         return None
     try:
         record = atomic.read_json(done)
         if ignore:
-            saved = atomic.read_json(fold_dir / "fingerprint.json")
+            saved = atomic.read_json(fold_dir / rundir.FINGERPRINT)
             certified = fingerprint_hash(saved)
             wanted = json.loads(json.dumps(task.fingerprint(), default=list))
             if record.get("fingerprint") != certified or any(
@@ -131,9 +133,9 @@ def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> F
                 return None
         elif record.get("fingerprint") != task.fingerprint_hash():
             return None
-        return FoldResult(model=task.model, fold=task.fold, oof=np.load(fold_dir / "oof.npy"),
-                          test=np.load(fold_dir / "test.npy"), history=atomic.read_json(fold_dir / "history.json"),
-                          metrics=record["metrics"], reused=True)
+        return FoldResult(model=task.model, fold=task.fold, oof=np.load(fold_dir / rundir.FOLD_OOF),
+                          test=np.load(fold_dir / rundir.FOLD_TEST),
+                          history=atomic.read_json(fold_dir / rundir.HISTORY), metrics=record["metrics"], reused=True)
     except (OSError, ValueError, KeyError):
         return None  # damaged: retrain
 
@@ -153,7 +155,7 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         y_train_1h = one_hot(y_train)
         validation = (x_val, one_hot(y_val)) if task.validate_each_epoch else None
         fingerprint = task.fingerprint()  # once: done.json must certify exactly what was recorded here
-        atomic.write_json(fold_dir / "fingerprint.json", fingerprint)
+        atomic.write_json(fold_dir / rundir.FINGERPRINT, fingerprint)
 
         callbacks = [EpochTimer(), keras.callbacks.TerminateOnNaN()]
         if recipe.early_stopping_patience is not None:  # as seed 000: EarlyStopping on val_loss, best weights not restored
@@ -180,9 +182,9 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         "view": spec.view, "backend": keras.backend.backend(),
     }
     hist = {k: [float(v) for v in values] for k, values in history.history.items()}
-    atomic.write_json(fold_dir / "history.json", hist)
-    atomic.save_npy(fold_dir / "oof.npy", oof)
-    atomic.save_npy(fold_dir / "test.npy", test)
-    atomic.save_keras_model(fold_dir / "model.keras", model)
-    atomic.write_json(fold_dir / "done.json", {"fingerprint": fingerprint_hash(fingerprint), "metrics": metrics})
+    atomic.write_json(fold_dir / rundir.HISTORY, hist)
+    atomic.save_npy(fold_dir / rundir.FOLD_OOF, oof)
+    atomic.save_npy(fold_dir / rundir.FOLD_TEST, test)
+    atomic.save_keras_model(fold_dir / rundir.MODEL, model)
+    atomic.write_json(fold_dir / rundir.DONE, {"fingerprint": fingerprint_hash(fingerprint), "metrics": metrics})
     return FoldResult(task.model, task.fold, oof, test, hist, metrics)

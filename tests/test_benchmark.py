@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from kaggle_digits import benchmark
+from kaggle_digits import rundir
+from kaggle_digits.bench import baseline as benchmark
 from kaggle_digits.config import RunConfig
 
 
@@ -15,20 +18,45 @@ def test_benchmark_compares_kit_and_baseline_on_the_same_folds(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)  # no ./data: the bundled sample
     cfg = RunConfig(data=None, max_train_rows=200, folds=2, epochs=1, verbose=0, models=("cnn_gru",),
                     report=False, submissions_dir=str(tmp_path / "runs"))
-    report = benchmark.run(cfg, tmp_path / "out", log=lambda _: None)
-    names = [row["name"] for row in report["table"]]
-    assert names == ["cnn_gru", "ensemble", benchmark.BASELINE_MODEL]
-    baseline = report["table"][-1]
-    assert baseline["kind"] == "plain Keras baseline" and baseline["params"] == 42_530
-    assert 0 <= baseline["oof_accuracy"] <= 1 and baseline["seconds_per_epoch"] > 0
-    assert len(report["baseline"]["fold_accuracy"]) == 2 and report["n_train"] == 200
-    table = pd.read_csv(tmp_path / "out" / "benchmark.csv")
-    assert list(table.columns) == list(benchmark.COLUMNS) and len(table) == 3
-    assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["ratios"]["load_speedup"] > 0
-    assert "| seed003_cnn | plain Keras baseline |" in (tmp_path / "out" / "benchmark.md").read_text()
+    report = benchmark.run(cfg, tmp_path / "out")
+    run_dir = Path(report["run_dir"])
+    run_summary = json.loads((run_dir / "ensemble.json").read_text())
+    rows, fold_of = rundir.read_folds(run_dir)
+    assert report["n_train"] == len(rows) == 200 and report["folds"] == 2
 
-    gain = benchmark.tta_gain(Path(report["run_dir"]), log=lambda _: None)
+    # the kit rows are the run's own figures, unchanged
+    kit, ensemble_row, baseline = report["table"]
+    assert [kit["name"], ensemble_row["name"], baseline["name"]] == ["cnn_gru", "ensemble", benchmark.BASELINE_MODEL]
+    m = run_summary["models"]["cnn_gru"]
+    assert (kit["oof_accuracy"], kit["params"], kit["epochs"], kit["fit_seconds"]) == \
+        (m["oof_accuracy"], m["params"], 1, m["fit_seconds"])
+    assert ensemble_row["oof_accuracy"] == run_summary["ensemble"]["oof_accuracy"]
+
+    # the baseline: seed 003's CNN, one model per fold of the run's own folds, every row scored once
+    assert baseline["kind"] == "plain Keras baseline" and baseline["params"] == 42_530 and baseline["epochs"] == 1
+    fold_accuracy = report["baseline"]["fold_accuracy"]
+    sizes = np.bincount(fold_of)
+    assert len(fold_accuracy) == 2
+    # the OOF accuracy is the row-weighted mean of the fold accuracies: every row was held out exactly once
+    assert baseline["oof_accuracy"] == pytest.approx(float(np.dot(fold_accuracy, sizes) / sizes.sum()))
+    # images/s is the training rows of a fold (fold 0 held out) per steady-state epoch second
+    assert baseline["images_per_second"] == pytest.approx(np.sum(fold_of != 0) / baseline["seconds_per_epoch"])
+    assert report["ratios"]["load_speedup"] == pytest.approx(
+        report["baseline"]["load_seconds"] / report["kit"]["load_seconds"])
+
+    # the three files say the same
+    table = pd.read_csv(tmp_path / "out" / "benchmark.csv")
+    assert list(table.columns) == list(benchmark.COLUMNS) and table["name"].tolist() == [r["name"] for r in
+                                                                                          report["table"]]
+    assert f"\ncnn_gru,kit,{m['params']},1,128," in (tmp_path / "out" / "benchmark.csv").read_text()  # not 28506.0
+    np.testing.assert_allclose(table["oof_accuracy"], [r["oof_accuracy"] for r in report["table"]])
+    assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["table"] == report["table"]
+    md = (tmp_path / "out" / "benchmark.md").read_text()
+    assert "| seed003_cnn | plain Keras baseline | 42,530 | 1 | 32 |" in md
+    assert f"{baseline['oof_accuracy']:.2%} |" in md
+
+    gain = benchmark.tta_gain(run_dir)
     assert set(gain) == {"cnn_gru", "ensemble (equal weights)"}
-    run_summary = json.loads((Path(report["run_dir"]) / "ensemble.json").read_text())
     # without TTA the reloaded fold models reproduce the run's own OOF accuracy
-    assert abs(gain["cnn_gru"]["oof_accuracy"] - run_summary["models"]["cnn_gru"]["oof_accuracy"]) < 1e-9
+    assert abs(gain["cnn_gru"]["oof_accuracy"] - m["oof_accuracy"]) < 1e-9
+    assert json.loads((run_dir / rundir.TTA).read_text())["models"]["cnn_gru"] == gain["cnn_gru"]

@@ -131,12 +131,13 @@ def test_replica_zip_loads_in_full(replica_zip):
     assert data.sample_ids.tolist() == list(range(1, 28001))
 
 
-def test_duplicated_rows_are_kept_with_a_warning(small_files, capsys):
+def test_duplicated_rows_are_kept_with_a_warning(small_files, caplog):
     lines = (small_files / "train.csv").read_text().splitlines()
     (small_files / "train.csv").write_text("\n".join(lines + lines[1:4]) + "\n")
     data = load_competition(small_files, use_cache=False)
     assert len(data.x_train) == 63
-    assert "train.csv has 3 duplicated image rows" in capsys.readouterr().err
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "train.csv has 3 duplicated image rows" in warning.getMessage()
 
 
 def test_duplicate_count_is_exact_despite_hashing():

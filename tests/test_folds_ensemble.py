@@ -64,3 +64,39 @@ def test_log_blend_undoes_an_under_confident_model():
     assert ensemble.accuracy(blended, y) >= ensemble.accuracy(flat, y) - 0.005
     np.testing.assert_allclose(blended.sum(1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(ensemble.log_blend([flat], np.ones(1)), flat, rtol=1e-4)
+
+
+def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
+    """A new blend is one registered function: pipeline.summarise scores it, --weights offers it."""
+    from kaggle_digits import cli
+    from kaggle_digits.config import RunConfig, from_args
+    from kaggle_digits.pipeline import summarise
+    from kaggle_digits.train import FoldResult
+
+    assert list(ensemble.BLENDS) == ["equal", "oof"]
+    monkeypatch.setitem(ensemble.BLENDS, "first", ensemble.Blend(  # what @register_blend adds
+        "first", fit=lambda oof, y: np.eye(len(oof))[0], apply=ensemble.average, description="the first model"))
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 4)
+    fold_of = np.tile([0, 1], 20)
+    probs = {m: rng.dirichlet(np.ones(10), len(y)).astype(np.float32) for m in ("a", "b")}
+    results = {m: [FoldResult(m, k, p[fold_of == k], p[:5], metrics={"val_accuracy": 0.5, "fit_seconds": 1.0,
+                                                                       "epochs": 1, "params": 10})
+                   for k in (0, 1)] for m, p in probs.items()}
+    summary = summarise(results, y, fold_of, "first")
+    e = summary["ensemble"]
+    assert set(e["blends"]) == {"equal", "oof", "first"} and e["weights"] == {"a": 1.0, "b": 0.0}
+    assert e["oof_accuracy"] == ensemble.accuracy(probs["a"], y) == e["blends"]["first"]["oof_accuracy"]
+    np.testing.assert_allclose(summary["_test_probabilities"], probs["a"][:5], rtol=1e-6)
+    cfg = from_args(cli.build_parser().parse_args(["make", "--weights", "first"]))
+    assert cfg.weights == "first" and cfg.validate() is cfg
+    with pytest.raises(ConfigError, match="--weights must be one of equal, oof, first"):
+        RunConfig(weights="nope").validate()
+
+
+def test_scores_are_sklearn_metrics():
+    y = np.array([0, 1, 2, 2])
+    p = np.full((4, 10), 0.05)
+    p[[0, 1, 2, 3], [0, 1, 2, 5]] = 0.55
+    assert ensemble.accuracy(p, y) == 0.75
+    assert ensemble.log_loss(p, y) == pytest.approx(-(3 * np.log(0.55) + np.log(0.05)) / 4)

@@ -12,9 +12,9 @@ import base64
 import gzip
 import io
 import json
+import logging
 import os
 import re
-import runpy
 import shutil
 import subprocess
 import sys
@@ -26,15 +26,15 @@ import numpy as np
 import pytest
 
 from fake_kaggle import FakeKaggle, basic_auth
-from kaggle_digits import atomic, kaggle_cli, kernel, submission
-from kaggle_digits.cli import make_submission_parser
+from kaggle_digits import atomic, cli, rundir, submission
+from kaggle_digits.kaggle import bundle, client, fanout
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "kaggle_digits" / "sample"
 USER, SECRET = "fakeuser", "fake-secret-key-5f3c9e1d"
-QUICK = ["--models", "cnn_gru", "--folds", "2", "--epochs", "1", "--max-train-rows", "200", "--no-val-curves"]
-if "--no-report" in make_submission_parser().format_help():  # the report is optional, and slow on 2 cores
-    QUICK.append("--no-report")
+# --no-report: the report has its own tests, and is slow on 2 cores
+QUICK = ["--models", "cnn_gru", "--folds", "2", "--epochs", "1", "--max-train-rows", "200", "--no-val-curves",
+         "--no-report"]
 
 needs_kaggle = pytest.mark.skipif(shutil.which("kaggle") is None, reason="the `kaggle` CLI is not installed")
 
@@ -82,7 +82,8 @@ def base_env(home: Path) -> dict[str, str]:
     import site
 
     env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), XDG_CONFIG_HOME=str(home / ".config"),
-               PYTHONUSERBASE=site.getuserbase(), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+               PYTHONUSERBASE=site.getuserbase(), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+               PYTHONPATH=str(ROOT))  # the scripts import this checkout's package, not an installed copy
     return env
 
 
@@ -114,15 +115,15 @@ def script(name: str, *args: str, env: dict, cwd: Path, timeout: float = 300) ->
                           capture_output=True, text=True, timeout=timeout, preexec_fn=lambda: os.nice(10))
 
 
-def in_process(name: str, *args: str, env: dict, cwd: Path, monkeypatch) -> int:
-    """Run a script's cli() in this process (TensorFlow is imported once), with ``env`` as the environment;
-    the kaggle CLI it calls is still a separate process."""
+def in_process(command: str, *args: str, env: dict, cwd: Path, monkeypatch) -> int:
+    """Run ``kaggle-digits COMMAND ARGS`` the way its scripts/ shim does, in this process (TensorFlow is
+    imported once), with ``env`` as the environment; the kaggle CLI it calls is still a separate process."""
     for key in set(os.environ) - set(env):
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(cwd)
-    return runpy.run_path(str(ROOT / "scripts" / name), run_name="kit_script")["cli"](list(args))
+    return cli.run_script(command, list(args))
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -172,7 +173,7 @@ KERNEL_WRAPPER = textwrap.dedent('''
 
 
 def run_kernel_code(code: str, working: Path, input_dir: Path, home: Path, devices: int = 0) -> tuple[int, str]:
-    code_file = working.parent / kernel.CODE_FILE
+    code_file = working.parent / bundle.CODE_FILE
     code_file.write_text(code)
     env = base_env(home)
     env.update(KAGGLE_DIGITS_INPUT=str(input_dir), KAGGLE_DIGITS_WORKING=str(working),
@@ -200,10 +201,8 @@ def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, 
     assert fake.requests[0].authorization == basic_auth(USER, SECRET)  # the CLI's own credentials, unchanged
 
     # 2. a quick submission: the loader finds data/digit-recognizer.zip with no flag and no unzipping
-    from kaggle_digits.cli import make_submission_main
-
     monkeypatch.chdir(work)
-    assert make_submission_main([*QUICK, "--verbose", "0"]) == 0
+    assert cli.main(["make", *QUICK, "--verbose", "0"]) == 0
     (run_dir,) = [p.parent for p in (work / "submissions").glob("*/run.json")]
     data_record = atomic.read_json(run_dir / "data.json")
     assert data_record["source"] == str(Path("data") / "digit-recognizer.zip") and not data_record["is_sample"]
@@ -241,7 +240,7 @@ def test_malformed_submission_never_reaches_kaggle(fake, work, tmp_path, monkeyp
     for name, text in {**bad, "missing.csv": None}.items():
         if text is not None:
             (work / name).write_text(text)
-        assert in_process("submit.py", name, "-m", "x", env=env, cwd=work, monkeypatch=monkeypatch) == 2
+        assert in_process("submit", name, "-m", "x", env=env, cwd=work, monkeypatch=monkeypatch) == 2
         (error,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert error.startswith(f"error: {name}"), error
     assert fake.requests == []  # not one request: no upload, no quota used
@@ -282,17 +281,17 @@ def test_unaccepted_rules_and_rejected_credentials_are_one_line(fake, work, tmp_
 def test_kernel_dry_run_builds_a_self_contained_folder(work, tmp_path, monkeypatch, capsys):
     env = base_env(tmp_path / "home")
     env.update(KAGGLE_USERNAME=USER, KAGGLE_KEY=SECRET)
-    assert in_process("push_kernel.py", "--dry-run", *QUICK, env=env, cwd=work, monkeypatch=monkeypatch) == 0
+    assert in_process("push", "--dry-run", *QUICK, env=env, cwd=work, monkeypatch=monkeypatch) == 0
     stdout = capsys.readouterr().out
-    (bundle,) = (work / "submissions").glob("kernels-*/kaggle-digits/bundle")
-    metadata = json.loads((bundle / "kernel-metadata.json").read_text())
+    (folder,) = (work / "submissions").glob("kernels-*/kaggle-digits/bundle")
+    metadata = json.loads((folder / "kernel-metadata.json").read_text())
     assert metadata["id"] == f"{USER}/kaggle-digits" and metadata["title"] == "kaggle-digits"
     assert metadata["enable_gpu"] is True and metadata["enable_internet"] is False
     assert metadata["competition_sources"] == ["digit-recognizer"]
     assert metadata["kernel_type"] == "script" and metadata["language"] == "python"
-    assert metadata["code_file"] == kernel.CODE_FILE and sorted(p.name for p in bundle.iterdir()) == sorted(
-        [kernel.CODE_FILE, "kernel-metadata.json"])
-    code = (bundle / kernel.CODE_FILE).read_text()
+    assert metadata["code_file"] == bundle.CODE_FILE and sorted(p.name for p in folder.iterdir()) == sorted(
+        [bundle.CODE_FILE, "kernel-metadata.json"])
+    code = (folder / bundle.CODE_FILE).read_text()
     payload = base64.b64decode("".join(re.findall(r'^    "([A-Za-z0-9+/=]+)"$', code, re.MULTILINE)))
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         bundled = {name: archive.read(name) for name in archive.namelist()}
@@ -318,7 +317,7 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     status -> output: a valid submission comes back into submissions/."""
     fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome", 2)
     env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push_kernel.py", *QUICK, "--poll", "3", env=env, cwd=work, monkeypatch=monkeypatch)
+    code = in_process("push", *QUICK, "--poll", "3", env=env, cwd=work, monkeypatch=monkeypatch)
     (kern,) = fake.kernels.values()
     stdout, stderr = capsys.readouterr()
     assert code == 0, stdout + stderr + kern.log
@@ -326,7 +325,7 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     pushed = kern.request
     assert pushed["slug"] == f"{USER}/kaggle-digits" and pushed["enableGpu"] is True
     assert pushed["enableInternet"] is False and pushed["competitionDataSources"] == ["digit-recognizer"]
-    assert pushed["kernelType"] == "script" and pushed["machineShape"] == kernel.DEFAULT_ACCELERATOR
+    assert pushed["kernelType"] == "script" and pushed["machineShape"] == bundle.DEFAULT_ACCELERATOR
     assert SECRET not in pushed["text"]
     # it ran from the package inside the file, with both devices
     imported_from = re.search(r"kaggle_digits imported from (\S+)", kern.log).group(1)
@@ -337,7 +336,7 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     assert calls.count("kernels.KernelsApiService/ListKernelSessionOutput") >= 2  # > 20 files: paginated
     # what came back
     (output,) = (work / "submissions").glob("kernels-*/kaggle-digits/output")
-    manifest = json.loads((output / kernel.MANIFEST).read_text())
+    manifest = json.loads((output / rundir.MANIFEST).read_text())
     assert manifest["devices"].startswith("data-parallel over 2 devices")
     assert manifest["kernel"] == f"{USER}/kaggle-digits" and manifest["n_test"] == 100
     frame = submission.validate_file(output / "submission.csv", n_rows=100)
@@ -355,7 +354,7 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
 def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, monkeypatch, capsys):
     fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome")
     env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push_kernel.py", *QUICK, "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
+    code = in_process("push", *QUICK, "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
                       env=env, cwd=work, monkeypatch=monkeypatch)
     logs = "".join(k.log for k in fake.kernels.values())
     out, err = capsys.readouterr()
@@ -378,7 +377,7 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
     # gathering again (no kaggle call) reuses everything and gives the same file
     before = (run / "submission.csv").read_bytes()
     calls = len(fake.requests)
-    assert in_process("gather_kernels.py", str(plan_dir), "--no-fetch", "--data", str(tiny_input), env=env, cwd=work,
+    assert in_process("gather", str(plan_dir), "--no-fetch", "--data", str(tiny_input), env=env, cwd=work,
                       monkeypatch=monkeypatch) == 0
     assert len(fake.requests) == calls  # --no-fetch: no kaggle command; --ensemble-only: no training
     assert (run / "submission.csv").read_bytes() == before
@@ -387,15 +386,15 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
 # =========================================================================== units
 def test_plan_parts_cover_every_model_fold_once():
     models = ("a", "b")
-    assert kernel.plan_parts(models, 5, 1) == [(models, None)]
-    assert kernel.plan_parts(models, 5, 2) == [(models, (0, 1, 2)), (models, (3, 4))]
+    assert fanout.plan_parts(models, 5, 1) == [(models, None)]
+    assert fanout.plan_parts(models, 5, 2) == [(models, (0, 1, 2)), (models, (3, 4))]
     for n in range(2, 13):
-        parts = kernel.plan_parts(models, 5, n)
+        parts = fanout.plan_parts(models, 5, n)
         assert len(parts) <= n
         work = sorted((m, f) for ms, fs in parts for m in ms for f in fs)
         assert work == sorted((m, f) for m in models for f in range(5)), n
-    assert kernel.plan_parts(models, 5, 10) == [(("a",), (k,)) for k in range(5)] + [(("b",), (k,)) for k in range(5)]
-    assert kernel.plan_parts(("a",), 5, 3, only_folds=(1, 3)) == [(("a",), (1,)), (("a",), (3,))]
+    assert fanout.plan_parts(models, 5, 10) == [(("a",), (k,)) for k in range(5)] + [(("b",), (k,)) for k in range(5)]
+    assert fanout.plan_parts(("a",), 5, 3, only_folds=(1, 3)) == [(("a",), (1,)), (("a",), (3,))]
 
 
 def test_credential_source_names_places_never_values(tmp_path, monkeypatch):
@@ -403,19 +402,19 @@ def test_credential_source_names_places_never_values(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "cfg"))
-    assert kaggle_cli.credential_source() is None
-    with pytest.raises(kaggle_cli.KaggleError, match="no Kaggle credentials found"):
-        kaggle_cli.require_credentials()
+    assert client.credential_source() is None
+    with pytest.raises(client.KaggleError, match="no Kaggle credentials found"):
+        client.require_credentials()
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "kaggle.json").write_text(json.dumps({"username": USER, "key": SECRET}))
-    assert kaggle_cli.credential_source() == str(tmp_path / "cfg" / "kaggle.json")
-    assert kaggle_cli.username() == USER
+    assert client.credential_source() == str(tmp_path / "cfg" / "kaggle.json")
+    assert client.username() == USER
     (tmp_path / ".kaggle").mkdir()
     (tmp_path / ".kaggle" / "access_token").write_text(SECRET)
-    assert kaggle_cli.credential_source() == "~/.kaggle/access_token"
+    assert client.credential_source() == "~/.kaggle/access_token"
     monkeypatch.setenv("KAGGLE_API_TOKEN", SECRET)
-    assert kaggle_cli.credential_source() == "$KAGGLE_API_TOKEN"
-    assert kaggle_cli.redact(f"Authorization: Basic xyz\nkey {SECRET}") == "Authorization: <redacted>\nkey <redacted>"
+    assert client.credential_source() == "$KAGGLE_API_TOKEN"
+    assert client.redact(f"Authorization: Basic xyz\nkey {SECRET}") == "Authorization: <redacted>\nkey <redacted>"
 
 
 @pytest.mark.parametrize("output, code, expected", [
@@ -427,7 +426,7 @@ def test_credential_source_names_places_never_values(tmp_path, monkeypatch):
     ("Successfully submitted to Digit Recognizer", 0, None),
 ])
 def test_cli_failures_become_one_line(output, code, expected):
-    message = kaggle_cli.diagnose(output, code, what="doing it", competition="digit-recognizer")
+    message = client.diagnose(output, code, what="doing it", competition="digit-recognizer")
     if expected is None:
         assert message is None
     else:
@@ -478,10 +477,10 @@ def test_replica_devices(monkeypatch):
         assert strategy is None
 
 
-def test_wait_skips_outputs_of_an_earlier_kernel_version(tmp_path, monkeypatch):
+def test_wait_skips_outputs_of_an_earlier_kernel_version(tmp_path, monkeypatch, caplog):
     """Right after a push, Kaggle may still report the previous version as complete: its outputs are not taken."""
-    plan_dir = kernel.prepare({"models": ["cnn"], "folds": 2, "seed": 1}, USER, root=tmp_path)
-    plan, (job,) = kernel.load_plan(plan_dir)
+    plan_dir = fanout.prepare({"models": ["cnn"], "folds": 2, "seed": 1}, USER, root=tmp_path)
+    plan, (job,) = fanout.load_plan(plan_dir)
     answers = iter([("running", ""), ("complete", ""), ("complete", "")])
     plan_ids = iter(["an-earlier-push", plan["plan_id"]])
     fetched = []
@@ -489,14 +488,14 @@ def test_wait_skips_outputs_of_an_earlier_kernel_version(tmp_path, monkeypatch):
     def fake_output(kernel_id, path, file_pattern=None):
         path.mkdir(parents=True, exist_ok=True)
         if file_pattern:  # the manifest alone
-            atomic.write_json(path / kernel.MANIFEST, {"plan_id": next(plan_ids)})
+            atomic.write_json(path / rundir.MANIFEST, {"plan_id": next(plan_ids)})
         else:
-            atomic.write_json(path / kernel.MANIFEST, {"plan_id": plan["plan_id"]})
+            atomic.write_json(path / rundir.MANIFEST, {"plan_id": plan["plan_id"]})
             fetched.append(kernel_id)
         return sorted(path.rglob("*"))
 
-    monkeypatch.setattr(kaggle_cli, "kernels_status", lambda kernel_id: next(answers))
-    monkeypatch.setattr(kaggle_cli, "kernels_output", fake_output)
-    messages = []
-    kernel.wait_and_fetch(plan_dir, poll_seconds=0, log=messages.append)
-    assert fetched == [job.id] and any("earlier version" in m for m in messages)
+    monkeypatch.setattr(client, "kernels_status", lambda kernel_id: next(answers))
+    monkeypatch.setattr(client, "kernels_output", fake_output)
+    caplog.set_level(logging.INFO, logger="kaggle_digits")
+    fanout.wait_and_fetch(plan_dir, poll_seconds=0)
+    assert fetched == [job.id] and any("earlier version" in m for m in caplog.messages)

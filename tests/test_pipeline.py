@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaggle_digits import atomic, submission
-from kaggle_digits.config import RunConfig
+from kaggle_digits import atomic, cli, submission
+from kaggle_digits.config import RunConfig, from_args
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.train import fingerprint_hash
@@ -27,7 +29,7 @@ def quick_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)  # no ./data here, so the bundled sample is used
         mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
-        result = make_submission(RunConfig(**QUICK, submissions_dir=str(workdir / "submissions")), log=lambda _: None)
+        result = make_submission(RunConfig(**QUICK, submissions_dir=str(workdir / "submissions")))
     return workdir, result
 
 
@@ -73,6 +75,9 @@ def test_ensemble_report_and_submission_agree(quick_run):
         assert 0.0 <= m["oof_accuracy"] <= 1.0 and len(m["fold_accuracy"]) == 2
         assert m["seconds_per_epoch"] > 0
     assert summary["ensemble"]["weights"] == {"cnn": 0.5, "cnn_gru": 0.5}
+    # every registered blend is scored; the one used ("equal" by default) is the ensemble's figure
+    assert set(summary["ensemble"]["blends"]) == {"equal", "oof"}
+    assert summary["ensemble"]["oof_accuracy"] == summary["ensemble"]["blends"]["equal"]["oof_accuracy"]
     test_probs = np.load(run / "test_probabilities.npy")
     frame = submission.validate_file(run / "submission.csv", n_rows=1000)
     np.testing.assert_array_equal(frame["Label"].astype(int).to_numpy(), test_probs.argmax(axis=1))
@@ -81,32 +86,34 @@ def test_ensemble_report_and_submission_agree(quick_run):
     assert summary["is_sample"] is True and "-sample" in run.name
 
 
-def test_rerun_with_the_same_run_dir_reuses_every_fold(quick_run):
+def test_rerun_with_the_same_run_dir_reuses_every_fold(quick_run, caplog):
     workdir, first = quick_run
-    logs = []
+    caplog.set_level(logging.INFO, logger="kaggle_digits")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
         mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
         again = make_submission(RunConfig(**QUICK, run_dir=str(first.run_dir),
-                                          submissions_dir=str(workdir / "submissions")), log=logs.append)
+                                          submissions_dir=str(workdir / "submissions")))
+    logs = caplog.messages
     assert sum("reused from an earlier run" in line for line in logs) == 4
     assert not any("training on" in line for line in logs)
     assert (again.run_dir / "submission.csv").read_bytes() == (first.run_dir / "submission.csv").read_bytes()
 
 
-def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch):
+def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     cfg = dict(QUICK, models=("cnn_gru",), submissions_dir=str(tmp_path / "subs"))
-    first = make_submission(RunConfig(**cfg), log=lambda _: None)
+    first = make_submission(RunConfig(**cfg))
     # simulate a crash during fold 2: its done.json never got written, no submission yet
     (first.run_dir / "cnn_gru" / "fold1" / "done.json").unlink()
     (first.run_dir / "submission.csv").unlink()
-    logs = []
-    second = make_submission(RunConfig(**cfg), log=logs.append)
+    caplog.set_level(logging.INFO, logger="kaggle_digits")
+    second = make_submission(RunConfig(**cfg))
+    logs = caplog.messages
     assert second.run_dir == first.run_dir
     assert [line for line in logs if "training on" in line] == [
         next(line for line in logs if "fold 2/2: training" in line)]
-    fresh = make_submission(RunConfig(**cfg, fresh=True), log=lambda _: None)
+    fresh = make_submission(RunConfig(**cfg, fresh=True))
     assert fresh.run_dir != first.run_dir
 
 
@@ -116,9 +123,9 @@ def test_out_file_is_refused_if_it_exists_unless_forced(tmp_path, monkeypatch):
     out.write_text("keep me")
     cfg = dict(QUICK, models=("cnn_gru",), submissions_dir=str(tmp_path / "subs"), out=str(out))
     with pytest.raises(OutputError, match="--out .* exists already"):
-        make_submission(RunConfig(**cfg), log=lambda _: None)
+        make_submission(RunConfig(**cfg))
     assert out.read_text() == "keep me"
-    make_submission(RunConfig(**cfg, force=True), log=lambda _: None)
+    make_submission(RunConfig(**cfg, force=True))
     submission.validate_file(out, n_rows=1000)
 
 
@@ -132,8 +139,9 @@ def test_config_is_validated_before_any_work():
 
 
 def _script(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's package, not an installed one
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "make_submission.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
@@ -162,18 +170,31 @@ def test_cli_help_and_model_list(tmp_path):
 def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = make_submission(RunConfig(data=str(replica_zip), max_train_rows=200, folds=2, epochs=1, verbose=0,
-                                       models=("cnn_gru",), submissions_dir=str(tmp_path / "subs")),
-                             log=lambda _: None)
+                                       models=("cnn_gru",), submissions_dir=str(tmp_path / "subs")))
     frame = submission.validate_file(result.submission_path)  # 28,000 rows, ids 1..28000
     assert len(frame) == 28_000
 
 
-def test_preset_is_a_starting_point_that_flags_override():
-    from kaggle_digits.cli import config_from_args, make_submission_parser
+def make_config(*flags: str) -> RunConfig:
+    """The RunConfig ``kaggle-digits make FLAGS`` would run."""
+    return from_args(cli.build_parser().parse_args(["make", *flags]))
 
-    quick = config_from_args(make_submission_parser().parse_args(["--preset", "quick"]))
+
+def test_preset_is_a_starting_point_that_flags_override():
+    quick = make_config("--preset", "quick")
     assert (quick.folds, quick.epochs, quick.weights, quick.validate_each_epoch, quick.preset) == \
         (3, 15, "oof", False, "quick")
-    overridden = config_from_args(make_submission_parser().parse_args(["--preset", "quick", "--folds", "4"]))
+    overridden = make_config("--preset", "quick", "--folds", "4")
     assert overridden.folds == 4 and overridden.epochs == 15
-    assert config_from_args(make_submission_parser().parse_args([])).preset is None
+    assert make_config().preset is None
+
+
+def test_toml_sits_between_preset_and_flags(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('folds = 6\nepochs = 3\n[augment]\nzoom = 0.2\n')
+    cfg = make_config("--preset", "quick", "--config", str(toml), "--epochs", "4", "--shift", "0.05")
+    assert (cfg.folds, cfg.epochs, cfg.weights) == (6, 4, "oof")  # TOML over preset, flags over TOML
+    assert (cfg.augment.zoom, cfg.augment.shift, cfg.augment.rotation_deg) == (0.2, 0.05, 10.0)
+    assert make_config("--no-augment", "--no-val-curves", "--no-report", "--tta").to_dict() == {
+        **RunConfig().to_dict(), "augment": {**RunConfig().to_dict()["augment"], "enabled": False},
+        "validate_each_epoch": False, "report": False, "tta": True}

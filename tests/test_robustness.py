@@ -28,13 +28,16 @@ TINY = dict(data=None, max_train_rows=240, epochs=1, verbose=0, models=("cnn_gru
 def test_same_seed_gives_byte_identical_probabilities(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runs = [make_submission(RunConfig(**TINY, folds=2, seed=seed, run_dir=str(tmp_path / name),
-                                      submissions_dir=str(tmp_path)), log=lambda _: None)
+                                      submissions_dir=str(tmp_path)))
             for name, seed in (("a", 7), ("b", 7), ("c", 8))]
     a, b, c = (np.load(r.run_dir / "test_probabilities.npy") for r in runs)
     assert a.tobytes() == b.tobytes()
     assert np.load(runs[0].run_dir / "oof_probabilities.npy").tobytes() == \
         np.load(runs[1].run_dir / "oof_probabilities.npy").tobytes()
     assert not np.array_equal(a, c)  # the seed really reaches the folds/weights/augmentation
+
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the scripts import this checkout's package
 
 
 def _cli(subs: Path, cwd: Path) -> list[str]:
@@ -45,7 +48,8 @@ def _cli(subs: Path, cwd: Path) -> list[str]:
 def test_kill_9_mid_run_then_same_command_resumes(tmp_path):
     """Kill the real CLI after its first fold, rerun the same command: it resumes and matches a clean run."""
     subs = tmp_path / "subs"
-    proc = subprocess.Popen(_cli(subs, tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(_cli(subs, tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=ENV)
     deadline = time.monotonic() + 240
     while not list(subs.glob("*/cnn_gru/fold0/done.json")):
         assert proc.poll() is None, proc.stdout.read().decode()
@@ -57,14 +61,15 @@ def test_kill_9_mid_run_then_same_command_resumes(tmp_path):
     (run_dir,) = [p for p in subs.iterdir() if p.is_dir()]
     assert not (run_dir / "submission.csv").exists()
 
-    resumed = subprocess.run(_cli(subs, tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(_cli(subs, tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert f"run folder: {run_dir}" in resumed.stdout
     assert "[cnn_gru] fold 1/4: val accuracy" in resumed.stdout and "reused from an earlier run" in resumed.stdout
     assert "fold 1/4: training" not in resumed.stdout
 
     clean = subprocess.run(_cli(tmp_path / "clean", tmp_path), cwd=tmp_path, capture_output=True, text=True,
-                           timeout=300)
+                           timeout=300, env=ENV)
     assert clean.returncode == 0, clean.stderr
     (clean_dir,) = [p for p in (tmp_path / "clean").iterdir() if p.is_dir()]
     assert (run_dir / "submission.csv").read_bytes() == (clean_dir / "submission.csv").read_bytes()
@@ -77,15 +82,15 @@ def test_unwritable_run_folder_is_a_clear_error_before_training(tmp_path, monkey
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     with pytest.raises(OutputError, match="cannot write the run folder"):
-        make_submission(RunConfig(**TINY, folds=2, run_dir=str(blocker / "run")), log=lambda _: None)
+        make_submission(RunConfig(**TINY, folds=2, run_dir=str(blocker / "run")))
 
 
 def test_fresh_never_reuses_an_existing_run_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = dict(TINY, folds=2, run_dir=str(tmp_path / "run"), submissions_dir=str(tmp_path))
-    make_submission(RunConfig(**cfg), log=lambda _: None)
+    make_submission(RunConfig(**cfg))
     with pytest.raises(OutputError, match="--fresh with --run-dir"):
-        make_submission(RunConfig(**cfg, fresh=True), log=lambda _: None)
+        make_submission(RunConfig(**cfg, fresh=True))
 
 
 # ----------------------------------------------------------------------------- property tests

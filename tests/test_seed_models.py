@@ -1,5 +1,5 @@
 """The seed models: registered, faithful parameter counts, the kit's input/output contract, one
-training step each, their recipes, and a tiny model-zoo benchmark run.
+training step each, their recipes, and a tiny seed-model benchmark run.
 
 The expected counts are typed in from ../shared/docs/seed-models.md (checked there against the sources'
 notebooks, json and h5 files), not read from the registry, so a drifted layer fails here.
@@ -8,6 +8,7 @@ notebooks, json and h5 files), not read from the registry, so a drifted layer fa
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 import keras
@@ -65,7 +66,7 @@ def fresh_session():
 
 
 def test_every_seed_model_is_registered():
-    from kaggle_digits.zoo import seed_models
+    from kaggle_digits.bench.seed_models import seed_models
 
     assert set(SEED_MODELS) <= set(list_models())
     assert sorted(seed_models()) == sorted(SEED_MODELS)
@@ -139,16 +140,16 @@ def test_list_models_describes_seed_models():
     assert rows["seed003_mlp"]["view"].startswith("flat 784")
 
 
-# --------------------------------------------------------------------------- the zoo benchmark
-def test_zoo_benchmark_writes_csv_and_markdown(tmp_path, monkeypatch):
-    from kaggle_digits.zoo import COLUMNS, MARK_END, MARK_START, ZooConfig, run_benchmark
+# --------------------------------------------------------------------------- the seed-model benchmark
+def test_seed_benchmark_writes_csv_and_markdown(tmp_path, monkeypatch):
+    from kaggle_digits.bench.seed_models import COLUMNS, MARK_END, MARK_START, SeedBenchConfig, run_benchmark
 
     monkeypatch.chdir(tmp_path)  # no ./data here: the bundled sample is used
     doc = tmp_path / "doc.md"
     doc.write_text(f"# Models\n\n{MARK_START}\nold table\n{MARK_END}\n\nafter\n")
     out = tmp_path / "bench"
-    rows = run_benchmark(ZooConfig(models=("seed003_mlp", "seed000_mlp"), folds=2, epochs=1, max_train_rows=200,
-                                   data=None, out_dir=str(out), update_docs=(str(doc),)), log=lambda *_: None)
+    rows = run_benchmark(SeedBenchConfig(models=("seed003_mlp", "seed000_mlp"), folds=2, epochs=1,
+                                         max_train_rows=200, data=None, out_dir=str(out), update_docs=(str(doc),)))
     assert [r["model"] for r in rows] == ["seed003_mlp", "seed000_mlp"]
 
     with open(out / "results.csv", newline="") as fh:
@@ -159,11 +160,15 @@ def test_zoo_benchmark_writes_csv_and_markdown(tmp_path, monkeypatch):
     assert table["seed003_mlp"]["params"] == "27580"
     assert table["seed003_mlp"]["reported_accuracy"] == "96.36"
     assert table["seed000_mlp"]["seed"] == "000"
-    for r in table.values():
-        assert 0 <= float(r["oof_accuracy"]) <= 100
+    for name, r in table.items():
         assert r["folds"] == "2" and r["train_rows"] == "200" and r["epochs_cap"] == "1"
         assert r["data"] == "bundled sample" and r["machine"]
-        assert r["run_dir"].startswith("bench/runs/") and (tmp_path / r["run_dir"] / "ensemble.json").is_file()
+        assert r["run_dir"].startswith("bench/runs/")
+        own = json.loads((tmp_path / r["run_dir"] / "ensemble.json").read_text())["models"][name]
+        assert float(r["oof_accuracy"]) == round(100 * own["oof_accuracy"], 3)  # the run's own figure, in %
+        gap = float(r["oof_accuracy"]) - float(r["reported_accuracy"])
+        assert float(r["gap_points"]) == pytest.approx(gap, abs=1e-3)
+        assert int(r["params"]) == own["params"] and int(r["epochs_run"]) == own["epochs"]
 
     md = (out / "results.md").read_text()
     header = md.splitlines()[0]
@@ -181,8 +186,8 @@ def test_zoo_benchmark_writes_csv_and_markdown(tmp_path, monkeypatch):
     assert (out / "runs" / ".gitignore").is_file()
 
 
-def test_zoo_merge_keeps_rows_of_models_not_rerun():
-    from kaggle_digits.zoo import merge_rows, render_markdown
+def test_seed_benchmark_merge_keeps_rows_of_models_not_rerun():
+    from kaggle_digits.bench.seed_models import merge_rows, render_markdown
 
     old = [{"model": "seed004_vgg", "oof_accuracy": "90.0", "machine": "m1", "machine_details": "old box"},
            {"model": "seed003_mlp", "oof_accuracy": "80.0", "machine": "m1", "machine_details": "old box"}]
@@ -194,8 +199,8 @@ def test_zoo_merge_keeps_rows_of_models_not_rerun():
     assert "old box" in md and "new box" in md
 
 
-def test_zoo_render_only_rewrites_tables_from_the_csv(tmp_path):
-    from kaggle_digits.zoo import ZooConfig, run_benchmark, write_results
+def test_seed_benchmark_render_only_rewrites_tables_from_the_csv(tmp_path):
+    from kaggle_digits.bench.seed_models import SeedBenchConfig, run_benchmark, write_results
 
     rows = [{"model": "seed003_cnn", "seed": "003", "params": 42530, "reported_accuracy": 99.3,
              "oof_accuracy": 98.9, "fold_accuracy_mean": 98.9, "fold_accuracy_std": 0.1, "gap_points": -0.4,
@@ -204,8 +209,7 @@ def test_zoo_render_only_rewrites_tables_from_the_csv(tmp_path):
     write_results(rows, tmp_path)
     doc = tmp_path / "README.md"
     doc.write_text("<!-- zoo:start -->\n<!-- zoo:end -->\n")
-    run_benchmark(ZooConfig(out_dir=str(tmp_path), render_only=True, update_docs=(str(doc),), marker="zoo"),
-                  log=lambda *_: None)
+    run_benchmark(SeedBenchConfig(out_dir=str(tmp_path), render_only=True, update_docs=(str(doc),), marker="zoo"))
     text = doc.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| `seed003_cnn`"))
     assert "42,530" in row and "-0.40" in row and "20 (20) |" in row  # full recipe: no † mark

@@ -1,4 +1,4 @@
-"""The model zoo benchmark: train seed models through the kit's k-fold pipeline and tabulate them.
+"""The seed-model benchmark: train the seed write-ups' models through the k-fold pipeline and tabulate them.
 
 Each model runs as its own ``make_submission`` run with its own recipe (epochs overridable for
 quick CPU runs), in a run folder under ``<out_dir>/runs/`` -- never the repo's ``submissions/``.
@@ -10,18 +10,22 @@ model can be benchmarked separately with its own settings; every row says what i
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+import fnmatch
+import logging
 import os
-import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from kaggle_digits import atomic
+from kaggle_digits.bench.machine import describe_machine
+from kaggle_digits.bench.tables import markdown_table, read_csv, write_csv
 from kaggle_digits.config import AugmentConfig, RunConfig
 from kaggle_digits.errors import ConfigError
+
+log = logging.getLogger(__name__)
+SEED_MODELS = "seed[0-9][0-9][0-9]_*"  # the seed write-ups' models in the registry
 
 COLUMNS = (
     "model", "seed", "view", "params", "stated_params", "reported_accuracy", "oof_accuracy",
@@ -35,7 +39,7 @@ CSV_NAME, MD_NAME = "results.csv", "results.md"
 
 
 @dataclass
-class ZooConfig:
+class SeedBenchConfig:
     models: tuple[str, ...] | None = None  # None = every seed model (registry names seedNNN_*)
     folds: int = 5
     epochs: int | None = None              # None = each model's own recipe
@@ -54,7 +58,7 @@ class ZooConfig:
 def seed_models() -> list[str]:
     from kaggle_digits.models import list_models
 
-    return [name for name in list_models() if re.match(r"seed\d{3}_", name)]
+    return fnmatch.filter(list_models(), SEED_MODELS)
 
 
 def resolve_models(models) -> list[str]:
@@ -70,41 +74,13 @@ def resolve_models(models) -> list[str]:
     return list(models)
 
 
-def describe_machine() -> dict:
-    """Where the figures were measured: CPU model and count, OS, Keras backend and its devices."""
-    import keras
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        n_cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        n_cpus = os.cpu_count() or 0
-    try:
-        devices = [str(d) for d in keras.distribution.list_devices()]
-    except Exception:  # a backend without device listing
-        devices = []
-    accelerators = sorted({d.split(":")[0].upper() for d in devices if not d.lower().startswith("cpu")})
-    backend = keras.backend.backend()
-    short = f"{'+'.join(accelerators)} " if accelerators else ""
-    short += f"{n_cpus}-core CPU, {backend}"
-    full = (f"{cpu}, {n_cpus} CPU cores available, {platform.system()} {platform.machine()}, "
-            f"Python {platform.python_version()}, Keras {keras.__version__} ({backend} backend), "
-            f"devices: {', '.join(devices) or 'unknown'}")
-    return {"short": short, "full": full, "backend": backend}
-
-
-def run_benchmark(cfg: ZooConfig, log=print) -> list[dict]:
+def run_benchmark(cfg: SeedBenchConfig) -> list[dict]:
     """Train each model with 'cfg.folds'-fold CV, write results.csv/.md, return this run's rows."""
     from kaggle_digits.models import get_spec
     from kaggle_digits.pipeline import make_submission
 
     if cfg.render_only:
-        return render_existing(cfg, log)
+        return render_existing(cfg)
     models = resolve_models(cfg.models)
     if cfg.folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {cfg.folds}")
@@ -114,18 +90,18 @@ def run_benchmark(cfg: ZooConfig, log=print) -> list[dict]:
     if not (runs / ".gitignore").exists():  # run folders hold model files: keep them out of git
         atomic.write_text(runs / ".gitignore", "*\n")
     machine = describe_machine()
-    log(f"benchmark: {len(models)} model(s), {cfg.folds} folds, "
+    log.info(f"benchmark: {len(models)} model(s), {cfg.folds} folds, "
         f"epochs {cfg.epochs or 'per recipe'}, rows {cfg.max_train_rows or 'all'}, "
         f"augmentation {'on' if cfg.augment else 'off'}; machine: {machine['full']}")
     rows = []
     for i, name in enumerate(models, 1):
         spec = get_spec(name)
-        log(f"=== [{i}/{len(models)}] {name}")
+        log.info(f"=== [{i}/{len(models)}] {name}")
         run_cfg = RunConfig(models=(name,), folds=cfg.folds, seed=cfg.seed, epochs=cfg.epochs,
                             max_train_rows=cfg.max_train_rows, data=cfg.data,
                             augment=AugmentConfig(enabled=cfg.augment), submissions_dir=str(runs),
                             verbose=cfg.verbose)
-        result = make_submission(run_cfg, log=log)
+        result = make_submission(run_cfg)
         m = result.summary["models"][name]
         recipe = spec.recipe.override(epochs=cfg.epochs)
         reported = spec.reported_accuracy
@@ -137,35 +113,36 @@ def run_benchmark(cfg: ZooConfig, log=print) -> list[dict]:
             "fold_accuracy_std": round(100 * m["fold_accuracy_std"], 3),
             "gap_points": None if reported is None else round(oof - reported, 3),
             "seconds_per_epoch": None if m["seconds_per_epoch"] is None else round(m["seconds_per_epoch"], 2),
-            "epochs_run": m["epochs"], "epochs_cap": recipe.epochs, "recipe_epochs": spec.recipe.epochs, "batch_size": recipe.batch_size,
+            "epochs_run": m["epochs"], "epochs_cap": recipe.epochs, "recipe_epochs": spec.recipe.epochs,
+            "batch_size": recipe.batch_size,
             "optimizer": recipe.optimizer, "learning_rate": recipe.learning_rate, "folds": cfg.folds,
             "train_rows": result.summary["n_train"], "augment": cfg.augment,
             "data": "bundled sample" if result.summary["is_sample"] else "train.csv",
             "machine": machine["short"], "machine_details": machine["full"], "backend": machine["backend"],
             "date": dt.date.today().isoformat(), "run_dir": _relative(result.run_dir),
         })
-    _publish(merge_rows(read_csv(out / CSV_NAME), rows) if cfg.merge else rows, cfg, log)
+    _publish(merge_rows(read_csv(out / CSV_NAME), rows) if cfg.merge else rows, cfg)
     return rows
 
 
-def render_existing(cfg: ZooConfig, log=print) -> list[dict]:
+def render_existing(cfg: SeedBenchConfig) -> list[dict]:
     """Rewrite results.md and the ``update_docs`` tables from an existing results.csv (no training)."""
     out = Path(cfg.out_dir)
     rows = read_csv(out / CSV_NAME)
     if not rows:
         raise ConfigError(f"no {out / CSV_NAME} to render: run the benchmark first")
-    _publish(rows, cfg, log)
+    _publish(rows, cfg)
     return rows
 
 
-def _publish(rows: list[dict], cfg: ZooConfig, log) -> None:
+def _publish(rows: list[dict], cfg: SeedBenchConfig) -> None:
     """results.csv/.md in the out dir, and the table between the markers of every --update-doc file."""
     out = Path(cfg.out_dir)
     write_results(rows, out)
     for doc in cfg.update_docs:
         update_doc(doc, render_markdown(rows), marker=cfg.marker)
-        log(f"updated the model table in {doc}")
-    log(f"results: {out / CSV_NAME}, {out / MD_NAME} ({len(rows)} rows)")
+        log.info(f"updated the model table in {doc}")
+    log.info(f"results: {out / CSV_NAME}, {out / MD_NAME} ({len(rows)} rows)")
 
 
 # --------------------------------------------------------------------------- tables
@@ -179,35 +156,23 @@ def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
     return sorted(by_model.values(), key=lambda r: (order.get(r["model"], len(order)), r["model"]))
 
 
-def read_csv(path: Path) -> list[dict]:
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
 def write_results(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS} for r in rows)
-    csv_path = atomic.write_text(out_dir / CSV_NAME, buf.getvalue())
+    csv_path = write_csv(out_dir / CSV_NAME, rows, COLUMNS)
     md_path = atomic.write_text(out_dir / MD_NAME, render_markdown(rows) + "\n")
     return csv_path, md_path
 
 
 def render_markdown(rows: list[dict]) -> str:
-    """The zoo table plus the settings and machines it was measured with."""
-    head = ("| model | seed | params | reported acc. % | our OOF acc. % | folds mean ± std % | gap (pts) "
-            "| s/epoch | epochs run (recipe) | rows × folds | aug. | machine |")
-    align = ("---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---", "---", "---")
-    lines = [head, "|" + "|".join(align) + "|"]
+    """The seed-model table plus the settings and machines it was measured with."""
+    header = ("model", "seed", "params", "reported acc. %", "our OOF acc. %", "folds mean ± std %", "gap (pts)",
+              "s/epoch", "epochs run (recipe)", "rows × folds", "aug.", "machine")
+    cells = []
     for r in rows:
         cap, full = _int(r.get("epochs_cap")), _int(r.get("recipe_epochs"))
         reduced = cap is not None and full is not None and cap < full  # --epochs cut the recipe short
         sample = r.get("data") == "bundled sample"
-        lines.append("| " + " | ".join([
+        cells.append([
             f"`{r['model']}`", str(r.get("seed") or ""), _fmt_int(r.get("params")),
             _fmt(r.get("reported_accuracy"), 2), _fmt(r.get("oof_accuracy"), 2),
             f"{_fmt(r.get('fold_accuracy_mean'), 2)} ± {_fmt(r.get('fold_accuracy_std'), 2)}",
@@ -215,15 +180,16 @@ def render_markdown(rows: list[dict]) -> str:
             f"{r.get('epochs_run')} ({r.get('recipe_epochs')})" + (" †" if reduced else ""),
             f"{_fmt_int(r.get('train_rows'))}{' sample' if sample else ''} × {r.get('folds')}",
             "yes" if _bool(r.get("augment")) else "no", str(r.get("machine") or ""),
-        ]) + " |")
+        ])
+    lines = [markdown_table(header, cells, "llrrrrrrllll")]
     notes = [
         "",
         "Reported = the source's own figure (MNIST 10k test set, full recipe, 60k training images; the "
-        "fidelity notes are in docs/models.md). Ours = out-of-fold accuracy on Kaggle's train.csv with the row's settings: "
-        "`rows × folds` is the stratified subset used (each fold trains on (k-1)/k of it), `epochs run (recipe)` "
-        "the epochs trained versus the model's own recipe († = capped below the recipe by --epochs, so the gap "
-        "is not a fidelity verdict; early stopping may end a recipe run sooner). s/epoch is the mean over the epochs after the first, which pays for graph "
-        "compilation (with a single epoch, that epoch).",
+        "fidelity notes are in docs/models.md). Ours = out-of-fold accuracy on Kaggle's train.csv with the row's "
+        "settings: `rows × folds` is the stratified subset used (each fold trains on (k-1)/k of it), `epochs run "
+        "(recipe)` the epochs trained versus the model's own recipe († = capped below the recipe by --epochs, so "
+        "the gap is not a fidelity verdict; early stopping may end a recipe run sooner). s/epoch is the mean over "
+        "the epochs after the first, which pays for graph compilation (with a single epoch, that epoch).",
     ]
     machines = {r.get("machine"): r.get("machine_details") for r in rows if r.get("machine")}
     for short, full in machines.items():

@@ -9,6 +9,7 @@ speed-up is a ratio of two measurements on one machine.
 from __future__ import annotations
 
 import io
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,16 @@ import keras
 import numpy as np
 import pandas as pd
 
-from kaggle_digits import atomic, ensemble
+from kaggle_digits import atomic, ensemble, rundir, tta
+from kaggle_digits.bench.machine import describe_machine
+from kaggle_digits.bench.tables import markdown_table, write_csv
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data
+from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data, load_competition
 from kaggle_digits.models import get_spec
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.train import one_hot
-from kaggle_digits.zoo import describe_machine
+
+log = logging.getLogger(__name__)
 
 BASELINE_MODEL = "seed003_cnn"
 COLUMNS = ("name", "kind", "params", "epochs", "batch_size", "seconds_per_epoch", "images_per_second",
@@ -92,15 +96,14 @@ def plain_keras_baseline(data_path: Path, rows: np.ndarray, fold_of: np.ndarray,
         params=params)
 
 
-def run(cfg: RunConfig, out_dir: Path, baseline_epochs: int | None = None, log=print) -> dict:
+def run(cfg: RunConfig, out_dir: Path, baseline_epochs: int | None = None) -> dict:
     """Train ``cfg`` through the kit, then the baseline on the same rows and folds; save JSON/CSV/Markdown."""
     data_path = find_data(cfg.data) or BUNDLED_SAMPLE
-    result = make_submission(cfg, log=log)
+    result = make_submission(cfg)
     summary = result.summary
-    rows = np.load(result.run_dir / "train_rows.npy")
-    fold_of = np.load(result.run_dir / "folds.npy")
+    rows, fold_of = rundir.read_folds(result.run_dir)
     epochs = baseline_epochs or max(m["epochs"] for m in summary["models"].values())
-    log(f"baseline: {BASELINE_MODEL} with plain model.fit on NumPy float32, {epochs} epochs, same folds")
+    log.info(f"baseline: {BASELINE_MODEL} with plain model.fit on NumPy float32, {epochs} epochs, same folds")
     base = plain_keras_baseline(data_path, rows, fold_of, epochs, cfg.seed, verbose=min(cfg.verbose, 2))
 
     table = [{"name": name, "kind": "kit", "params": m["params"], "epochs": m["epochs"],
@@ -127,9 +130,9 @@ def run(cfg: RunConfig, out_dir: Path, baseline_epochs: int | None = None, log=p
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_json(out_dir / "benchmark.json", report)
-    atomic.write_text(out_dir / "benchmark.csv", pd.DataFrame(table, columns=COLUMNS).to_csv(index=False))
+    write_csv(out_dir / "benchmark.csv", table, COLUMNS)
     atomic.write_text(out_dir / "benchmark.md", render_markdown(report))
-    log(render_markdown(report))
+    log.info(render_markdown(report))
     return report
 
 
@@ -141,44 +144,38 @@ def render_markdown(report: dict) -> str:
              f"Rows: {report['n_train']:,} of train.csv, {report['folds']}-fold. Load: kit "
              f"{report['kit']['load_seconds']:.2f} s vs pandas {report['baseline']['load_seconds']:.2f} s "
              f"(×{report['ratios']['load_speedup']:.1f}). Wall: kit {report['kit']['wall_seconds']:.0f} s, "
-             f"baseline {report['baseline']['wall_seconds']:.0f} s.", "",
-             "| model | kind | params | epochs | batch | s/epoch | images/s | fit s (all folds) | OOF accuracy |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in report["table"]:
-        lines.append(f"| {r['name']} | {r['kind']} | {fmt(r['params'], ',')} | {fmt(r['epochs'], 'd')} | "
-                     f"{fmt(r['batch_size'], 'd')} | {fmt(r['seconds_per_epoch'], '.1f')} | "
-                     f"{fmt(r['images_per_second'], ',.0f')} | {fmt(r['fit_seconds'], ',.0f')} | "
-                     f"{fmt(r['oof_accuracy'], '.2%')} |")
-    return "\n".join(lines) + "\n"
+             f"baseline {report['baseline']['wall_seconds']:.0f} s.", ""]
+    header = ("model", "kind", "params", "epochs", "batch", "s/epoch", "images/s", "fit s (all folds)", "OOF accuracy")
+    rows = [(r["name"], r["kind"], fmt(r["params"], ","), fmt(r["epochs"], "d"), fmt(r["batch_size"], "d"),
+             fmt(r["seconds_per_epoch"], ".1f"), fmt(r["images_per_second"], ",.0f"), fmt(r["fit_seconds"], ",.0f"),
+             fmt(r["oof_accuracy"], ".2%")) for r in report["table"]]
+    return "\n".join(lines) + "\n" + markdown_table(header, rows, "llrrrrrrr") + "\n"
 
 
-def tta_gain(run_dir: Path, log=print) -> dict:
+def tta_gain(run_dir: Path) -> dict:
     """OOF accuracy of a finished run's saved fold models without and with TTA (no retraining)."""
-    from kaggle_digits import tta
-    from kaggle_digits.report import load_run_data  # finds moved/relative data and checks its SHA-256
-
-    data = load_run_data(run_dir)
-    rows, fold_of = np.load(run_dir / "train_rows.npy"), np.load(run_dir / "folds.npy")
+    data = rundir.load_run_data(run_dir)  # finds moved/relative data and checks its SHA-256
+    rows, fold_of = rundir.read_folds(run_dir)
     x, y = data.x_train[rows], data.y_train[rows]
     result, plain_all, tta_all = {}, [], []
-    for model_dir in sorted(p for p in run_dir.iterdir() if (p / "fold0" / "model.keras").is_file()):
+    for model_dir in rundir.model_dirs(run_dir):
         plain, shifted = np.zeros((len(y), 10), np.float32), np.zeros((len(y), 10), np.float32)
         for fold in range(int(fold_of.max()) + 1):
-            model = keras.saving.load_model(model_dir / f"fold{fold}" / "model.keras")
+            model = keras.saving.load_model(rundir.fold_dir(run_dir, model_dir.name, fold) / rundir.MODEL)
             held = fold_of == fold
             plain[held] = tta.predict(model, x[held])
             shifted[held] = tta.predict(model, x[held], tta=True)
         result[model_dir.name] = {"oof_accuracy": ensemble.accuracy(plain, y),
                                   "oof_accuracy_tta": ensemble.accuracy(shifted, y)}
-        log(f"{model_dir.name}: OOF {result[model_dir.name]['oof_accuracy']:.4%} -> with TTA "
+        log.info(f"{model_dir.name}: OOF {result[model_dir.name]['oof_accuracy']:.4%} -> with TTA "
             f"{result[model_dir.name]['oof_accuracy_tta']:.4%}")
         plain_all.append(plain)
         tta_all.append(shifted)
     result["ensemble (equal weights)"] = {"oof_accuracy": ensemble.accuracy(ensemble.average(plain_all), y),
                                           "oof_accuracy_tta": ensemble.accuracy(ensemble.average(tta_all), y)}
-    log(f"ensemble: OOF {result['ensemble (equal weights)']['oof_accuracy']:.4%} -> with TTA "
+    log.info(f"ensemble: OOF {result['ensemble (equal weights)']['oof_accuracy']:.4%} -> with TTA "
         f"{result['ensemble (equal weights)']['oof_accuracy_tta']:.4%}")
-    atomic.write_json(run_dir / "tta.json", {"shifts": tta.SHIFTS, "models": result})
+    atomic.write_json(run_dir / rundir.TTA, {"shifts": tta.SHIFTS, "models": result})
     return result
 
 
@@ -186,8 +183,6 @@ def load_times(path: str | Path, repeats: int = 3) -> dict:
     """Best-of-``repeats`` seconds: plain pd.read_csv vs the kit's first (cache cold) and later loads."""
     import shutil
     import tempfile
-
-    from kaggle_digits.data import load_competition
 
     def timed(fn) -> float:
         start = time.perf_counter()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from typing import Sequence
 
 from kaggle_digits.errors import KaggleDigitsError
 
+log = logging.getLogger(__name__)
 COMPETITION = "digit-recognizer"
 API_TOKEN_URL = "https://www.kaggle.com/settings/api"
 NO_CREDENTIALS = ("no Kaggle credentials found: run `kaggle auth login`, or save the API token from "
@@ -208,15 +210,14 @@ def diagnose(output: str, returncode: int, *, what: str, competition: str | None
 
 
 # --------------------------------------------------------------------------- the commands the kit uses
-def download(path: str | os.PathLike = "data", competition: str = COMPETITION, force: bool = False,
-             log=print) -> Path:
+def download(path: str | os.PathLike = "data", competition: str = COMPETITION, force: bool = False) -> Path:
     """``kaggle competitions download -c COMPETITION -p PATH``; returns the zip's path."""
     require_credentials()
     args = ["competitions", "download", "-c", competition, "-p", str(path)] + (["--force"] if force else [])
-    log("running: kaggle " + " ".join(args))
+    log.info("running: kaggle " + " ".join(args))
     output = clean(run(args, what=f"downloading {competition}", competition=competition))
     if output:
-        log(output)
+        log.info(output)
     return Path(path) / f"{competition}.zip"
 
 
@@ -265,94 +266,3 @@ def kernels_output(kernel: str, path: str | os.PathLike, file_pattern: str | Non
     run(args + (["--file-pattern", file_pattern] if file_pattern else []),
         what=f"downloading the output of kernel {kernel}")
     return sorted(p for p in Path(path).rglob("*") if p.is_file())
-
-
-# --------------------------------------------------------------------------- describing a submission
-def _run_of(csv: Path) -> Path | None:
-    for candidate in (csv.parent, csv.parent / "run"):
-        if (candidate / "ensemble.json").is_file():
-            return candidate
-    return None
-
-
-def find_run(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions") -> Path | None:
-    """The run folder that made ``file``: its own folder, a kernel output's run/, or else the newest run
-    whose submission.csv is byte-identical (for copies such as submissions/submission.csv)."""
-    file = Path(file)
-    run = _run_of(file)
-    if run is not None:
-        return run
-    try:
-        content = file.read_bytes()
-    except OSError:
-        return None
-    matches = set()
-    for depth in range(1, 5):
-        for other in Path(submissions_dir).glob("/".join(["*"] * depth) + "/submission.csv"):
-            try:
-                same = other.stat().st_size == len(content) and other.read_bytes() == content
-            except OSError:
-                continue
-            if same and (run := _run_of(other)) is not None:
-                matches.add(run)
-    return max(matches, key=lambda r: (r / "ensemble.json").stat().st_mtime) if matches else None
-
-
-def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions",
-                    commit: str | None = None) -> str:
-    """``kaggle-digits <version> run <name>: <models>, <k> folds, OOF <acc>, commit <sha>`` -- what made the file."""
-    from kaggle_digits import __version__
-
-    head, details, manifest = f"kaggle-digits {__version__}", [], {}
-    run_dir = find_run(file, submissions_dir)
-    if run_dir is not None:
-        head += f" run {run_dir.parent.name if run_dir.name == 'run' else run_dir.name}"
-        try:
-            summary = json.loads((run_dir / "ensemble.json").read_text(encoding="utf-8"))
-            models = summary.get("models", {})
-            n_folds = max((len(m.get("fold_accuracy", [])) for m in models.values()), default=0)
-            details.append(f"{'+'.join(models)}, {n_folds} folds")
-            oof = summary.get("ensemble", {}).get("oof_accuracy")
-            if oof is not None:
-                details.append(f"OOF accuracy {oof:.4%}")
-        except (OSError, ValueError, AttributeError, TypeError):
-            pass
-        for where in (run_dir.parent / "kernel_manifest.json", run_dir.parent / "plan.json"):
-            try:
-                manifest = json.loads(where.read_text(encoding="utf-8"))
-                break
-            except (OSError, ValueError):
-                continue
-    if manifest.get("kernel"):
-        details.append(f"kernel {manifest['kernel']}")
-    elif manifest.get("kernels"):
-        details.append(f"gathered from {len(manifest['kernels'])} Kaggle kernels")
-    if commit is None:
-        commit = manifest.get("git_commit")
-    if commit is None:
-        from kaggle_digits.kernel import git_commit
-
-        commit = git_commit()
-    details.append(f"commit {commit}" if commit else "no git commit")
-    return f"{head}: {', '.join(details)}"[:500]
-
-
-def check_data(path: str | os.PathLike = "data") -> str:
-    """Check that ``path`` (a folder or the zip) holds the three competition files and that they parse.
-
-    Returns a one-line summary; raises DataError naming the missing file or the first bad row.
-    """
-    from kaggle_digits.data import MEMBERS, CompetitionSource, find_data, load_competition
-    from kaggle_digits.submission import KAGGLE_TEST_ROWS
-
-    located = find_data(path)
-    source = CompetitionSource(located)
-    for name in MEMBERS:
-        source.member(name)
-    competition = load_competition(located)
-    n_ids = len(competition.sample_ids) if competition.sample_ids is not None else 0
-    line = (f"{located}: train.csv {len(competition.x_train):,} rows, test.csv {competition.n_test:,} rows, "
-            f"sample_submission.csv {n_ids:,} ids")
-    if competition.n_test != KAGGLE_TEST_ROWS:
-        line += f" (note: Kaggle scores {KAGGLE_TEST_ROWS:,} test rows; a submission from these files is refused)"
-    return line

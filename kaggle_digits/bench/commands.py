@@ -1,0 +1,109 @@
+"""The ``kaggle-digits bench`` subcommands: their options and what they run (heavy imports stay inside)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kaggle_digits.config import add_arguments, from_args, parse_model_list
+from kaggle_digits.errors import DataError
+
+
+def _debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+
+def baseline_arguments(p: argparse.ArgumentParser) -> None:
+    add_arguments(p)
+    p.add_argument("--out-dir", default="benchmarks/kit", metavar="DIR",
+                   help="where benchmark.json/.csv/.md go (run folders: DIR/runs unless --submissions-dir)")
+    p.add_argument("--baseline-epochs", type=int, metavar="N",
+                   help="epochs for the plain-Keras baseline (default: the kit models' largest)")
+
+
+def baseline(args: argparse.Namespace) -> int:
+    """Benchmark a kit configuration against a plain-Keras baseline on the same rows and folds.
+
+    Takes every make_submission.py flag; prints and saves load time, s/epoch, images/s, wall time and OOF
+    accuracy per model, for the ensemble and for the baseline (OUT_DIR/benchmark.{json,csv,md}).
+    """
+    from kaggle_digits.bench.baseline import run
+
+    cfg = from_args(args)
+    if args.submissions_dir is None:
+        cfg.submissions_dir = str(Path(args.out_dir) / "runs")
+    run(cfg, Path(args.out_dir), baseline_epochs=args.baseline_epochs)
+    return 0
+
+
+def models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", type=parse_model_list, metavar="A,B",
+                   help="models to benchmark (default: every seedNNN_* model; 'all' = every registered model)")
+    p.add_argument("--folds", type=int, default=5, help="number of stratified folds (default: 5)")
+    p.add_argument("--epochs", type=int, help="epochs for every model (default: each model's own recipe); "
+                   "fewer epochs are marked in the table")
+    p.add_argument("--max-train-rows", type=int, metavar="N", help="benchmark on a stratified subset of N rows")
+    p.add_argument("--data", metavar="PATH", help="folder or digit-recognizer.zip (default: ./data, "
+                   "./digit-recognizer.zip, else the bundled sample)")
+    p.add_argument("--out-dir", default="benchmarks", metavar="DIR",
+                   help="where results.csv, results.md and the run folders (DIR/runs) go (default: benchmarks)")
+    p.add_argument("--augment", action="store_true",
+                   help="train with the kit's rotation/zoom/shift augmentation (the seeds trained without)")
+    p.add_argument("--seed", type=int, default=42, help="seed for the subset, folds and initialisation (default: 42)")
+    p.add_argument("--no-merge", action="store_true",
+                   help="write only this run's rows (default: keep earlier rows of models not re-run)")
+    p.add_argument("--update-doc", action="append", default=[], metavar="FILE",
+                   help="also put the table between the <!-- MARKER:start/end --> markers in FILE (repeatable)")
+    p.add_argument("--marker", default="model-zoo", help="marker name for --update-doc (default: model-zoo)")
+    p.add_argument("--render-only", action="store_true",
+                   help="train nothing: rewrite results.md (and --update-doc files) from DIR/results.csv")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras progress output (default: 0)")
+    _debug(p)
+
+
+def models(args: argparse.Namespace) -> int:
+    """Benchmark the seed models through the kit's k-fold pipeline; write results.csv / results.md.
+
+    Trains every seed model (or --models) with k-fold CV through the kit and writes a results table
+    (CSV + Markdown): params, reported vs our OOF accuracy, s/epoch, settings, machine.
+    """
+    from kaggle_digits.bench.seed_models import SeedBenchConfig, run_benchmark
+
+    run_benchmark(SeedBenchConfig(models=args.models or None, folds=args.folds, epochs=args.epochs,
+                            max_train_rows=args.max_train_rows, data=args.data, out_dir=args.out_dir,
+                            augment=args.augment, seed=args.seed, verbose=args.verbose, merge=not args.no_merge,
+                            update_docs=tuple(args.update_doc), marker=args.marker, render_only=args.render_only))
+    return 0
+
+
+def load_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="PATH", help="folder or digit-recognizer.zip (default: ./data ...)")
+    p.add_argument("--repeats", type=int, default=3, help="best of this many loads (default: 3)")
+    _debug(p)
+
+
+def load(args: argparse.Namespace) -> int:
+    """Time loading train.csv + test.csv: plain pd.read_csv vs the kit's first (validating) and cached loads."""
+    from kaggle_digits.bench.baseline import load_times
+    from kaggle_digits.data import find_data
+
+    path = find_data(args.data)
+    if path is None:
+        raise DataError("no competition data found: pass --data PATH (folder or digit-recognizer.zip)")
+    t = load_times(path, repeats=args.repeats)
+    print(f"{t['source']} (best of {args.repeats}): pd.read_csv {t['pandas_read_csv']:.2f} s | kit first load "
+          f"(validate + cache) {t['kit_cold']:.2f} s | kit cached {t['kit_warm'] * 1000:.0f} ms")
+    return 0
+
+
+def tta_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder (with <model>/fold<k>/model.keras)")
+    _debug(p)
+
+
+def tta(args: argparse.Namespace) -> int:
+    """OOF accuracy of a finished run's fold models with and without test-time augmentation (writes tta.json)."""
+    from kaggle_digits.bench.baseline import tta_gain
+
+    tta_gain(Path(args.run_dir))
+    return 0

@@ -1,0 +1,209 @@
+"""The Kaggle subcommands of ``kaggle-digits`` (download, submit, push, gather): their options and what they do.
+
+Each ``X_arguments(parser)`` declares a command's options; ``X(args)`` runs it (its docstring is the
+command's help). cli.py lists them; the run settings a kernel trains with come from RunConfig's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from kaggle_digits import rundir, submission
+from kaggle_digits.config import RunConfig, add_arguments, from_args, settings
+from kaggle_digits.data import check_data
+from kaggle_digits.ensemble import BLENDS
+from kaggle_digits.errors import ConfigError
+from kaggle_digits.kaggle import client, fanout
+from kaggle_digits.kaggle.bundle import DEFAULT_ACCELERATOR
+
+
+def _debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+
+# --------------------------------------------------------------------------- download, submit
+def download_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--path", default="data", help="folder to download into (default: data)")
+    p.add_argument("--force", action="store_true", help="download again even if the zip is up to date")
+    p.add_argument("--check-only", action="store_true", help="only check the files already in --path")
+    _debug(p)
+
+
+def download(args: argparse.Namespace) -> int:
+    """Download the digit-recognizer files with the official kaggle CLI and check them.
+
+    Runs `kaggle competitions download -c digit-recognizer -p data/` (credentials come from where the
+    kaggle CLI keeps them), then checks that train.csv, test.csv and sample_submission.csv are there and
+    parse. The kit reads data/digit-recognizer.zip as it is: no unzipping needed.
+    """
+    if not args.check_only:
+        zip_path = client.download(args.path, force=args.force)
+        print(f"downloaded {zip_path}" if zip_path.is_file() else f"kaggle wrote its files to {args.path}")
+    print(check_data(args.path))
+    print("next: python scripts/make_submission.py   (reads data/ as it is)")
+    return 0
+
+
+def submit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", default=f"submissions/{rundir.SUBMISSION}",
+                   help="submission to upload (default: submissions/submission.csv, the latest run's)")
+    p.add_argument("-m", "--message", help="submission description (default: run, models, folds, OOF accuracy, "
+                   "git commit)")
+    p.add_argument("--submissions-dir", default="submissions", help="where run folders are, to describe the file")
+    p.add_argument("--dry-run", action="store_true", help="validate and show the kaggle command; submit nothing")
+    p.add_argument("--no-list", action="store_true", help="do not list recent submissions afterwards")
+    _debug(p)
+
+
+def submit(args: argparse.Namespace) -> int:
+    """Validate a submission file, submit it with the official kaggle CLI, then list recent scores.
+
+    The file is checked against the competition format first (header ImageId,Label, 28,000 rows,
+    ids 1..28000 in order, labels 0..9): a bad file never reaches Kaggle, where it would still use up one
+    of the day's submissions. Then it runs
+        kaggle competitions submit -c digit-recognizer -f FILE -m MESSAGE
+    with a default MESSAGE that records the run (models, folds, OOF accuracy, git commit), and
+        kaggle competitions submissions -c digit-recognizer
+    """
+    frame = submission.validate_file(args.file, n_rows=submission.KAGGLE_TEST_ROWS)
+    print(f"{args.file}: valid ({len(frame):,} rows, ImageId 1..{len(frame)}, labels 0..9)")
+    message = args.message or rundir.default_message(args.file, args.submissions_dir)
+    command = ["kaggle", "competitions", "submit", "-c", client.COMPETITION, "-f", args.file, "-m", message]
+    if args.dry_run:
+        print("dry run, not submitted: " + " ".join(shlex.quote(c) for c in command))
+        return 0
+    output = client.submit(args.file, message)
+    print("\n".join(line for line in output.splitlines() if line.strip()))
+    if not args.no_list:
+        print(client.submissions())
+    return 0
+
+
+# --------------------------------------------------------------------------- push, gather
+def push_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = ("All other options are make_submission.py's (see make_submission.py --help) and are applied "
+                "inside the kernel.")
+    p.add_argument("--kernels", type=int, default=1, metavar="N", help="fan the folds out over N kernels (default 1)")
+    p.add_argument("--user", metavar="NAME", help="your Kaggle user name (default: $KAGGLE_USERNAME or kaggle.json)")
+    p.add_argument("--slug", default="kaggle-digits", help="kernel slug; parts get -part1, -part2... "
+                   "(default: kaggle-digits; a new push of the same slug is a new version)")
+    p.add_argument("--accelerator", default=DEFAULT_ACCELERATOR, help="kernel machine_shape (default: "
+                   "NvidiaTeslaT4, Kaggle's GPU T4 x2)")
+    p.add_argument("--cpu", action="store_true", help="run the kernel without a GPU")
+    p.add_argument("--dry-run", action="store_true", help="build the kernel folder(s) and stop: nothing is pushed")
+    p.add_argument("--no-wait", action="store_true", help="push and return; gather later with "
+                   "scripts/gather_kernels.py")
+    p.add_argument("--poll", type=float, default=60, metavar="SECONDS", help="status poll interval (default 60)")
+    p.add_argument("--data", metavar="PATH", help="local competition data for gathering fanned-out folds "
+                   "(default: ./data)")
+    p.add_argument("--submissions-dir", default="submissions", metavar="DIR",
+                   help="where kernel folders and outputs go (default: submissions)")
+    _debug(p)
+
+
+def kernel_run_config(flags: list[str]) -> RunConfig:
+    """The run settings a kernel trains with, from make_submission.py flags; local ones are refused."""
+    local = [f for f in flags if f.split("=")[0] in {s.flag for s in settings() if s.local}]
+    if local:
+        raise ConfigError(f"{', '.join(local)}: local output options do not apply to a kernel "
+                          f"(its outputs are fetched into --submissions-dir)")
+    parser = add_arguments(argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False))
+    try:
+        run_args, unknown = parser.parse_known_args(flags)
+    except argparse.ArgumentError as exc:
+        raise ConfigError(str(exc)) from None
+    if unknown:
+        raise ConfigError(f"{' '.join(unknown)}: not an option of a kernel run (see make_submission.py --help)")
+    return from_args(run_args).validate()  # a typo fails here, not an hour into a Kaggle queue
+
+
+def push(args: argparse.Namespace) -> int:
+    """Train on a Kaggle GPU kernel (or fan folds out over several) with the official kaggle CLI.
+
+    Every make_submission.py option is passed on to the kernel, e.g.
+        python scripts/push_kernel.py --models cnn,cnn_gru --folds 5
+    builds submissions/kernels-<time>/<slug>/bundle/ (kernel-metadata.json with enable_gpu, the
+    digit-recognizer competition as input, no internet; one self-contained script carrying the kit),
+    pushes it with `kaggle kernels push -p DIR`, polls `kaggle kernels status` and fetches the outputs
+    (submission.csv, test_probabilities.npy, the run folder) with `kaggle kernels output` into
+    submissions/kernels-<time>/<slug>/output/.
+
+    --kernels N splits the folds (then models x fold groups) over N kernels running in parallel; their
+    fold results are gathered into one local run folder and averaged by the ordinary ensemble step,
+    which needs the competition data here too (scripts/download_data.py).
+    """
+    if args.kernels < 1:
+        raise ConfigError(f"--kernels must be at least 1, got {args.kernels}")
+    cfg = kernel_run_config(args.rest)
+    owner = args.user or client.username()
+    if not args.dry_run:
+        client.require_credentials()
+        client.kaggle_command()
+        if owner is None:
+            raise ConfigError("cannot tell your Kaggle user name (only an API token is configured): pass --user NAME")
+    plan_dir = fanout.prepare(cfg.kernel_settings(), owner or "your-kaggle-username", slug=args.slug,
+                              n_kernels=args.kernels, root=Path(args.submissions_dir), gpu=not args.cpu,
+                              accelerator=args.accelerator, git_commit=rundir.git_commit())
+    plan, jobs = fanout.load_plan(plan_dir)
+    for job in jobs:
+        folds = ",".join(map(str, job.only_folds)) if job.only_folds else "all"
+        print(f"kernel {job.id}: models {','.join(job.models)}, folds {folds} -> {plan_dir / job.bundle}")
+    if args.dry_run:
+        print("dry run: nothing pushed. Push with: "
+              + "; ".join(f"kaggle kernels push -p {plan_dir / j.bundle}" for j in jobs))
+        return 0
+    fanout.push_all(plan_dir)
+    if args.no_wait:
+        print(f"pushed; fetch and combine the results later with: python scripts/gather_kernels.py {plan_dir}")
+        return 0
+    jobs = fanout.wait_and_fetch(plan_dir, poll_seconds=args.poll)
+    if len(jobs) == 1 and not jobs[0].only_folds:
+        return _take_kernel_submission(plan_dir / jobs[0].output, Path(args.submissions_dir))
+    result = fanout.gather(plan_dir, data=args.data, submissions_dir=args.submissions_dir)
+    print(f"submit it with: python scripts/submit.py {result.submission_path}")
+    return 0
+
+
+def _take_kernel_submission(output: Path, submissions_dir: Path) -> int:
+    """One kernel trained everything: validate its submission and copy it to submissions/submission.csv."""
+    manifest = fanout.load_manifest(output)
+    n_rows = manifest.get("n_test") or submission.KAGGLE_TEST_ROWS
+    frame = submission.validate_file(output / rundir.SUBMISSION, n_rows=n_rows)
+    latest = submission.write(frame, submissions_dir / rundir.SUBMISSION, overwrite=True, n_rows=n_rows)
+    oof = manifest.get("ensemble", {}).get("oof_accuracy")
+    print(f"kernel submission: {output / rundir.SUBMISSION} ({len(frame):,} rows"
+          + (f", OOF accuracy {oof:.4%}" if oof is not None else "") + f"), copied to {latest}")
+    print(f"submit it with: python scripts/submit.py {output / rundir.SUBMISSION}")
+    return 0
+
+
+def gather_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("plan_dir", help="the submissions/kernels-<time> folder push_kernel.py printed")
+    p.add_argument("--data", metavar="PATH", help="local competition data (default: ./data)")
+    p.add_argument("--no-fetch", action="store_true", help="use the outputs fetched already; call no kaggle command")
+    p.add_argument("--poll", type=float, default=60, metavar="SECONDS", help="status poll interval (default 60)")
+    p.add_argument("--weights", choices=BLENDS.keys(), help="the blend that makes the submission (default: as pushed)")
+    p.add_argument("--submissions-dir", metavar="DIR", help="where submission.csv is copied (default: the plan "
+                   "folder's parent)")
+    _debug(p)
+
+
+def gather(args: argparse.Namespace) -> int:
+    """Fetch the outputs of kernels pushed by push_kernel.py and average their folds into one submission.
+
+        python scripts/gather_kernels.py submissions/kernels-<time>
+
+    polls `kaggle kernels status` until every kernel of that push has finished, fetches each one's outputs
+    with `kaggle kernels output`, copies their fold results into submissions/kernels-<time>/run/ and runs the
+    ordinary ensemble step there (nothing is trained; it needs the competition data, default ./data).
+    The submission is written to that run folder and copied to submissions/submission.csv.
+    """
+    plan_dir = Path(args.plan_dir)
+    fanout.load_plan(plan_dir)  # a wrong folder fails before any kaggle call
+    if not args.no_fetch:
+        fanout.wait_and_fetch(plan_dir, poll_seconds=args.poll)
+    result = fanout.gather(plan_dir, data=args.data, submissions_dir=args.submissions_dir, weights=args.weights)
+    print(f"submit it with: python scripts/submit.py {result.submission_path}")
+    return 0

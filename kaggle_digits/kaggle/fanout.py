@@ -1,0 +1,246 @@
+"""Fan folds out over Kaggle kernels, push them, wait for them and gather their folds into one run.
+
+Fan-out gives each kernel some folds (``only_folds``) or some (model, fold groups); each kernel is a
+bundle (kaggle/bundle.py) whose outputs use the ordinary run layout. ``gather`` copies every kernel's
+fold folders into one local run folder and runs the normal ensemble step on them (``ensemble_only``:
+nothing is trained, and the fold fingerprints must match except for the code version and the Keras
+backend).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kaggle_digits import __version__, atomic, rundir
+from kaggle_digits.config import kernel_settings
+from kaggle_digits.errors import DataError
+from kaggle_digits.kaggle import client
+from kaggle_digits.kaggle.bundle import DEFAULT_ACCELERATOR, write_kernel_folder
+
+log = logging.getLogger(__name__)
+TERMINAL = ("complete", "error", "cancel_requested", "cancel_acknowledged")
+
+
+# --------------------------------------------------------------------------- fan-out plan
+def plan_parts(models: tuple[str, ...], n_folds: int, n_kernels: int,
+               only_folds: tuple[int, ...] | None = None) -> list[tuple[tuple[str, ...], tuple[int, ...] | None]]:
+    """Split (model, fold) work over at most ``n_kernels`` kernels: fold groups first, then per model.
+
+    Returns (models, folds) pairs; folds None means all folds (one kernel doing everything).
+    """
+    folds = list(only_folds) if only_folds else list(range(n_folds))
+    if n_kernels <= 1:
+        return [(tuple(models), tuple(only_folds) if only_folds else None)]
+    if n_kernels <= len(folds) or n_kernels < 2 * len(models):
+        groups = _split(folds, min(n_kernels, len(folds)))
+        return [(tuple(models), tuple(g)) for g in groups]
+    per_model = min(len(folds), n_kernels // len(models))
+    return [((m,), tuple(g)) for m in models for g in _split(folds, per_model)]
+
+
+def _split(items: list, n: int) -> list[list]:
+    size, extra = divmod(len(items), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return [g for g in out if g]
+
+
+@dataclass
+class KernelJob:
+    id: str            # owner/slug
+    models: list
+    only_folds: list | None
+    bundle: str        # folder pushed with `kaggle kernels push -p`, relative to the plan folder
+    output: str        # where `kaggle kernels output` puts the files, relative to the plan folder
+    pushed: str = ""   # the CLI's confirmation line
+    status: str = ""
+
+
+def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernels: int = 1,
+            root: Path = Path("submissions"), gpu: bool = True, accelerator: str | None = DEFAULT_ACCELERATOR,
+            git_commit: str | None = None) -> Path:
+    """Write one kernel folder per part plus plan.json under ``root``/kernels-<time>/; return that folder."""
+    settings = kernel_settings(settings)
+    parts = plan_parts(tuple(settings["models"]), settings["folds"], n_kernels, settings.get("only_folds"))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    plan_dir = atomic.unique_path(Path(root) / f"kernels-{stamp}")
+    plan_id = f"{plan_dir.name}-{uuid.uuid4().hex[:8]}"  # tells this push's outputs from an earlier version's
+    info = {"created": dt.datetime.now().isoformat(timespec="seconds"), "git_commit": git_commit, "plan_id": plan_id}
+    jobs = []
+    for i, (models, folds) in enumerate(parts, start=1):
+        part_slug = slug if len(parts) == 1 else f"{slug}-part{i}"
+        part = {**settings, "models": list(models), "only_folds": list(folds) if folds else None}
+        kernel_id = f"{owner}/{part_slug}"
+        write_kernel_folder(plan_dir / part_slug / "bundle", kernel_id, part, gpu=gpu, accelerator=accelerator,
+                            info={**info, "kernel": kernel_id, "part": i, "parts": len(parts)})
+        jobs.append(KernelJob(kernel_id, list(models), list(folds) if folds else None, f"{part_slug}/bundle",
+                              f"{part_slug}/output"))
+    save_plan(plan_dir, {"kit_version": __version__, "created": info["created"], "git_commit": git_commit,
+                         "plan_id": plan_id,
+                         "settings": settings, "gpu": gpu, "accelerator": accelerator,
+                         "kernels": [vars(j) for j in jobs]})
+    return plan_dir
+
+
+def load_plan(plan_dir: Path) -> tuple[dict, list[KernelJob]]:
+    try:
+        plan = atomic.read_json(Path(plan_dir) / rundir.PLAN)
+    except FileNotFoundError:
+        raise DataError(f"{plan_dir}: no {rundir.PLAN}; give the folder that scripts/push_kernel.py printed") from None
+    except ValueError as exc:
+        raise DataError(f"{Path(plan_dir) / rundir.PLAN}: not valid JSON ({exc})") from None
+    return plan, [KernelJob(**k) for k in plan["kernels"]]
+
+
+def save_plan(plan_dir: Path, plan: dict, jobs: list[KernelJob] | None = None) -> None:
+    if jobs is not None:
+        plan = {**plan, "kernels": [vars(j) for j in jobs]}
+    atomic.write_json(Path(plan_dir) / rundir.PLAN, plan)
+
+
+# --------------------------------------------------------------------------- push, wait, fetch
+def push_all(plan_dir: Path) -> list[KernelJob]:
+    plan, jobs = load_plan(plan_dir)
+    for job in jobs:
+        job.pushed = client.kernels_push(Path(plan_dir) / job.bundle)
+        log.info(f"[{job.id}] {job.pushed}")
+        save_plan(plan_dir, plan, jobs)
+    return jobs
+
+
+def wait_and_fetch(plan_dir: Path, *, poll_seconds: float = 60, timeout_seconds: float = 13 * 3600) -> list[KernelJob]:
+    """Poll ``kaggle kernels status`` until every kernel has finished, fetching each one's outputs as it does."""
+    plan, jobs = load_plan(plan_dir)
+    deadline = time.monotonic() + timeout_seconds
+    pending = [j for j in jobs if _fetched_manifest(plan_dir, plan, j) is None]
+    failures, stale = [], {}
+    while pending:
+        time.sleep(poll_seconds)  # also right after a push: the status may still be the previous version's
+        for job in list(pending):
+            status, failure = client.kernels_status(job.id)
+            if status != job.status:
+                log.info(f"[{job.id}] {status}" + (f": {failure}" if failure else ""))
+                job.status = status
+                save_plan(plan_dir, plan, jobs)
+            if status not in TERMINAL:
+                continue
+            output = Path(plan_dir) / job.output
+            if output.exists():
+                shutil.rmtree(output)
+            # the manifest first: the status may still describe the previous version of this kernel
+            client.kernels_output(job.id, output, file_pattern=f"^{re.escape(rundir.MANIFEST)}$")
+            if (output / rundir.MANIFEST).is_file() and _fetched_manifest(plan_dir, plan, job) is None:
+                if not stale.get(job.id):
+                    log.info(f"[{job.id}] its outputs are still an earlier version's; waiting for this push to run")
+                stale[job.id] = True
+                continue
+            files = client.kernels_output(job.id, output)
+            pending.remove(job)
+            log.info(f"[{job.id}] {len(files)} output files in {output}")
+            if status != "complete" or _fetched_manifest(plan_dir, plan, job) is None:
+                failures.append(f"{job.id} ({status}{': ' + failure if failure else ''}; log in {output})")
+        if pending and time.monotonic() > deadline:
+            raise DataError(f"kernels still running after {timeout_seconds / 3600:.1f} h: "
+                            f"{', '.join(j.id for j in pending)}; fetch them later with "
+                            f"`python scripts/gather_kernels.py {plan_dir}`")
+    if failures:
+        raise DataError(f"kernel(s) did not finish: {'; '.join(failures)}")
+    return jobs
+
+
+def load_manifest(output_dir: Path) -> dict:
+    try:
+        return atomic.read_json(Path(output_dir) / rundir.MANIFEST)
+    except FileNotFoundError:
+        raise DataError(f"{output_dir}: no {rundir.MANIFEST}; the kernel did not finish (see its .log there)") from None
+    except ValueError as exc:
+        raise DataError(f"{Path(output_dir) / rundir.MANIFEST}: not valid JSON ({exc})") from None
+
+
+def _fetched_manifest(plan_dir: Path, plan: dict, job: KernelJob) -> dict | None:
+    """The fetched kernel_manifest.json of ``job`` if it belongs to this plan's push, else None."""
+    try:
+        manifest = atomic.read_json(Path(plan_dir) / job.output / rundir.MANIFEST)
+    except (OSError, ValueError):
+        return None
+    return manifest if manifest.get("plan_id") == plan.get("plan_id") else None
+
+
+# --------------------------------------------------------------------------- gather
+def merge_folds(plan_dir: Path, run_dir: Path) -> list[str]:
+    """Copy every kernel's finished fold folders into ``run_dir``; return the ``model/foldK`` names copied."""
+    _, jobs = load_plan(plan_dir)
+    copied: dict[str, str] = {}
+    for job in jobs:
+        source = Path(plan_dir) / job.output / rundir.KERNEL_RUN
+        if not source.is_dir():
+            raise DataError(f"{source.parent}: no {rundir.KERNEL_RUN}/ folder -- fetch the outputs of {job.id} "
+                            f"first (`python scripts/gather_kernels.py {plan_dir}`)")
+        for fold_dir in rundir.finished_fold_dirs(source):
+            name = fold_dir.relative_to(source).as_posix()
+            if name in copied:
+                log.info(f"note: {name} came from {copied[name]} already; the copy from {job.id} is not used")
+                continue
+            target = run_dir / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(fold_dir, target)
+            copied[name] = job.id
+    return sorted(copied)
+
+
+def check_fold_assignment(plan_dir: Path, cfg) -> None:
+    """The kernels' train subset and fold ids must equal the ones computed here from the local data."""
+    from kaggle_digits.data import load_competition
+    from kaggle_digits.folds import training_folds
+
+    data = load_competition(cfg.data)
+    rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
+    _, jobs = load_plan(plan_dir)
+    for job in jobs:
+        run = Path(plan_dir) / job.output / rundir.KERNEL_RUN
+        try:
+            theirs_rows, theirs_folds = rundir.read_folds(run)
+        except (OSError, ValueError):
+            raise DataError(f"{run}: {rundir.TRAIN_ROWS} / {rundir.FOLDS} missing or unreadable; fetch the outputs "
+                            f"again") from None
+        if not (np.array_equal(theirs_rows, rows) and np.array_equal(theirs_folds, fold_of)):
+            raise DataError(f"{job.id}: its training rows or fold ids differ from the ones computed from "
+                            f"{data.source} (different data, or a scikit-learn version that splits differently); "
+                            f"its folds cannot be combined with this data")
+
+
+def gather(plan_dir: Path, *, data: str | None = None, submissions_dir: str | None = None,
+           weights: str | None = None):
+    """Merge fetched kernel outputs into ``plan_dir``/run and run the ordinary ensemble step on them."""
+    from kaggle_digits.config import RunConfig
+    from kaggle_digits.pipeline import make_submission
+
+    plan, _ = load_plan(plan_dir)
+    run_dir = Path(plan_dir) / rundir.KERNEL_RUN
+    settings = {**plan["settings"], "only_folds": None, "data": data, "run_dir": str(run_dir),
+                "submissions_dir": submissions_dir or str(Path(plan_dir).parent), "ensemble_only": True}
+    if weights:
+        settings["weights"] = weights
+    cfg = RunConfig(**settings).validate()
+    copied = merge_folds(plan_dir, run_dir)
+    wanted = [rundir.fold_name(m, k) for m in cfg.models for k in range(cfg.folds)]
+    missing = [w for w in wanted if w not in copied]
+    if missing:
+        raise DataError(f"{plan_dir}: the kernels' outputs lack {', '.join(missing)}; every fold of every model "
+                        f"is needed for the ensemble")
+    check_fold_assignment(plan_dir, cfg)
+    log.info(f"gathered {len(copied)} fold results from {len(plan['kernels'])} kernel(s) into {run_dir}")
+    return make_submission(cfg)

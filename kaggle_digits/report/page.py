@@ -1,0 +1,156 @@
+"""The report page: ``write_report(run_dir)`` draws a finished run's figures into ``run_dir/report/`` and ties
+them, the results table and the run's configuration into one self-contained ``run_dir/report.html``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from kaggle_digits import __version__, atomic, rundir
+from kaggle_digits.data import Competition
+from kaggle_digits.errors import ConfigError
+from kaggle_digits.report.figures import FIGURES, figure_png
+from kaggle_digits.rundir import Run, load_run
+
+
+# --------------------------------------------------------------------------- tables
+def results_rows(summary: dict) -> list[dict]:
+    """One row per model plus the ensemble: OOF accuracy, per-fold accuracy, timings."""
+    rows = []
+    weights = summary.get("ensemble", {}).get("weights", {})
+    for name, m in summary.get("models", {}).items():
+        rows.append({"model": name, "params": m.get("params"), "epochs": m.get("epochs"),
+                     "weight": weights.get(name), "oof_accuracy": m.get("oof_accuracy"),
+                     "oof_log_loss": m.get("oof_log_loss"), "fold_accuracy": m.get("fold_accuracy", []),
+                     "fold_mean": m.get("fold_accuracy_mean"), "fold_std": m.get("fold_accuracy_std"),
+                     "seconds_per_epoch": m.get("seconds_per_epoch"),
+                     "images_per_second": m.get("images_per_second"), "fit_seconds": m.get("fit_seconds")})
+    e = summary.get("ensemble", {})
+    used = e.get("blends", {}).get(e.get("weights_used"), {})
+    rows.append({"model": f"ensemble ({e.get('weights_used', '?')} weights)", "oof_accuracy": e.get("oof_accuracy"),
+                 "oof_log_loss": e.get("oof_log_loss", used.get("oof_log_loss")),
+                 "fit_seconds": sum(r["fit_seconds"] or 0 for r in rows) or None})
+    return rows
+
+
+def _fmt(value, kind: str) -> str:
+    if value is None or value == []:
+        return "–"
+    if kind == "pct":
+        return f"{value:.2%}"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "float":
+        return f"{value:.3f}"
+    if kind == "s":
+        return f"{value:,.1f}"
+    if kind == "folds":
+        return " / ".join(f"{v:.2%}" for v in value)
+    return html.escape(str(value))
+
+
+def results_table_html(summary: dict) -> str:
+    columns = [("model", "model", "str"), ("params", "params", "int"), ("epochs", "epochs", "int"),
+               ("weight", "weight", "float"), ("OOF accuracy", "oof_accuracy", "pct"),
+               ("OOF log loss", "oof_log_loss", "float"), ("per fold", "fold_accuracy", "folds"),
+               ("fold mean", "fold_mean", "pct"), ("fold std", "fold_std", "pct"),
+               ("s / epoch", "seconds_per_epoch", "s"), ("images / s", "images_per_second", "int"),
+               ("fit s (all folds)", "fit_seconds", "s")]
+    head = "".join(f"<th>{html.escape(title)}</th>" for title, _, _ in columns)
+    body = []
+    for row in results_rows(summary):
+        cls = ' class="ensemble"' if row["model"].startswith("ensemble") else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(row.get(key), kind)}</td>" for _, key, kind in columns)
+                    + "</tr>")
+    e = summary.get("ensemble", {})
+    blends = [f"{name} weights {b['oof_accuracy']:.2%} ({', '.join(f'{k} {v:.2f}' for k, v in b['weights'].items())})"
+              for name, b in e.get("blends", {}).items() if b.get("oof_accuracy") is not None]
+    notes = [", ".join(blends)] if blends else []
+    for key, label in (("load_seconds", "data load"), ("wall_seconds", "whole run")):
+        if summary.get(key) is not None:
+            notes.append(f"{label} {summary[key]:,.1f} s")
+    note = f"<p class=\"note\">{html.escape('; '.join(notes))}</p>" if notes else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+
+
+# --------------------------------------------------------------------------- writing
+def _write_csv(path: Path, records: list[dict], columns: list[str]) -> None:
+    frame = pd.DataFrame(records, columns=columns)
+    atomic.write_text(path, frame.to_csv(index=False, float_format="%.4f", lineterminator="\n"))
+
+
+def write_report(run_dir: str | os.PathLike, data: Competition | str | os.PathLike | None = None,
+                 max_images: int = 50) -> Path:
+    """Draw the figures of ``run_dir`` into ``run_dir/report/`` and tie them into ``run_dir/report.html``."""
+    if max_images < 1:
+        raise ConfigError(f"--max-images must be at least 1, got {max_images}")
+    run = load_run(run_dir, data)
+    out = run.run_dir / rundir.REPORT_DIR
+    pngs: dict[str, bytes] = {}
+    for name, figure in FIGURES.items():
+        fig, records = figure.draw(run, max_images)
+        if fig is None:
+            (out / name).unlink(missing_ok=True)  # a rerun after turning it off (e.g. augmentation)
+            continue
+        pngs[name] = figure_png(fig)
+        if figure.columns:
+            _write_csv(out / Path(name).with_suffix(".csv").name, records, list(figure.columns))
+    for name, png in pngs.items():
+        atomic.write_bytes(out / name, png)
+    return atomic.write_text(run.run_dir / rundir.REPORT_HTML, render_html(run, pngs))
+
+
+def render_html(run: Run, pngs: dict[str, bytes]) -> str:
+    info, summary = run.data_info, run.summary
+    esc = html.escape
+    accuracy = summary.get("ensemble", {}).get("oof_accuracy")
+    facts = [("run folder", str(run.run_dir.resolve())), ("data", str(info.get("source", "?"))),
+             ("training rows", f"{info.get('n_train_used', len(run.y)):,} of {info.get('n_train_total', '?'):,}"
+              if isinstance(info.get("n_train_total"), int) else f"{len(run.y):,}"),
+             ("test rows", f"{len(run.test):,}"), ("folds", str(run.n_folds)), ("models", ", ".join(run.models)),
+             ("ensemble OOF accuracy", f"{accuracy:.4%}" if accuracy is not None else "–"),
+             ("report written", f"{dt.datetime.now():%Y-%m-%d %H:%M} by kaggle-digits {__version__}")]
+    sample_note = ('<p class="warn">Made from the bundled 4,000-row sample: a demo, not a valid Kaggle '
+                   'submission.</p>' if info.get("is_sample") else "")
+    sections = []
+    for name, figure in FIGURES.items():
+        if name not in pngs:
+            if figure.absent:
+                sections.append(f"<h2>{esc(figure.title)}</h2><p>{esc(figure.absent)}</p>")
+            continue
+        encoded = base64.b64encode(pngs[name]).decode("ascii")
+        sections.append(f'<h2 id="{Path(name).stem}">{esc(figure.title)}</h2><p>{figure.blurb}</p>'
+                        f'<img src="data:image/png;base64,{encoded}" alt="{esc(figure.title)}">')
+    facts_html = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>kaggle-digits run report: {esc(run.run_dir.name)}</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1280px; margin: 2em auto;
+       padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }}
+th {{ background: #f3f3f3; }} td:first-child, .facts th, .facts td {{ text-align: left; }}
+tr.ensemble td {{ font-weight: bold; background: #eef5ff; }}
+img {{ max-width: 100%; border: 1px solid #ddd; }}
+.warn {{ background: #fff3cd; border: 1px solid #e0c060; padding: 0.5em 1em; }}
+.note {{ color: #555; font-size: 0.9em; }} pre {{ background: #f6f6f6; padding: 0.8em; }}
+</style></head><body>
+<h1>Run report: {esc(run.run_dir.name)}</h1>
+{sample_note}
+<table class="facts">{facts_html}</table>
+<h2 id="results">Results</h2>
+<p>OOF = out-of-fold: each training row scored by the fold model that did not train on it.
+Seconds per epoch leave out the first epoch (graph compilation).</p>
+{results_table_html(summary)}
+{''.join(sections)}
+<h2 id="config">Configuration</h2>
+<details><summary>{rundir.CONFIG}</summary><pre>{esc(run.config_text)}</pre></details>
+</body></html>
+"""

@@ -1,0 +1,365 @@
+"""The run folder: the one module that spells its file names, opens, finds and resumes it, and reads it back.
+
+```
+submissions/<run-id>/
+  config.toml  run.json  data.json  train_rows.npy  folds.npy       what produced the run
+  <model>/fold<k>/  fingerprint.json  history.json  oof.npy  test.npy  model.keras  done.json (last)
+  ensemble.json  oof_probabilities.npy  test_probabilities.npy  submission.csv
+  report.html  report/  tta.json                                      read-only extras
+submissions/submission.csv                                            copy of the latest run's
+submissions/kernels-<time>/  plan.json  <slug>/output/{kernel_manifest.json, run/}  run/ (gathered)
+```
+Every other module asks this one for a path instead of spelling a name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from kaggle_digits import __version__, atomic
+from kaggle_digits.data import BUNDLED_SAMPLE, Competition, load_competition
+from kaggle_digits.errors import DataError, KaggleDigitsError, OutputError
+
+if TYPE_CHECKING:
+    from kaggle_digits.config import RunConfig
+
+# --- the run folder
+CONFIG = "config.toml"
+RUN_RECORD = "run.json"
+DATA_RECORD = "data.json"
+TRAIN_ROWS = "train_rows.npy"
+FOLDS = "folds.npy"
+ENSEMBLE = "ensemble.json"
+OOF_PROBABILITIES = "oof_probabilities.npy"
+TEST_PROBABILITIES = "test_probabilities.npy"
+SUBMISSION = "submission.csv"  # also the name of the latest run's copy in the submissions folder
+REPORT_HTML = "report.html"
+REPORT_DIR = "report"
+TTA = "tta.json"
+# --- a fold folder, <model>/fold<k>/
+FINGERPRINT = "fingerprint.json"
+HISTORY = "history.json"
+FOLD_OOF = "oof.npy"
+FOLD_TEST = "test.npy"
+MODEL = "model.keras"
+DONE = "done.json"  # written last: a fold folder without it is unfinished
+# --- a Kaggle plan folder (see kaggle/fanout.py)
+PLAN = "plan.json"
+MANIFEST = "kernel_manifest.json"
+KERNEL_RUN = "run"  # the run folder inside a kernel's outputs and inside the plan folder
+
+FINISHED = (DATA_RECORD, TRAIN_ROWS, FOLDS, ENSEMBLE, OOF_PROBABILITIES, TEST_PROBABILITIES)
+
+
+class RunError(KaggleDigitsError):
+    """The folder is not a finished run, or its data cannot be found."""
+
+
+def fold_name(model: str, fold: int) -> str:
+    """``cnn/fold0``: a fold folder relative to its run folder."""
+    return f"{model}/fold{fold}"
+
+
+def fold_dir(run_dir: Path, model: str, fold: int) -> Path:
+    return Path(run_dir) / fold_name(model, fold)
+
+
+def finished_fold_dirs(run_dir: Path) -> list[Path]:
+    """Every fold folder of ``run_dir`` whose done.json exists, sorted."""
+    return sorted(done.parent for done in Path(run_dir).glob(f"*/fold*/{DONE}"))
+
+
+def model_dirs(run_dir: Path) -> list[Path]:
+    """The per-model folders of ``run_dir`` that hold saved fold models."""
+    return sorted(p for p in Path(run_dir).iterdir() if (p / "fold0" / MODEL).is_file())
+
+
+# --------------------------------------------------------------------------- open, resume, record
+def open_run(cfg: RunConfig, data: Competition) -> Path:
+    """The explicit --run-dir, else an unfinished run of the same config to resume, else a new folder."""
+    run_key = {"training_fingerprint": cfg.training_fingerprint(), "data_sha256": data.sha256}
+    if cfg.run_dir:
+        run_dir = Path(cfg.run_dir)
+        if cfg.fresh and (run_dir / RUN_RECORD).exists():
+            raise OutputError(f"--fresh with --run-dir {run_dir}: that folder holds a run already; "
+                              f"give a new --run-dir (runs are never deleted by the kit)")
+    else:
+        run_dir = None if cfg.fresh else _unfinished_run(Path(cfg.submissions_dir), run_key)
+        if run_dir is None:
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            suffix = "-sample" if data.is_sample else ""
+            run_dir = atomic.unique_path(Path(cfg.submissions_dir) / f"{stamp}-{'+'.join(cfg.models)}{suffix}")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not (run_dir / RUN_RECORD).exists():
+            atomic.write_json(run_dir / RUN_RECORD, {**run_key, "created": dt.datetime.now().isoformat(),
+                                                     "kit_version": __version__})
+    except OSError as exc:
+        raise OutputError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
+    return run_dir
+
+
+def _unfinished_run(root: Path, run_key: dict) -> Path | None:
+    if not root.is_dir():
+        return None
+    for candidate in sorted(root.iterdir(), reverse=True):
+        record = candidate / RUN_RECORD
+        if record.is_file() and not (candidate / SUBMISSION).exists():
+            try:
+                saved = atomic.read_json(record)
+            except (OSError, ValueError):
+                continue
+            if all(saved.get(k) == v for k, v in run_key.items()):
+                return candidate
+    return None
+
+
+def record_inputs(run_dir: Path, cfg: RunConfig, data: Competition, rows: np.ndarray, fold_of: np.ndarray) -> None:
+    atomic.write_text(run_dir / CONFIG, cfg.to_toml())
+    atomic.write_json(run_dir / DATA_RECORD, {"source": data.source, "sha256": data.sha256,
+                                              "is_sample": data.is_sample, "n_train_total": int(len(data.x_train)),
+                                              "n_train_used": int(len(rows)), "n_test": int(data.n_test)})
+    atomic.save_npy(run_dir / TRAIN_ROWS, rows.astype(np.int64))
+    atomic.save_npy(run_dir / FOLDS, fold_of)
+
+
+def record_ensemble(run_dir: Path, summary: dict, oof: np.ndarray, test: np.ndarray) -> None:
+    atomic.save_npy(run_dir / TEST_PROBABILITIES, test)
+    atomic.save_npy(run_dir / OOF_PROBABILITIES, oof)
+    atomic.write_json(run_dir / ENSEMBLE, summary)
+
+
+def read_folds(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The train.csv rows a run used and the fold id of each."""
+    return (np.load(Path(run_dir) / TRAIN_ROWS, allow_pickle=False),
+            np.load(Path(run_dir) / FOLDS, allow_pickle=False))
+
+
+def read_summary(run_dir: Path) -> dict:
+    """ensemble.json, with ``ensemble.blends`` filled in for runs written before the blend registry."""
+    summary = atomic.read_json(Path(run_dir) / ENSEMBLE)
+    e = summary.get("ensemble", {})
+    if "blends" not in e and "equal_weights_oof_accuracy" in e:
+        n = len(summary.get("models", {})) or 1
+        e["blends"] = {
+            "equal": {"weights": {m: 1 / n for m in summary.get("models", {})},
+                      "oof_accuracy": e.get("equal_weights_oof_accuracy"),
+                      "oof_log_loss": e.get("equal_weights_oof_log_loss")},
+            "oof": {"weights": e.get("fitted_weights", {}), "oof_accuracy": e.get("fitted_weights_oof_accuracy"),
+                    "oof_log_loss": e.get("fitted_weights_oof_log_loss")}}
+    return summary
+
+
+# --------------------------------------------------------------------------- reading a finished run
+@dataclasses.dataclass
+class Run:
+    """Everything a finished run folder holds, images re-loaded from the data it was trained on."""
+
+    run_dir: Path
+    config: dict
+    data_info: dict
+    summary: dict
+    rows: np.ndarray           # indices into train.csv of the rows used
+    fold_of: np.ndarray        # fold id per used row
+    oof: np.ndarray            # (n_used, 10) ensemble OOF probabilities
+    test: np.ndarray           # (n_test, 10) ensemble test probabilities
+    histories: dict            # model -> list (per fold) of Keras history dicts ({} when missing)
+    x: np.ndarray              # (n_used, 28, 28, 1) uint8 training images, in ``rows`` order
+    y: np.ndarray              # (n_used,) labels
+    x_test: np.ndarray         # (n_test, 28, 28, 1) uint8
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.summary.get("models", {}))
+
+    @property
+    def n_folds(self) -> int:
+        return int(self.fold_of.max()) + 1 if len(self.fold_of) else 0
+
+    @property
+    def config_text(self) -> str:
+        path = self.run_dir / CONFIG
+        return path.read_text(encoding="utf-8") if path.is_file() else f"(no {CONFIG})"
+
+
+def load_run(run_dir: str | os.PathLike, data: Competition | str | os.PathLike | None = None) -> Run:
+    """Read ``run_dir``; ``data`` overrides where the images come from (a path or a loaded Competition)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run folder")
+    missing = [name for name in FINISHED if not (run_dir / name).is_file()]
+    if missing:
+        runs = sorted(p.parent for p in run_dir.glob(f"*/{ENSEMBLE}"))
+        hint = (f"; it holds run folders, e.g. {runs[-1]}" if runs else
+                "; finish the run with scripts/make_submission.py first")
+        raise RunError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)}){hint}")
+    try:
+        data_info = atomic.read_json(run_dir / DATA_RECORD)
+        summary = read_summary(run_dir)
+        config = _read_config(run_dir / CONFIG)
+        rows, fold_of = read_folds(run_dir)
+        oof = np.load(run_dir / OOF_PROBABILITIES, allow_pickle=False)
+        test = np.load(run_dir / TEST_PROBABILITIES, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{run_dir}: cannot read the run files ({exc})") from None
+    if not (len(rows) == len(fold_of) == len(oof)) or oof.shape[1:] != (10,) or test.shape[1:] != (10,):
+        raise RunError(f"{run_dir}: the run files disagree (train_rows {len(rows)}, folds {len(fold_of)}, "
+                       f"OOF probabilities {oof.shape}, test probabilities {test.shape})")
+
+    competition = _load_data(run_dir, data_info, data)
+    if rows.size and (rows.max() >= len(competition.x_train) or len(competition.x_test) != len(test)):
+        raise DataError(f"{run_dir}: the data at {competition.source} does not fit the run (train rows up to "
+                        f"{rows.max()}, {len(test)} test rows)")
+    histories = {name: [_read_history(fold_dir(run_dir, name, k)) for k in range(int(fold_of.max()) + 1)]
+                 for name in summary.get("models", {})}
+    return Run(run_dir=run_dir, config=config, data_info=data_info, summary=summary, rows=rows, fold_of=fold_of,
+               oof=oof, test=test, histories=histories, x=competition.x_train[rows], y=competition.y_train[rows],
+               x_test=competition.x_test)
+
+
+def _read_config(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _read_history(folder: Path) -> dict:
+    try:
+        return atomic.read_json(folder / HISTORY)
+    except (OSError, ValueError):
+        return {}
+
+
+def load_run_data(run_dir: str | os.PathLike, data: Competition | str | os.PathLike | None = None) -> Competition:
+    """The competition data ``run_dir`` was trained on: data.json's source (or ``data``), SHA-256 checked."""
+    run_dir = Path(run_dir)
+    return _load_data(run_dir, atomic.read_json(run_dir / DATA_RECORD), data)
+
+
+def _load_data(run_dir: Path, data_info: dict, data) -> Competition:
+    """The competition data the run was trained on, checked against data.json's SHA-256."""
+    if isinstance(data, Competition):
+        competition = data
+    else:
+        source = _locate_data(run_dir, data_info) if data is None else Path(data)
+        if source is None or not source.exists():
+            raise RunError(f"{run_dir}: the run's data ({source or data_info.get('source', 'not recorded')}) "
+                           f"is not there any more; pass --data PATH (the folder or digit-recognizer.zip the "
+                           f"run was trained on)")
+        competition = load_competition(source, use_cache=not data_info.get("is_sample", False))
+    expected = data_info.get("sha256")
+    if expected and competition.sha256 != expected:
+        raise DataError(f"{competition.source} is not the data {run_dir} was trained on (SHA-256 "
+                        f"{competition.sha256[:12]}..., the run recorded {expected[:12]}...); pass --data with "
+                        f"the original files")
+    return competition
+
+
+def _locate_data(run_dir: Path, data_info: dict) -> Path | None:
+    """data.json's source; a relative one is tried from here and from the folder holding submissions/."""
+    recorded = data_info.get("source")
+    if not recorded:
+        return None
+    source = Path(recorded)
+    if not source.exists() and not source.is_absolute():
+        beside = run_dir.resolve().parent.parent / source  # <project>/submissions/<run> -> <project>/data
+        source = beside if beside.exists() else source
+    if not source.exists() and data_info.get("is_sample"):
+        source = BUNDLED_SAMPLE  # the run was made from another checkout's copy of the sample
+    return source
+
+
+# --------------------------------------------------------------------------- which run made a file
+def _run_of(csv: Path) -> Path | None:
+    for candidate in (csv.parent, csv.parent / KERNEL_RUN):
+        if (candidate / ENSEMBLE).is_file():
+            return candidate
+    return None
+
+
+def _submission_files(submissions_dir: Path) -> Iterator[Path]:
+    for depth in range(1, 5):
+        yield from Path(submissions_dir).glob("/".join(["*"] * depth) + f"/{SUBMISSION}")
+
+
+def find_run(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions") -> Path | None:
+    """The run folder that made ``file``: its own folder, a kernel output's run/, or else the newest run
+    whose submission.csv is byte-identical (for copies such as submissions/submission.csv)."""
+    file = Path(file)
+    run = _run_of(file)
+    if run is not None:
+        return run
+    try:
+        content = file.read_bytes()
+    except OSError:
+        return None
+    matches = set()
+    for other in _submission_files(Path(submissions_dir)):
+        try:
+            same = other.stat().st_size == len(content) and other.read_bytes() == content
+        except OSError:
+            continue
+        if same and (run := _run_of(other)) is not None:
+            matches.add(run)
+    return max(matches, key=lambda r: (r / ENSEMBLE).stat().st_mtime) if matches else None
+
+
+def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions",
+                    commit: str | None = None) -> str:
+    """``kaggle-digits <version> run <name>: <models>, <k> folds, OOF <acc>, commit <sha>`` -- what made the file."""
+    head, details, manifest = f"kaggle-digits {__version__}", [], {}
+    run_dir = find_run(file, submissions_dir)
+    if run_dir is not None:
+        head += f" run {run_dir.parent.name if run_dir.name == KERNEL_RUN else run_dir.name}"
+        try:
+            summary = json.loads((run_dir / ENSEMBLE).read_text(encoding="utf-8"))
+            models = summary.get("models", {})
+            n_folds = max((len(m.get("fold_accuracy", [])) for m in models.values()), default=0)
+            details.append(f"{'+'.join(models)}, {n_folds} folds")
+            oof = summary.get("ensemble", {}).get("oof_accuracy")
+            if oof is not None:
+                details.append(f"OOF accuracy {oof:.4%}")
+        except (OSError, ValueError, AttributeError, TypeError):
+            pass
+        for where in (run_dir.parent / MANIFEST, run_dir.parent / PLAN):
+            try:
+                manifest = json.loads(where.read_text(encoding="utf-8"))
+                break
+            except (OSError, ValueError):
+                continue
+    if manifest.get("kernel"):
+        details.append(f"kernel {manifest['kernel']}")
+    elif manifest.get("kernels"):
+        details.append(f"gathered from {len(manifest['kernels'])} Kaggle kernels")
+    if commit is None:
+        commit = manifest.get("git_commit")
+    if commit is None:
+        commit = git_commit()
+    details.append(f"commit {commit}" if commit else "no git commit")
+    return f"{head}: {', '.join(details)}"[:500]
+
+
+def git_commit(repo: Path = Path(__file__).resolve().parents[1]) -> str | None:
+    """Short commit of the kit's checkout, with +dirty when tracked files changed; None outside git."""
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,214 @@
+"""The shape of the kit as specifications: import direction, module size, what the training fingerprint
+hashes, settings declared once, one command line with its script shims."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kaggle_digits import cli, config
+from kaggle_digits.config import RunConfig, setting
+from kaggle_digits.errors import ConfigError
+from kaggle_digits.pipeline import FOLD_TASK_SETTINGS
+from kaggle_digits.train import TRAINING_MODULES
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "kaggle_digits"
+
+
+def module_files() -> dict[str, Path]:
+    files = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return files
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the kaggle_digits modules it imports, at module level or inside functions."""
+    files = module_files()
+    graph = {}
+    for name, path in files.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                candidates = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for target in candidates:
+                while target and target not in files:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not name.startswith(target + "."):  # a package's own __init__
+                    targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def closure(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for target in graph[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen
+
+
+# --------------------------------------------------------------------------- shape
+def test_no_import_cycles_and_no_module_over_400_lines():
+    graph = import_graph()
+    cycles = [m for m in graph if m in closure(graph, m)]
+    assert not cycles, f"modules on an import cycle: {', '.join(sorted(cycles))}"
+    long = {name: n for name, path in module_files().items() if (n := path.read_text().count("\n")) > 400}
+    assert not long, long
+
+
+def test_dependencies_point_one_way():
+    """scripts -> cli -> pipeline -> parts: nothing below the command line imports it, and the parts
+    (everything a fold or a run folder needs) import neither the pipeline nor the Kaggle/bench/report layers."""
+    graph = import_graph()
+    for name, targets in graph.items():
+        if name not in ("kaggle_digits.cli", "kaggle_digits.__main__"):
+            assert "kaggle_digits.cli" not in targets, name
+    for part in ("train", "rundir", "config", "data", "ensemble", "submission", "folds", "augment", "models"):
+        reach = closure(graph, f"kaggle_digits.{part}")
+        upward = {m for m in reach if m.startswith(("kaggle_digits.pipeline", "kaggle_digits.kaggle",
+                                                    "kaggle_digits.bench", "kaggle_digits.report"))}
+        assert not upward, f"{part} imports {upward}"
+
+
+# Modules train.py imports (transitively) that do NOT decide a fold's result, and why.
+NOT_DECIDING = {
+    "kaggle_digits": "the kit version, which code_version() prefixes anyway",
+    "kaggle_digits.atomic": "writes files atomically; never changes a value",
+    "kaggle_digits.errors": "exception classes",
+    "kaggle_digits.logs": "progress lines",
+    "kaggle_digits.config": "settings: their values (not this code) enter the fingerprint",
+    "kaggle_digits.ensemble": "blends fold results after training (config lists its blend names)",
+    "kaggle_digits.rundir": "names and reads run-folder files",
+    "kaggle_digits.data": "its arrays enter the fingerprint as data_sha256 / rows_sha256",
+    "kaggle_digits.submission": "writes submission.csv after the ensemble",
+}
+
+
+def test_training_fingerprint_hashes_every_module_that_decides_a_fold():
+    """Every kaggle_digits module train.py imports, transitively, that decides a fold's result is in
+    TRAINING_MODULES (a model family file is hashed per model by code_version)."""
+    graph = import_graph()
+    hashed = {"kaggle_digits." + m.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+              for m in TRAINING_MODULES}
+    families = {m for m in graph if m.startswith("kaggle_digits.models.")}
+    reached = closure(graph, "kaggle_digits.train") | {"kaggle_digits.train"}
+    unhashed = reached - hashed - families - set(NOT_DECIDING)
+    assert not unhashed, f"imported by train.py, decide fold results, but not hashed: {sorted(unhashed)}"
+    assert "kaggle_digits.devices" in hashed  # the multi-GPU scope changes how a fold trains
+    assert all((PACKAGE / m).is_file() for m in TRAINING_MODULES)
+    assert not set(NOT_DECIDING) & hashed
+
+
+# --------------------------------------------------------------------------- settings declared once
+def test_every_setting_is_declared_once_with_its_flag_and_help():
+    flags = [s.flag for s in config.settings() if s.flag]
+    assert len(flags) == len(set(flags))
+    for s in config.settings():
+        assert s.flag and s.spec.metadata["help"], f"{s.name} has no flag or no help"
+    fingerprinted = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["fingerprint"]}
+    assert set(FOLD_TASK_SETTINGS) <= fingerprinted
+    assert not {"out", "run_dir", "verbose", "report", "weights", "debug"} & fingerprinted
+    assert RunConfig().fold_settings(FOLD_TASK_SETTINGS) == {}  # today the FoldTask spells out every one
+    local = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["local"]}
+    assert local == {"data", "submissions_dir", "run_dir", "out", "force", "fresh", "debug", "ensemble_only"}
+    assert not local & set(RunConfig().kernel_settings())
+
+
+@pytest.mark.parametrize("name, value, counts", [
+    ("folds", 4, True), ("seed", 1, True), ("epochs", 3, True), ("augment", {"zoom": 0.2}, True),
+    ("tta", True, True), ("max_train_rows", 100, True),
+    ("weights", "oof", False), ("out", "x.csv", False), ("verbose", 0, False), ("report", False, False),
+])
+def test_the_run_fingerprint_follows_the_metadata(name, value, counts):
+    assert (RunConfig(**{name: value}).training_fingerprint() != RunConfig().training_fingerprint()) is counts
+
+
+def test_a_new_setting_is_one_line(tmp_path):
+    """Declared once, a setting reaches the flags, TOML, the kernels and both fingerprints."""
+    @dataclasses.dataclass
+    class Extended(RunConfig):
+        precision: str = setting("float32", flag="--precision", fingerprint=True, help="compute precision")
+
+    import argparse
+
+    parser = config.add_arguments(argparse.ArgumentParser(), Extended)
+    assert "--precision" in parser.format_help() and "(default: float32)" in parser.format_help()
+    mixed = config.from_args(parser.parse_args(["--precision", "mixed_float16"]), Extended)
+    assert mixed.precision == "mixed_float16"
+    assert mixed.training_fingerprint() != Extended().training_fingerprint()
+    assert mixed.fold_settings(FOLD_TASK_SETTINGS) == {"precision": "mixed_float16"}  # -> FoldTask.settings
+    assert config.non_default(Extended().fold_settings(FOLD_TASK_SETTINGS), Extended) == {}  # fingerprint: as before
+    assert config.non_default(mixed.fold_settings(FOLD_TASK_SETTINGS), Extended) == {"precision": "mixed_float16"}
+    assert mixed.kernel_settings()["precision"] == "mixed_float16"
+    (tmp_path / "c.toml").write_text('precision = "bfloat16"\n')
+    assert config.from_args(parser.parse_args(["--config", str(tmp_path / "c.toml")]), Extended).precision == \
+        "bfloat16"
+
+
+def test_a_setting_outside_the_fold_task_enters_the_fold_fingerprint():
+    from kaggle_digits.config import AugmentConfig
+    from kaggle_digits.recipe import Recipe
+    from kaggle_digits.train import FoldTask
+
+    task = dict(model="cnn", hp={}, recipe=Recipe(), augment=AugmentConfig(), fold=0, n_folds=2, seed=1,
+                data_sha256="d", rows_sha256="r")
+    plain = FoldTask(**task)
+    at_default = FoldTask(**task, settings=RunConfig().fold_settings(("folds",)))  # e.g. folds not spelled out
+    assert at_default.fingerprint() == plain.fingerprint()  # a setting at its default: earlier folds stay valid
+    used = FoldTask(**task, settings={"folds": 7, "precision": "mixed_float16"})
+    assert used.fingerprint()["folds"] == 7 and used.fingerprint()["precision"] == "mixed_float16"
+    assert plain.fingerprint_hash() != used.fingerprint_hash()
+
+
+def test_kernel_runs_refuse_local_and_unknown_flags_in_one_line():
+    from kaggle_digits.kaggle.commands import kernel_run_config
+
+    assert kernel_run_config(["--folds", "3", "--models", "cnn"]).folds == 3
+    for flags, message in ((["--out", "x.csv"], "local output options"), (["--run-dir=r"], "local output"),
+                           (["--list-models"], "not an option of a kernel run"),
+                           (["--folds", "x"], "invalid int value"), (["--weights", "best"], "invalid choice")):
+        with pytest.raises(ConfigError, match=message):
+            kernel_run_config(flags)
+
+
+# --------------------------------------------------------------------------- one command line
+def test_every_script_is_a_shim_onto_one_command():
+    shims = {}
+    for path in sorted((ROOT / "scripts").glob("*.py")):
+        code = [line for line in path.read_text().splitlines()
+                if line.strip() and not line.startswith(("#", '"""'))]
+        assert len(code) == 2, f"{path.name} is not a two-line shim: {code}"
+        shims[path.name] = re.search(r'run_script\("([a-z ]+)"\)', code[1]).group(1)
+    assert shims == {c.script: name for name, c in cli.COMMANDS.items()}
+
+
+def test_console_script_and_help():
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    assert "kaggle-digits = kaggle_digits.cli:main" in setup["options.entry_points"]["console_scripts"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    shown = subprocess.run([sys.executable, "-m", "kaggle_digits", "--help"], capture_output=True, text=True,
+                           env=env, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    for command in ("make", "report", "download", "submit", "push", "gather", "bench"):
+        assert re.search(rf"^\s+{command}\s", shown.stdout, re.MULTILINE), command
+    sub = subprocess.run([sys.executable, "-m", "kaggle_digits", "make", "--help"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    for s in config.settings():  # the make options are RunConfig's flags
+        assert s.flag in sub.stdout, s.flag
