@@ -33,9 +33,10 @@ DEFAULT_MODELS = ("cnn", "cnn_gru")
 
 # Named starting points; a TOML file and flags given with a preset override its values.
 PRESETS: dict[str, dict[str, Any]] = {
-    # 2 CPU cores, under 20 minutes: 3 folds of both kit models, 15 epochs, no per-epoch validation,
-    # the OOF-fitted log-probability blend.
-    "quick": {"folds": 3, "epochs": 15, "models": DEFAULT_MODELS, "validate_each_epoch": False, "weights": "oof"},
+    # the best submission the planner finds for 15 minutes on this machine (99.4-99.5% OOF on 2 CPU cores)
+    "quick": {"minutes": 15.0},
+    # every model's full recipe, 5 folds, whatever the machine
+    "full": {"full": True},
 }
 
 
@@ -52,6 +53,15 @@ def setting(default: Any = dataclasses.MISSING, *, flag: str | None = None, help
 
 def parse_model_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def parse_model_epochs(text: str) -> dict[str, int]:
+    """``cnn=9,cnn_gru=6`` -> {"cnn": 9, "cnn_gru": 6}."""
+    try:
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {name.strip(): int(epochs) for name, epochs in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected model=epochs pairs like cnn=9,cnn_gru=6 -- got {text!r}") from None
 
 
 def parse_fold_list(text: str) -> tuple[int, ...]:
@@ -103,6 +113,9 @@ class RunConfig:
     # overrides of the per-model recipes (None = each model's own default)
     epochs: int | None = setting(None, flag="--epochs", fingerprint=True,
                                  help="epochs for every model (default: each model's recipe)")
+    model_epochs: dict | None = setting(
+        None, flag="--model-epochs", parse=parse_model_epochs, metavar="M=E,..", fingerprint=True,
+        help="epochs per model, e.g. cnn=9,cnn_gru=6 (what --minutes plans; wins over --epochs)")
     batch_size: int | None = setting(None, flag="--batch-size", fingerprint=True,
                                      help="batch size for every model (default: each model's recipe)")
     learning_rate: float | None = setting(None, flag="--learning-rate", metavar="LR", fingerprint=True,
@@ -112,9 +125,23 @@ class RunConfig:
                         help="test-time augmentation: average OOF and test predictions over the image and its "
                              "four 1-pixel shifts (5x prediction time)")
     # ensembling
-    weights: str = setting("equal", flag="--weights", choices=BLENDS.keys(),
-                           help="the blend that makes the submission: equal = probability average, oof = "
+    weights: str = setting("calibrated", flag="--weights", choices=BLENDS.keys(),
+                           help="the blend that makes the submission: calibrated = probability average after one "
+                                "OOF-fitted temperature per model, equal = plain probability average, oof = "
                                 "log-probability blend with weights fitted on OOF probabilities (all are scored)")
+    # time and numbers
+    minutes: float | None = setting(
+        None, flag="--minutes", metavar="M",
+        help="plan the run to finish in about M minutes on this machine: times a few steps of each model, then "
+             "picks folds, models, epochs and augmentation (recorded in config.toml). Default on a CPU-only "
+             "machine with no --epochs/--model-epochs/--full: 20 (2 on the bundled sample)")
+    full: bool = setting(False, flag="--full", help="train every model's full recipe even on a CPU-only machine "
+                                                    "(no time budget; the default with a GPU)")
+    plan: str | None = setting(None, help="what --minutes planned (a record; the planned values are the settings)")
+    precision: Literal["auto", "float32", "bfloat16", "float16"] = setting(
+        "auto", flag="--precision",
+        help="auto = mixed bfloat16 on GPUs with bf16 (Ampere+) and CPUs with AMX/AVX512_BF16, mixed float16 on "
+             "T4/P100-class GPUs, float32 elsewhere")
     # outputs
     submissions_dir: str = setting("submissions", flag="--submissions-dir", metavar="DIR", local=True,
                                    help="where run folders go")
@@ -140,8 +167,7 @@ class RunConfig:
                                 "with scripts/report.py RUN_DIR)")
     debug: bool = setting(False, flag="--debug", local=True, help="show full tracebacks")
     preset: str | None = setting(None, flag="--preset", choices=PRESETS.keys(),
-                                 help="start from a named configuration: quick = 3 folds x 15 epochs of cnn + "
-                                      "cnn_gru with OOF-fitted weights, for 2 CPU cores; flags given here win")
+                                 help="start from a named configuration: quick = --minutes 15, full = --full; flags given here win")
 
     def __post_init__(self) -> None:
         if isinstance(self.augment, dict):
@@ -169,6 +195,13 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ConfigError(f"--minutes must be positive, got {self.minutes}")
+        if self.model_epochs is not None:
+            bad = {m: e for m, e in self.model_epochs.items() if m not in self.models or not isinstance(e, int) or e < 1}
+            if bad:
+                raise ConfigError(f"--model-epochs {bad}: expected a positive whole number of epochs for models "
+                                  f"among --models {','.join(self.models)}")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}")
         for s in settings():

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from kaggle_digits import calibration
 from kaggle_digits.errors import ConfigError
 
 CLASSES = tuple(range(10))
@@ -29,17 +30,23 @@ class Blend:
     fit: Callable[[Probabilities, np.ndarray], np.ndarray]      # (OOF per model, labels) -> weights
     apply: Callable[[Probabilities, np.ndarray], np.ndarray]    # (probabilities per model, weights) -> (n, 10)
     description: str
+    # OOF probabilities scored honestly: (OOF per model, labels, fold ids) -> (n, 10). A blend whose fitted
+    # values would flatter it on the rows they were fitted on sets this to fit on the other folds only.
+    cross_fit: Callable[[Probabilities, np.ndarray, np.ndarray], np.ndarray] | None = None
+
+    def oof_probabilities(self, oof: Probabilities, y: np.ndarray, fold_of: np.ndarray, fitted: np.ndarray):
+        return self.cross_fit(oof, y, fold_of) if self.cross_fit else self.apply(oof, fitted)
 
 
 BLENDS: dict[str, Blend] = {}  # registration order; the first is the default
 
 
-def register_blend(name: str, *, apply: Callable, description: str) -> Callable:
+def register_blend(name: str, *, apply: Callable, description: str, cross_fit: Callable | None = None) -> Callable:
     """Decorator on a blend's ``fit`` function: ``@register_blend("oof", apply=log_blend, description=...)``."""
     def decorate(fit: Callable) -> Callable:
         if name in BLENDS:
             raise ValueError(f"blend {name!r} is registered twice")
-        BLENDS[name] = Blend(name, fit, apply, description)
+        BLENDS[name] = Blend(name, fit, apply, description, cross_fit)
         return fit
     return decorate
 
@@ -67,7 +74,24 @@ def log_blend(probabilities: Probabilities, weights: np.ndarray) -> np.ndarray:
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def calibrated_average(probabilities: Probabilities, temperatures: np.ndarray) -> np.ndarray:
+    """The probability average after scaling each model by its temperature (calibration.apply_temperature)."""
+    return average([calibration.apply_temperature(p, t) for p, t in zip(probabilities, temperatures)])
+
+
+def cross_fitted_average(oof: Probabilities, y: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+    """OOF rows of fold k averaged after temperatures fitted on the other folds: no row calibrates itself."""
+    return average([calibration.cross_fitted(p, y, fold_of)[0] for p in oof])
+
+
 # --------------------------------------------------------------------------- the blends
+@register_blend("calibrated", apply=calibrated_average, cross_fit=cross_fitted_average,
+                description="probability average of temperature-calibrated models")
+def fit_temperatures(oof: Probabilities, y: np.ndarray) -> np.ndarray:
+    """One temperature per model (its 'weight'), each minimising that model's own OOF log loss."""
+    return np.array([calibration.fit_temperature(p, y) for p in oof])
+
+
 @register_blend("equal", apply=average, description="probability average")
 def equal_weights(oof: Probabilities, y: np.ndarray) -> np.ndarray:
     return np.full(len(oof), 1 / len(oof))
@@ -111,6 +135,13 @@ def log_loss(probabilities: np.ndarray, y: np.ndarray) -> float:
     from sklearn import metrics
 
     return float(metrics.log_loss(y, probabilities, labels=CLASSES))
+
+
+def error_overlap(oof_by_model: dict[str, np.ndarray], y: np.ndarray) -> list[dict]:
+    """For each ordered pair of models: how many OOF rows the first gets wrong and the second gets right."""
+    wrong = {m: p.argmax(axis=1) != y for m, p in oof_by_model.items()}
+    return [{"model": a, "other": b, "errors": int(wrong[a].sum()), "other_right": int((wrong[a] & ~wrong[b]).sum())}
+            for a in wrong for b in wrong if a != b]
 
 
 def _log_probs(probabilities: Probabilities) -> np.ndarray:

@@ -15,20 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits import ensemble, rundir, submission
+from kaggle_digits import budget, ensemble, rundir, submission
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.folds import training_folds
 from kaggle_digits.models import get_spec
+from kaggle_digits.planner import Progress
 from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
 # The RunConfig settings a FoldTask spells out itself (as model, recipe, augment, data/rows hashes...);
 # every other fingerprinted setting reaches the fold fingerprint through RunConfig.fold_settings.
-FOLD_TASK_SETTINGS = ("data", "max_train_rows", "models", "folds", "seed", "epochs", "batch_size",
-                      "learning_rate", "augment", "validate_each_epoch", "tta")
+FOLD_TASK_SETTINGS = ("data", "max_train_rows", "models", "folds", "seed", "epochs", "model_epochs", "batch_size",
+                      "learning_rate", "augment", "validate_each_epoch", "tta", "precision")
 
 
 @dataclass
@@ -43,6 +44,7 @@ class RunResult:
 def make_submission(cfg: RunConfig) -> RunResult:
     cfg.validate()
     started = time.perf_counter()
+    _refuse_existing_out(cfg)
     data = load_competition(cfg.data)
     load_seconds = time.perf_counter() - started
     log.info(f"data: {data.source} -- train {len(data.x_train):,} rows, test {data.n_test:,} rows "
@@ -52,6 +54,9 @@ def make_submission(cfg: RunConfig) -> RunResult:
                  "the bundled 4,000-row sample. The result is a demo, NOT a valid Kaggle submission. Get the real data "
                  "with `kaggle competitions download -c digit-recognizer -p data/`.")
 
+    precision = budget.resolve_precision(cfg)
+    n_rows = min(cfg.max_train_rows or len(data.y_train), len(data.y_train))
+    cfg = budget.apply_budget(cfg, data, n_rows, precision.name).validate()
     rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
     x, y = data.x_train[rows], data.y_train[rows]
     run_dir = rundir.open_run(cfg, data)
@@ -60,9 +65,13 @@ def make_submission(cfg: RunConfig) -> RunResult:
     rundir.record_inputs(run_dir, cfg, data, rows, fold_of)
 
     rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
+    tasks = {(name, fold): _task(cfg, data, name, fold, rows_sha, precision.name)
+             for name in cfg.models for fold in range(cfg.folds)}
+    progress = Progress({rundir.fold_name(n, k): t.recipe.epochs * np.sum(fold_of != k) / len(y)
+                         for (n, k), t in tasks.items()}, clock=time.perf_counter)
     results: dict[str, list[FoldResult]] = {}
     for name in cfg.models:
-        results[name] = [_fold(cfg, data, name, fold, x, y, fold_of, run_dir, rows_sha)
+        results[name] = [_fold(cfg, data, tasks[name, fold], x, y, fold_of, run_dir, progress)
                          for fold in range(cfg.folds)]
     missing = [rundir.fold_name(name, k) for name, folds in results.items() for k, r in enumerate(folds) if r is None]
     if missing:  # --only-folds: the ensemble waits until every fold of every model is in the run folder
@@ -71,6 +80,11 @@ def make_submission(cfg: RunConfig) -> RunResult:
         return RunResult(run_dir, None, {"missing_folds": missing})
 
     summary = summarise(results, y, fold_of, cfg.weights)
+    if cfg.plan:
+        summary["plan"] = {"description": cfg.plan, "folds": cfg.folds, "epochs": dict(cfg.model_epochs or {}),
+                           "augment": cfg.augment.enabled}
+    summary["precision"] = precision.name
+    summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds)
     test_probs = summary.pop("_test_probabilities")
     oof_probs = summary.pop("_oof_probabilities")
     summary.update({"load_seconds": load_seconds, "wall_seconds": time.perf_counter() - started,
@@ -84,10 +98,14 @@ def make_submission(cfg: RunConfig) -> RunResult:
         pass  # rerun of a finished run: same result, nothing to write
     else:
         submission.write(frame, run_submission, overwrite=False, **validation)
-    copies = [submission.write(frame, Path(cfg.submissions_dir) / rundir.SUBMISSION, overwrite=True, **validation)]
+    copies = []
+    if data.is_sample or cfg.max_train_rows:  # the file `submit` uploads is only ever a full-data run's
+        log.info(f"not copied to {Path(cfg.submissions_dir) / rundir.SUBMISSION}: this run trained on "
+                 f"{'the bundled sample' if data.is_sample else f'{len(y):,} of {len(data.y_train):,} rows'}")
+    else:
+        copies.append(submission.write(frame, Path(cfg.submissions_dir) / rundir.SUBMISSION, overwrite=True,
+                                       **validation))
     if cfg.out:
-        if Path(cfg.out).exists() and not cfg.force:
-            raise OutputError(f"--out {cfg.out} exists already; choose another path or add --force to replace it")
         copies.append(submission.write(frame, cfg.out, overwrite=True, **validation))
     report_path = _write_report(cfg, run_dir, data) if cfg.report else None
     _log_summary(summary)
@@ -113,13 +131,26 @@ def _write_report(cfg: RunConfig, run_dir: Path, data: Competition) -> Path | No
         return None
 
 
-def _fold(cfg, data: Competition, name, fold, x, y, fold_of, run_dir, rows_sha) -> FoldResult | None:
+def _refuse_existing_out(cfg: RunConfig) -> None:
+    """An --out that would be refused is refused now, before any data is read or any model trained."""
+    if cfg.out and Path(cfg.out).exists() and not cfg.force:
+        raise OutputError(f"--out {cfg.out} exists already; choose another path or add --force to replace it")
+    if cfg.out and not Path(cfg.out).resolve().parent.is_dir():
+        raise OutputError(f"--out {cfg.out}: the folder {Path(cfg.out).resolve().parent} does not exist")
+
+
+def _task(cfg: RunConfig, data: Competition, name: str, fold: int, rows_sha: str, precision: str) -> FoldTask:
     spec = get_spec(name)
-    recipe = spec.recipe.override(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
-    task = FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
+    epochs = (cfg.model_epochs or {}).get(name, cfg.epochs)
+    recipe = spec.recipe.override(epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
+    return FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
                     n_folds=cfg.folds, seed=cfg.seed, data_sha256=data.sha256, rows_sha256=rows_sha,
-                    validate_each_epoch=cfg.validate_each_epoch, tta=cfg.tta,
+                    validate_each_epoch=cfg.validate_each_epoch, tta=cfg.tta, precision=precision,
                     settings=cfg.fold_settings(FOLD_TASK_SETTINGS))
+
+
+def _fold(cfg, data: Competition, task: FoldTask, x, y, fold_of, run_dir, progress: Progress) -> FoldResult | None:
+    name, fold, recipe = task.model, task.fold, task.recipe
     fold_dir = rundir.fold_dir(run_dir, name, fold)
     result = load_fold(fold_dir, task)
     if result is None and cfg.ensemble_only:  # folds trained elsewhere (Kaggle kernels): code/backend may differ
@@ -136,9 +167,14 @@ def _fold(cfg, data: Competition, name, fold, x, y, fold_of, run_dir, rows_sha) 
         held = fold_of == fold
         result = train_fold(task, x[~held], y[~held], x[held], y[held], data.x_test, fold_dir, verbose=cfg.verbose)
     m = result.metrics
-    log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}"
-        + (" (reused from an earlier run)" if result.reused else
-           f", {m['seconds_per_epoch']:.1f} s/epoch, {m['fit_seconds']:.0f} s fit"))
+    label = rundir.fold_name(name, fold)
+    if result.reused:
+        progress.remaining.pop(label, None)  # not part of this run's time
+        log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f} (reused from an "
+                 f"earlier run)")
+    else:
+        log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
+                 f"{m['seconds_per_epoch']:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; {progress.fold_done(label)}")
     return result
 
 
@@ -164,18 +200,21 @@ def summarise(results: dict[str, list[FoldResult]], y: np.ndarray, fold_of: np.n
     blends, fitted = {}, {}
     for name, blend in ensemble.BLENDS.items():
         fitted[name] = blend.fit(oof_by_model, y)
-        oof_blend = blend.apply(oof_by_model, fitted[name])
+        oof_blend = blend.oof_probabilities(oof_by_model, y, fold_of, fitted[name])
         blends[name] = {"description": blend.description, "weights": dict(zip(results, map(float, fitted[name]))),
                         "oof_accuracy": ensemble.accuracy(oof_blend, y),
                         "oof_log_loss": ensemble.log_loss(oof_blend, y)}
         if name == weights:
             chosen_oof = oof_blend
     chosen = ensemble.get_blend(weights)
+    best = max(per_model, key=lambda m: per_model[m]["oof_accuracy"])
     return {
         "models": per_model,
         "ensemble": {"weights_used": weights, "blend": chosen.description, "weights": blends[weights]["weights"],
                      "oof_accuracy": blends[weights]["oof_accuracy"], "oof_log_loss": blends[weights]["oof_log_loss"],
-                     "blends": blends},
+                     "blends": blends, "best_member": best,
+                     "gain_over_best_member": blends[weights]["oof_accuracy"] - per_model[best]["oof_accuracy"]},
+        "error_overlap": ensemble.error_overlap(dict(zip(results, oof_by_model)), y),
         "_test_probabilities": chosen.apply(test_by_model, fitted[weights]),
         "_oof_probabilities": chosen_oof,
     }
@@ -202,5 +241,15 @@ def _log_summary(summary: dict) -> None:
                  f"± {m['fold_accuracy_std']:.4%}){spe}")
     e = summary["ensemble"]
     scores = ", ".join(f"{name} {b['oof_accuracy']:.4%}" for name, b in e["blends"].items())
-    log.info(f"{'ensemble':>14}: OOF accuracy {e['oof_accuracy']:.4%} ({e['weights_used']} weights; {scores})")
-    log.info(f"total wall time {summary['wall_seconds']:.0f} s")
+    log.info(f"{'ensemble':>14}: OOF accuracy {e['oof_accuracy']:.4%} ({e['weights_used']} blend; {scores})")
+    if len(summary["models"]) > 1:
+        for pair in summary["error_overlap"]:
+            log.info(f"{'errors':>14}: {pair['model']} gets {pair['errors']} OOF rows wrong; {pair['other']} gets "
+                     f"{pair['other_right']} of them right")
+        if e["gain_over_best_member"] < 0:
+            log.warning(f"the {e['weights_used']} ensemble is {-e['gain_over_best_member']:.4%} BELOW its best member "
+                        f"{e['best_member']} on OOF rows; consider --models {e['best_member']}")
+    if summary.get("trained_folds") == 0:
+        log.info("nothing trained: every fold was reused from the run folder")
+    else:
+        log.info(f"total wall time {summary['wall_seconds']:.0f} s")

@@ -55,11 +55,13 @@ class FoldTask:
     rows_sha256: str
     validate_each_epoch: bool = True
     tta: bool = False
+    precision: str = "float32"    # the resolved --precision (precision.resolve)
     settings: dict = field(default_factory=dict)  # the other fingerprinted settings (RunConfig.fold_settings)
 
     def fingerprint(self) -> dict:
         # tta and ``settings`` only when not at their default: earlier fingerprints stay valid
         return {**non_default(self.settings), **({"tta": True} if self.tta else {}),
+                **({"precision": self.precision} if self.precision != "float32" else {}),
                 "model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
                 "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
                 "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,
@@ -78,7 +80,8 @@ def fingerprint_hash(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=list).encode()).hexdigest()
 
 
-TRAINING_MODULES = ("augment.py", "devices.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py")
+TRAINING_MODULES = ("augment.py", "devices.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py",
+                    "models/blocks.py")
 
 
 @functools.lru_cache(maxsize=None)

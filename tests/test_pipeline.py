@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaggle_digits import atomic, cli, submission
+from kaggle_digits import atomic, cli, rundir, submission
 from kaggle_digits.config import RunConfig, from_args
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.pipeline import make_submission
@@ -74,15 +74,29 @@ def test_ensemble_report_and_submission_agree(quick_run):
     for m in summary["models"].values():
         assert 0.0 <= m["oof_accuracy"] <= 1.0 and len(m["fold_accuracy"]) == 2
         assert m["seconds_per_epoch"] > 0
-    assert summary["ensemble"]["weights"] == {"cnn": 0.5, "cnn_gru": 0.5}
-    # every registered blend is scored; the one used ("equal" by default) is the ensemble's figure
-    assert set(summary["ensemble"]["blends"]) == {"equal", "oof"}
-    assert summary["ensemble"]["oof_accuracy"] == summary["ensemble"]["blends"]["equal"]["oof_accuracy"]
+    # the default blend: one OOF-fitted temperature per model, then the probability average
+    temps = summary["ensemble"]["weights"]
+    assert set(temps) == {"cnn", "cnn_gru"} and all(0.05 <= t <= 20 for t in temps.values())
+    assert summary["ensemble"]["blends"]["equal"]["weights"] == {"cnn": 0.5, "cnn_gru": 0.5}
+    # every registered blend is scored; the one used ("calibrated" by default) is the ensemble's figure
+    assert set(summary["ensemble"]["blends"]) == {"calibrated", "equal", "oof"}
+    assert summary["ensemble"]["oof_accuracy"] == summary["ensemble"]["blends"]["calibrated"]["oof_accuracy"]
+    best = max(m["oof_accuracy"] for m in summary["models"].values())
+    assert summary["ensemble"]["gain_over_best_member"] == pytest.approx(summary["ensemble"]["oof_accuracy"] - best)
+    # error overlap: each model's OOF errors and how many of them the other model gets right
+    oof = {m: np.zeros((300, 10)) for m in ("cnn", "cnn_gru")}
+    _, fold_of = rundir.read_folds(run)
+    for m in oof:
+        for k in (0, 1):
+            oof[m][fold_of == k] = np.load(run / m / f"fold{k}" / "oof.npy")
+    pairs = {(p["model"], p["other"]): p for p in summary["error_overlap"]}
+    assert set(pairs) == {("cnn", "cnn_gru"), ("cnn_gru", "cnn")}
+    assert all(0 <= p["other_right"] <= p["errors"] <= 300 for p in pairs.values())
     test_probs = np.load(run / "test_probabilities.npy")
     frame = submission.validate_file(run / "submission.csv", n_rows=1000)
     np.testing.assert_array_equal(frame["Label"].astype(int).to_numpy(), test_probs.argmax(axis=1))
-    latest = Path(result.copies[0])
-    assert latest.name == "submission.csv" and latest.read_bytes() == (run / "submission.csv").read_bytes()
+    # a sample run never replaces the file `submit` uploads
+    assert result.copies == [] and not (run.parent / "submission.csv").exists()
     assert summary["is_sample"] is True and "-sample" in run.name
 
 
@@ -182,18 +196,18 @@ def make_config(*flags: str) -> RunConfig:
 
 def test_preset_is_a_starting_point_that_flags_override():
     quick = make_config("--preset", "quick")
-    assert (quick.folds, quick.epochs, quick.weights, quick.validate_each_epoch, quick.preset) == \
-        (3, 15, "oof", False, "quick")
-    overridden = make_config("--preset", "quick", "--folds", "4")
-    assert overridden.folds == 4 and overridden.epochs == 15
-    assert make_config().preset is None
+    assert (quick.minutes, quick.weights, quick.preset) == (15.0, "calibrated", "quick")
+    overridden = make_config("--preset", "quick", "--minutes", "4")
+    assert overridden.minutes == 4.0 and overridden.preset == "quick"
+    assert make_config("--preset", "full").full is True
+    assert make_config().preset is None and make_config().minutes is None
 
 
 def test_toml_sits_between_preset_and_flags(tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text('folds = 6\nepochs = 3\n[augment]\nzoom = 0.2\n')
     cfg = make_config("--preset", "quick", "--config", str(toml), "--epochs", "4", "--shift", "0.05")
-    assert (cfg.folds, cfg.epochs, cfg.weights) == (6, 4, "oof")  # TOML over preset, flags over TOML
+    assert (cfg.folds, cfg.epochs, cfg.minutes) == (6, 4, 15.0)  # TOML over preset, flags over TOML
     assert (cfg.augment.zoom, cfg.augment.shift, cfg.augment.rotation_deg) == (0.2, 0.05, 10.0)
     assert make_config("--no-augment", "--no-val-curves", "--no-report", "--tta").to_dict() == {
         **RunConfig().to_dict(), "augment": {**RunConfig().to_dict()["augment"], "enabled": False},

@@ -1,0 +1,71 @@
+"""Fit a run to the machine before it starts: the time budget (``--minutes``) and the precision.
+
+- With ``--minutes M`` the planner (planner.py) chooses folds, models, epochs and augmentation from
+  the measured speed of each model (probe.py); the chosen values are written into the RunConfig, so
+  config.toml records them and ``--config config.toml`` reproduces the run without planning again.
+- With no budget, no ``--epochs`` / ``--model-epochs`` and no ``--full`` on a machine without a GPU,
+  the budget defaults to ``CPU_DEFAULT_MINUTES`` (``SAMPLE_DEFAULT_MINUTES`` on the bundled sample) and
+  the log says so, with the full recipe's estimate. With a GPU the full recipe is the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from kaggle_digits import precision as precision_mod
+from kaggle_digits import probe
+from kaggle_digits.config import RunConfig
+from kaggle_digits.data import Competition
+from kaggle_digits.data import _cache_root as cache_root
+from kaggle_digits.devices import gpu_devices
+from kaggle_digits.models import get_spec
+from kaggle_digits.planner import Plan, candidate_model_sets, estimate_seconds, format_minutes, make_plan
+
+log = logging.getLogger(__name__)
+
+CPU_DEFAULT_MINUTES = 20.0
+SAMPLE_DEFAULT_MINUTES = 2.0
+
+
+def resolve_precision(cfg: RunConfig) -> precision_mod.Precision:
+    """The precision to train with, applied as the global Keras policy and logged."""
+    chosen = precision_mod.resolve(cfg.precision)
+    precision_mod.apply(chosen)
+    log.info(chosen.describe())
+    return chosen
+
+
+def default_minutes(cfg: RunConfig, data: Competition) -> float | None:
+    """The budget a run gets when the user gave none: on CPU-only machines only, and not when told otherwise."""
+    if cfg.minutes is not None:
+        return cfg.minutes
+    if cfg.full or cfg.epochs is not None or cfg.model_epochs is not None or cfg.ensemble_only or gpu_devices():
+        return None
+    return SAMPLE_DEFAULT_MINUTES if data.is_sample else CPU_DEFAULT_MINUTES
+
+
+def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str) -> RunConfig:
+    """``cfg`` with the planned folds, models, epochs and augmentation when a budget applies, else as is."""
+    minutes = default_minutes(cfg, data)
+    if minutes is None:
+        return cfg
+    models = cfg.models
+    candidates = candidate_model_sets(models)
+    costs = probe.measure_costs(tuple(dict.fromkeys(m for s in candidates for m in s)), cfg.augment, precision,
+                                cache_root(), log=log.info)
+    caps = {m: get_spec(m).recipe.epochs for m in costs}
+    plan = make_plan(minutes * 60, costs, candidates, n_rows, data.n_test, caps)
+    if cfg.minutes is None:
+        full, _ = estimate_seconds(costs, {m: caps[m] for m in models}, 5, n_rows, data.n_test)
+        log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
+                 f"full recipe, 5 folds: about {format_minutes(full)} here)")
+    log.info(f"plan: {plan.describe()}")
+    return planned_config(cfg, plan)
+
+
+def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
+    """The configuration a plan makes: its folds, models, per-model epochs and augmentation; no budget left."""
+    augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
+    return dataclasses.replace(cfg, minutes=None, folds=plan.folds, models=plan.models, epochs=None,
+                               model_epochs=dict(plan.epochs), augment=augment, plan=plan.describe())
