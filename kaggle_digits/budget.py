@@ -65,7 +65,12 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str)
 
 
 def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
-    """The configuration a plan makes: its folds, models, per-model epochs and augmentation; no budget left."""
+    """The configuration a plan makes: its folds, models, per-model epochs and augmentation; no budget left.
+
+    A budgeted run does not score the held-out fold after every epoch (the learning curves of the report):
+    that costs a prediction of a whole fold per epoch, which the plan spends on training instead.
+    """
     augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
     return dataclasses.replace(cfg, minutes=None, folds=plan.folds, models=plan.models, epochs=None,
-                               model_epochs=dict(plan.epochs), augment=augment, plan=plan.describe())
+                               model_epochs=dict(plan.epochs), augment=augment, validate_each_epoch=False,
+                               plan=plan.describe())

@@ -73,7 +73,7 @@ def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
     from kaggle_digits.pipeline import summarise
     from kaggle_digits.train import FoldResult
 
-    assert list(ensemble.BLENDS) == ["equal", "oof"]
+    assert list(ensemble.BLENDS) == ["calibrated", "equal", "oof"]
     monkeypatch.setitem(ensemble.BLENDS, "first", ensemble.Blend(  # what @register_blend adds
         "first", fit=lambda oof, y: np.eye(len(oof))[0], apply=ensemble.average, description="the first model"))
     rng = np.random.default_rng(0)
@@ -85,12 +85,12 @@ def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
                    for k in (0, 1)] for m, p in probs.items()}
     summary = summarise(results, y, fold_of, "first")
     e = summary["ensemble"]
-    assert set(e["blends"]) == {"equal", "oof", "first"} and e["weights"] == {"a": 1.0, "b": 0.0}
+    assert set(e["blends"]) == {"calibrated", "equal", "oof", "first"} and e["weights"] == {"a": 1.0, "b": 0.0}
     assert e["oof_accuracy"] == ensemble.accuracy(probs["a"], y) == e["blends"]["first"]["oof_accuracy"]
     np.testing.assert_allclose(summary["_test_probabilities"], probs["a"][:5], rtol=1e-6)
     cfg = from_args(cli.build_parser().parse_args(["make", "--weights", "first"]))
     assert cfg.weights == "first" and cfg.validate() is cfg
-    with pytest.raises(ConfigError, match="--weights must be one of equal, oof, first"):
+    with pytest.raises(ConfigError, match="--weights must be one of calibrated, equal, oof, first"):
         RunConfig(weights="nope").validate()
 
 
@@ -100,3 +100,22 @@ def test_scores_are_sklearn_metrics():
     p[[0, 1, 2, 3], [0, 1, 2, 5]] = 0.55
     assert ensemble.accuracy(p, y) == 0.75
     assert ensemble.log_loss(p, y) == pytest.approx(-(3 * np.log(0.55) + np.log(0.05)) / 4)
+
+
+def test_the_calibrated_average_scores_oof_rows_with_cross_fitted_temperatures():
+    """Its OOF figure uses, for each fold, temperatures fitted on the other folds; test rows use all rows."""
+    from kaggle_digits import calibration
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 10, 600)
+    fold_of = np.repeat([0, 1, 2], 200)
+    logits = rng.normal(0, 1, (2, 600, 10))
+    logits[:, np.arange(600), y] += 2.0
+    oof = [np.exp(l / t) / np.exp(l / t).sum(1, keepdims=True) for l, t in zip(logits, (0.3, 3.0))]
+    blend = ensemble.get_blend("calibrated")
+    temps = blend.fit(oof, y)
+    assert temps[0] > 1 > temps[1]  # the over-confident model is softened, the under-confident sharpened
+    scored = blend.oof_probabilities(oof, y, fold_of, temps)
+    by_hand = ensemble.average([calibration.cross_fitted(p, y, fold_of)[0] for p in oof])
+    np.testing.assert_allclose(scored, by_hand, rtol=1e-6)
+    assert not np.allclose(scored, blend.apply(oof, temps))  # not the all-rows temperatures

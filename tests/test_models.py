@@ -24,10 +24,18 @@ def test_registry_lists_the_kit_models():
         create_model("cnn", depth=3)
 
 
-def test_cnn_gru_has_the_seed_parameter_count():
-    assert create_model("cnn_gru").count_params() == 28_506
+def test_seed001_cnn_gru_keeps_the_seed_parameter_count():
+    assert create_model("seed001_cnn_gru").count_params() == 28_506
     # Keras 3's default GRU formulation would give the count the seed doc warns about
-    assert create_model("cnn_gru", reset_after=True).count_params() == 28_746
+    assert create_model("seed001_cnn_gru", reset_after=True).count_params() == 28_746
+
+
+def test_cnn_gru_reads_the_conv_feature_map_with_a_bidirectional_gru():
+    model = create_model("cnn_gru")
+    assert model.get_layer("feature_rows").output.shape[1:] == (7, 7 * 64)  # 7 rows of a 7x7x64 map
+    gru = model.get_layer("bigru")
+    assert gru.forward_layer.units == 128 and gru.backward_layer.go_backwards
+    assert model.count_params() == 640_426
 
 
 @pytest.mark.parametrize("name", ["cnn", "cnn_gru"])

@@ -19,6 +19,9 @@ def baseline_arguments(p: argparse.ArgumentParser) -> None:
                    help="where benchmark.json/.csv/.md go (run folders: DIR/runs unless --submissions-dir)")
     p.add_argument("--baseline-epochs", type=int, metavar="N",
                    help="epochs for the plain-Keras baseline (default: the kit models' largest)")
+    p.add_argument("--budgets", metavar="M,M,..", type=lambda t: [float(v) for v in t.split(",") if v.strip()],
+                   help="time to accuracy instead: the kit with --minutes M for each budget against the plain "
+                        "notebook given the same minutes (OUT_DIR/budgets.{csv,json,md,png})")
 
 
 def baseline(args: argparse.Namespace) -> int:
@@ -29,6 +32,13 @@ def baseline(args: argparse.Namespace) -> int:
     """
     from kaggle_digits.bench.baseline import run
 
+    if args.budgets:
+        from kaggle_digits.bench import budget
+        from kaggle_digits.data import BUNDLED_SAMPLE, find_data
+
+        table = budget.run(str(find_data(args.data) or BUNDLED_SAMPLE), args.budgets, Path(args.out_dir))
+        print(table.to_string(index=False))
+        return 0
     cfg = from_args(args)
     if args.submissions_dir is None:
         cfg.submissions_dir = str(Path(args.out_dir) / "runs")

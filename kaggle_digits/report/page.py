@@ -79,6 +79,31 @@ def results_table_html(summary: dict) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
+def ensemble_vs_members_html(summary: dict) -> str:
+    """Every blend's OOF accuracy against the best single model, and how the models' errors overlap."""
+    models, e = summary.get("models", {}), summary.get("ensemble", {})
+    if len(models) < 2 or not e.get("blends"):
+        return ""
+    best = max(models, key=lambda m: models[m]["oof_accuracy"])
+    top = models[best]["oof_accuracy"]
+    rows = [f"<tr><td>{html.escape(m)}</td><td>{_fmt(v['oof_accuracy'], 'pct')}</td><td>–</td></tr>"
+            for m, v in models.items()]
+    for name, b in e["blends"].items():
+        gain = b["oof_accuracy"] - top
+        mark = " (used)" if name == e.get("weights_used") else ""
+        warn = ' class="warn"' if gain < 0 else ' class="ensemble"' if mark else ""
+        rows.append(f"<tr{warn}><td>ensemble: {html.escape(name)}{mark}</td><td>{_fmt(b['oof_accuracy'], 'pct')}</td>"
+                    f"<td>{gain * 100:+.2f} pts vs {html.escape(best)}</td></tr>")
+    overlap = "".join(f"<li>{html.escape(p['model'])} gets {p['errors']:,} OOF rows wrong; {html.escape(p['other'])} "
+                      f"gets {p['other_right']:,} of them right</li>" for p in summary.get("error_overlap", []))
+    below = ""
+    if e.get("gain_over_best_member", 0) < 0:
+        below = (f"<p class="note">The ensemble used is below its best member ({html.escape(best)}) on OOF rows: "
+                 f"consider training {html.escape(best)} alone.</p>")
+    return ("<h2>Ensemble vs members</h2><table><thead><tr><th>what</th><th>OOF accuracy</th><th>gain</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>{below}<ul>{overlap}</ul>")
+
+
 # --------------------------------------------------------------------------- writing
 def _write_csv(path: Path, records: list[dict], columns: list[str]) -> None:
     frame = pd.DataFrame(records, columns=columns)
@@ -149,6 +174,7 @@ img {{ max-width: 100%; border: 1px solid #ddd; }}
 <p>OOF = out-of-fold: each training row scored by the fold model that did not train on it.
 Seconds per epoch leave out the first epoch (graph compilation).</p>
 {results_table_html(summary)}
+{ensemble_vs_members_html(summary)}
 {''.join(sections)}
 <h2 id="config">Configuration</h2>
 <details><summary>{rundir.CONFIG}</summary><pre>{esc(run.config_text)}</pre></details>
