@@ -98,7 +98,7 @@ def ensemble_vs_members_html(summary: dict) -> str:
                       f"gets {p['other_right']:,} of them right</li>" for p in summary.get("error_overlap", []))
     below = ""
     if e.get("gain_over_best_member", 0) < 0:
-        below = (f"<p class="note">The ensemble used is below its best member ({html.escape(best)}) on OOF rows: "
+        below = (f"<p class='note'>The ensemble used is below its best member ({html.escape(best)}) on OOF rows: "
                  f"consider training {html.escape(best)} alone.</p>")
     return ("<h2>Ensemble vs members</h2><table><thead><tr><th>what</th><th>OOF accuracy</th><th>gain</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table>{below}<ul>{overlap}</ul>")
