@@ -32,7 +32,7 @@ TEST_HEADER = PIXEL_COLUMNS
 COMPETITION_ZIP = "digit-recognizer.zip"
 MEMBERS = ("train.csv", "test.csv", "sample_submission.csv")
 BUNDLED_SAMPLE = Path(__file__).with_name("sample")
-CACHE_FORMAT = 1  # bump when the cached arrays' layout changes
+CACHE_FORMAT = 2  # bump when the cached arrays' layout changes (2: meta.json holds each array's hash)
 _CSV_INTEGER_BYTES = b"0123456789,\r\n"  # all a valid data row may contain
 
 
@@ -127,8 +127,8 @@ def load_competition(path: str | os.PathLike | None = None, *, use_cache: bool =
     if cache_dir is not None and (cache_dir / "meta.json").is_file():
         try:
             return _load_cached(cache_dir, source)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
+        except (OSError, ValueError, KeyError) as exc:  # damaged: rebuilt from the source below
+            log.warning(f"the cached arrays in {cache_dir} are damaged ({exc}); re-reading {source.path}")
 
     train_name, test_name = source.member("train.csv"), source.member("test.csv")
     x_train, y_train = parse_train_csv(source.read(train_name), train_name)
@@ -323,25 +323,34 @@ def _cache_dir(source: CompetitionSource, root: str | os.PathLike | None = None)
     return Path(root or _cache_root()) / key
 
 
+CACHED_ARRAYS = ("x_train", "y_train", "x_test", "sample_ids")
+
+
 def _save_cache(cache_dir: Path, c: Competition) -> None:
+    """One .npy per array; meta.json (written last) holds each array's hash, checked at every load."""
     try:
-        atomic.save_npy(cache_dir / "x_train.npy", c.x_train)
-        atomic.save_npy(cache_dir / "y_train.npy", c.y_train)
-        atomic.save_npy(cache_dir / "x_test.npy", c.x_test)
-        if c.sample_ids is not None:
-            atomic.save_npy(cache_dir / "sample_ids.npy", c.sample_ids)
-        atomic.write_json(cache_dir / "meta.json", {"source": c.source, "sha256": c.sha256,
-                                                    "has_sample_ids": c.sample_ids is not None})
+        hashes = {}
+        for name in CACHED_ARRAYS:
+            array = getattr(c, name)
+            if array is not None:
+                atomic.save_npy(cache_dir / f"{name}.npy", array)
+                hashes[name] = _arrays_sha256(array)
+        atomic.write_json(cache_dir / "meta.json", {"source": c.source, "sha256": c.sha256, "arrays": hashes})
     except OSError:
         pass  # a read-only home is no reason to fail a run
 
 
 def _load_cached(cache_dir: Path, source: CompetitionSource) -> Competition:
+    """The cached arrays; ValueError when one does not hash to what was written (a damaged cache)."""
     meta = atomic.read_json(cache_dir / "meta.json")
-    load = lambda n: np.load(cache_dir / n, allow_pickle=False)  # noqa: E731
-    return Competition(x_train=load("x_train.npy"), y_train=load("y_train.npy"), x_test=load("x_test.npy"),
-                       sample_ids=load("sample_ids.npy") if meta["has_sample_ids"] else None,
-                       source=str(source.path), is_sample=False, sha256=meta["sha256"])
+    arrays = {}
+    for name, expected in meta["arrays"].items():
+        arrays[name] = np.load(cache_dir / f"{name}.npy", allow_pickle=False)
+        if _arrays_sha256(arrays[name]) != expected:
+            raise ValueError(f"{name}.npy does not match the hash recorded when it was written")
+    return Competition(x_train=arrays["x_train"], y_train=arrays["y_train"], x_test=arrays["x_test"],
+                       sample_ids=arrays.get("sample_ids"), source=str(source.path), is_sample=False,
+                       sha256=meta["sha256"])
 
 
 def _arrays_sha256(*arrays: np.ndarray) -> str:

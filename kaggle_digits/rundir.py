@@ -6,7 +6,9 @@ submissions/<run-id>/
   <model>/fold<k>/  fingerprint.json  history.json  oof.npy  test.npy  model.keras  done.json (last)
   ensemble.json  oof_probabilities.npy  test_probabilities.npy  submission.csv
   report.html  report/  tta.json                                      read-only extras
-submissions/submission.csv                                            copy of the latest run's
+  run.lock                                                          while a process writes the folder
+submissions/submission.csv  submission.json                           copy of the latest full-data run's, its run
+submissions/submitted.json                                            what `submit` uploaded
 submissions/kernels-<time>/  plan.json  <slug>/output/{kernel_manifest.json, run/}  run/ (gathered)
 ```
 Every other module asks this one for a path instead of spelling a name.
@@ -14,11 +16,14 @@ Every other module asks this one for a path instead of spelling a name.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-import json
+import hashlib
 import os
+import socket
 import subprocess
+import time
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -45,6 +50,7 @@ SUBMISSION = "submission.csv"  # also the name of the latest run's copy in the s
 REPORT_HTML = "report.html"
 REPORT_DIR = "report"
 TTA = "tta.json"
+LOCK = "run.lock"  # the pid of the process writing the folder (see lock)
 # --- a fold folder, <model>/fold<k>/
 FINGERPRINT = "fingerprint.json"
 HISTORY = "history.json"
@@ -56,6 +62,9 @@ DONE = "done.json"  # written last: a fold folder without it is unfinished
 PLAN = "plan.json"
 MANIFEST = "kernel_manifest.json"
 KERNEL_RUN = "run"  # the run folder inside a kernel's outputs and inside the plan folder
+# --- the submissions folder: SUBMISSION (the latest full-data run's copy) with LATEST naming its run folder
+LATEST = "submission.json"
+SUBMITTED = "submitted.json"  # what `submit` uploaded: run, OOF accuracy, time (kaggle/provenance.py)
 
 FINISHED = (DATA_RECORD, TRAIN_ROWS, FOLDS, ENSEMBLE, OOF_PROBABILITIES, TEST_PROBABILITIES)
 
@@ -121,6 +130,69 @@ def _unfinished_run(root: Path, run_key: dict) -> Path | None:
             if all(saved.get(k) == v for k, v in run_key.items()):
                 return candidate
     return None
+
+
+@contextlib.contextmanager
+def lock(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold RUN_DIR/run.lock (this pid, created with O_EXCL) while a run writes the folder: a second run on it,
+    this process's included, gets OutputError naming the holder; a lock whose process is gone is taken over."""
+    path, mine = Path(run_dir) / LOCK, f"{os.getpid()} {socket.gethostname()}\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while not _create(path, mine):
+            _take_over_if_stale(path)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot lock the run folder {run_dir}: {exc.strerror or exc}") from None
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink() if path.read_text() == mine else None
+
+
+def _create(path: Path, text: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return True
+
+
+def _take_over_if_stale(path: Path) -> None:
+    """Remove the lock ``path`` if the process it names is gone; OutputError if that process may be alive."""
+    try:
+        text, age = path.read_text(), time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return  # released meanwhile
+    pid, _, host = text.strip().partition(" ")
+    in_use = (f"the run folder {path.parent} is in use by process {pid or '?'}{f' on {host}' if host else ''}; wait "
+              f"for it to finish or use another --run-dir (delete {path} if no run is using it)")
+    alive = (host and host != socket.gethostname()) or _alive(int(pid)) if pid.isdigit() else age < 10
+    if alive:
+        raise OutputError(in_use)
+    aside = path.with_name(f"{LOCK}.stale-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(path, aside)  # of two processes taking over one stale lock, only one moves it
+        if aside.read_text() != text:  # a newer, live lock was moved: put it back
+            with contextlib.suppress(OSError):
+                os.link(aside, path)
+            aside.unlink()
+            raise OutputError(in_use.replace(f"process {pid}", "another process"))
+        aside.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0) if os.name == "posix" else None  # elsewhere no safe probe: deleted by hand (see message)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # EPERM: alive, another user's
+    return True
 
 
 def record_inputs(run_dir: Path, cfg: RunConfig, data: Competition, rows: np.ndarray, fold_of: np.ndarray) -> None:
@@ -281,74 +353,23 @@ def _locate_data(run_dir: Path, data_info: dict) -> Path | None:
     return source
 
 
-# --------------------------------------------------------------------------- which run made a file
-def _run_of(csv: Path) -> Path | None:
-    for candidate in (csv.parent, csv.parent / KERNEL_RUN):
-        if (candidate / ENSEMBLE).is_file():
-            return candidate
-    return None
+# --------------------------------------------------------------------------- the latest copy and its run
+def record_latest(submissions_dir: str | os.PathLike, run_dir: str | os.PathLike) -> Path:
+    """Write submissions/submission.json naming the run that made submissions/submission.csv; call it right
+    after copying the file there. ``recorded_run`` trusts it while the copy's bytes are the ones recorded."""
+    latest = Path(submissions_dir) / SUBMISSION
+    return atomic.write_json(latest.with_name(LATEST), {"run_dir": str(run_dir),
+                             "sha256": hashlib.sha256(latest.read_bytes()).hexdigest()})
 
 
-def _submission_files(submissions_dir: Path) -> Iterator[Path]:
-    for depth in range(1, 5):
-        yield from Path(submissions_dir).glob("/".join(["*"] * depth) + f"/{SUBMISSION}")
-
-
-def find_run(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions") -> Path | None:
-    """The run folder that made ``file``: its own folder, a kernel output's run/, or else the newest run
-    whose submission.csv is byte-identical (for copies such as submissions/submission.csv)."""
+def recorded_run(file: str | os.PathLike) -> Path | None:
+    """The run folder record_latest wrote for ``file`` (a submissions/submission.csv), if the file is unchanged."""
     file = Path(file)
-    run = _run_of(file)
-    if run is not None:
-        return run
-    try:
-        content = file.read_bytes()
-    except OSError:
-        return None
-    matches = set()
-    for other in _submission_files(Path(submissions_dir)):
-        try:
-            same = other.stat().st_size == len(content) and other.read_bytes() == content
-        except OSError:
-            continue
-        if same and (run := _run_of(other)) is not None:
-            matches.add(run)
-    return max(matches, key=lambda r: (r / ENSEMBLE).stat().st_mtime) if matches else None
-
-
-def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions",
-                    commit: str | None = None) -> str:
-    """``kaggle-digits <version> run <name>: <models>, <k> folds, OOF <acc>, commit <sha>`` -- what made the file."""
-    head, details, manifest = f"kaggle-digits {__version__}", [], {}
-    run_dir = find_run(file, submissions_dir)
-    if run_dir is not None:
-        head += f" run {run_dir.parent.name if run_dir.name == KERNEL_RUN else run_dir.name}"
-        try:
-            summary = json.loads((run_dir / ENSEMBLE).read_text(encoding="utf-8"))
-            models = summary.get("models", {})
-            n_folds = max((len(m.get("fold_accuracy", [])) for m in models.values()), default=0)
-            details.append(f"{'+'.join(models)}, {n_folds} folds")
-            oof = summary.get("ensemble", {}).get("oof_accuracy")
-            if oof is not None:
-                details.append(f"OOF accuracy {oof:.4%}")
-        except (OSError, ValueError, AttributeError, TypeError):
-            pass
-        for where in (run_dir.parent / MANIFEST, run_dir.parent / PLAN):
-            try:
-                manifest = json.loads(where.read_text(encoding="utf-8"))
-                break
-            except (OSError, ValueError):
-                continue
-    if manifest.get("kernel"):
-        details.append(f"kernel {manifest['kernel']}")
-    elif manifest.get("kernels"):
-        details.append(f"gathered from {len(manifest['kernels'])} Kaggle kernels")
-    if commit is None:
-        commit = manifest.get("git_commit")
-    if commit is None:
-        commit = git_commit()
-    details.append(f"commit {commit}" if commit else "no git commit")
-    return f"{head}: {', '.join(details)}"[:500]
+    with contextlib.suppress(OSError, ValueError, LookupError, TypeError):
+        record = atomic.read_json(file.with_name(LATEST)) if file.name == SUBMISSION else {}
+        if record and record["sha256"] == hashlib.sha256(file.read_bytes()).hexdigest():
+            return Path(record["run_dir"])
+    return None
 
 
 def git_commit(repo: Path = Path(__file__).resolve().parents[1]) -> str | None:

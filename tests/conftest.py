@@ -47,8 +47,13 @@ def zip_folder(folder: Path, target: Path, members=("train.csv", "test.csv", "sa
     return target
 
 
+REPLICA_MISSING = ("the competition replica is not present: CI finds it at ../shared/data/digit-recognizer.zip "
+                   "beside the checkout; elsewhere set KAGGLE_DIGITS_REPLICA=/path/to/digit-recognizer.zip")
+
+
 @pytest.fixture
 def replica_zip() -> Path:
     if not REPLICA_ZIP.is_file():
-        pytest.skip(f"the competition replica {REPLICA_ZIP} is not present (set KAGGLE_DIGITS_REPLICA)")
+        pytest.skip(("KAGGLE_DIGITS_REPLICA names no file; " if os.environ.get("KAGGLE_DIGITS_REPLICA") else "")
+                    + REPLICA_MISSING)
     return REPLICA_ZIP

@@ -155,6 +155,26 @@ def test_duplicate_count_is_exact_despite_hashing():
     assert count_duplicate_rows(near) == 3
 
 
+def test_damaged_cache_is_rebuilt_with_a_notice(small_files, tmp_path, caplog):
+    root = tmp_path / "cache"
+    first = load_competition(small_files, cache_root=root)
+    (cached,) = root.glob("*/x_train.npy")
+    raw = bytearray(cached.read_bytes())
+    raw[-5000:] = bytes(5000)  # the last 5,000 bytes overwritten: still a loadable .npy, wrong pixels
+    cached.write_bytes(bytes(raw))
+    assert not np.array_equal(np.load(cached), first.x_train)
+    with caplog.at_level("WARNING", logger="kaggle_digits"):
+        again = load_competition(small_files, cache_root=root)
+    np.testing.assert_array_equal(again.x_train, first.x_train)
+    assert again.sha256 == first.sha256
+    (notice,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "x_train.npy" in notice and "damaged" in notice and "\n" not in notice
+    np.testing.assert_array_equal(np.load(cached), first.x_train)  # the cache was rewritten
+    caplog.clear()
+    load_competition(small_files, cache_root=root)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 def test_cache_root_keyword_puts_the_cache_there(small_files, tmp_path):
     root = tmp_path / "my-cache"
     first = load_competition(small_files, cache_root=root)

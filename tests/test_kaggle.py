@@ -206,19 +206,28 @@ def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, 
     (run_dir,) = [p.parent for p in (work / "submissions").glob("*/run.json")]
     data_record = atomic.read_json(run_dir / "data.json")
     assert data_record["source"] == str(Path("data") / "digit-recognizer.zip") and not data_record["is_sample"]
-    latest = work / "submissions" / "submission.csv"
-    submission.validate_file(latest)  # 28,000 rows
+    made = run_dir / "submission.csv"
+    submission.validate_file(made)  # 28,000 rows
+    assert not (work / "submissions" / "submission.csv").exists()  # the default upload is a full-data run's only
 
-    # 3. submit with the default message, then the scores are listed
-    proc = script("submit.py", env=env, cwd=work)
+    # 3. submit shows the run's OOF accuracy and refuses a subset's file unless --yes, sending nothing
+    requests = len(fake.requests)
+    error = one_line_error(proc := script("submit.py", str(made), env=env, cwd=work))
+    assert "200 of 400 train.csv rows" in error and "--yes" in error and len(fake.requests) == requests
+    assert re.search(rf"run {re.escape(str(run_dir))}: OOF accuracy \d+\.\d+%, 200 of 400", proc.stdout)
+
+    # 4. with --yes: submitted with the default message, recorded, then the scores are listed
+    proc = script("submit.py", str(made), "--yes", env=env, cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    (record,) = atomic.read_json(work / "submissions" / "submitted.json")
+    assert record["run_dir"] == str(run_dir) and record["subset"] is True and record["oof_accuracy"] > 0
     calls = fake.api_calls()
     assert calls[-4:] == ["competitions.CompetitionApiService/StartSubmissionUpload",
                           "competitions.CompetitionApiService/CreateSubmission",
                           "competitions.CompetitionApiService/GetSubmissionLimits",
                           "competitions.CompetitionApiService/ListSubmissions"]
     (uploaded,) = [body for body in fake.uploads.values()]
-    assert uploaded == latest.read_bytes()  # byte-identical
+    assert uploaded == made.read_bytes()  # byte-identical
     description = fake.submissions[0]["description"]
     assert re.search(r"run \S+: cnn_gru, 2 folds, OOF accuracy \d+\.\d+%, (commit \S+|no git commit)",
                      description), description
@@ -249,6 +258,26 @@ def test_malformed_submission_never_reaches_kaggle(fake, work, tmp_path, monkeyp
     proc = script("submit.py", "good.csv", "-m", "checked", "--no-list", env=env, cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert list(fake.uploads.values()) == [good.encode()] and fake.submissions[0]["description"] == "checked"
+
+
+@needs_kaggle
+def test_submit_refuses_a_run_worse_than_one_submitted_before(fake, work, tmp_path, monkeypatch, capsys):
+    """The best OOF accuracy comes from earlier submissions' descriptions on Kaggle (the default message)."""
+    from test_first_hour import fake_run
+
+    env = kaggle_env(fake, tmp_path / "home")
+    fake.submissions.append({"ref": 999, "fileName": "submission.csv", "date": "2026-01-01T00:00:00.000Z",
+                             "description": "kaggle-digits 0.3 run r: cnn, 5 folds, OOF accuracy 99.6000%, commit x",
+                             "status": "COMPLETE", "publicScore": "0.99600", "privateScore": "", "totalBytes": 1})
+    run = fake_run(work / "submissions" / "full", 0.9931)
+    assert in_process("submit", str(run / "submission.csv"), env=env, cwd=work, monkeypatch=monkeypatch) == 2
+    out, err = capsys.readouterr()
+    assert "OOF accuracy 99.3100%, 42,000 of 42,000 train.csv rows" in out
+    assert "99.3100% is below the best submitted before (99.6000%, your Kaggle submissions)" in err
+    assert fake.uploads == {} and fake.api_calls() == ["competitions.CompetitionApiService/ListSubmissions"]
+    assert in_process("submit", str(run / "submission.csv"), "--yes", "--no-list", env=env, cwd=work,
+                      monkeypatch=monkeypatch) == 0
+    assert len(fake.uploads) == 1
 
 
 @needs_kaggle
@@ -342,7 +371,8 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     frame = submission.validate_file(output / "submission.csv", n_rows=100)
     assert np.load(output / "test_probabilities.npy").shape == (100, 10)
     assert (output / "run" / "cnn_gru" / "fold1" / "done.json").is_file()
-    assert (work / "submissions" / "submission.csv").read_text() == (output / "submission.csv").read_text()
+    assert not (work / "submissions" / "submission.csv").exists()  # 200 rows: not the default upload
+    assert "not copied to" in stdout and "not a run on all of train.csv" in stdout
     assert len(frame) == 100 and "submit it with: python scripts/submit.py" in stdout
     assert SECRET not in stdout + stderr
     for path in (work / "submissions").rglob("*"):
@@ -354,7 +384,7 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
 def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, monkeypatch, capsys):
     fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome")
     env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push", *QUICK, "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
+    code = in_process("push", *QUICK, "--weights", "equal", "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
                       env=env, cwd=work, monkeypatch=monkeypatch)
     logs = "".join(k.log for k in fake.kernels.values())
     out, err = capsys.readouterr()
@@ -365,14 +395,14 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
     run = plan_dir / "run"
     ensemble = atomic.read_json(run / "ensemble.json")
     assert len(ensemble["models"]["cnn_gru"]["fold_accuracy"]) == 2
-    # the ordinary ensemble step: test probabilities are the mean of the two kernels' fold results
+    # the ordinary ensemble step (--weights equal): test probabilities are the mean of the kernels' fold results
     folds = [np.load(run / "cnn_gru" / f"fold{k}" / "test.npy") for k in (0, 1)]
     np.testing.assert_allclose(np.load(run / "test_probabilities.npy"), np.mean(folds, axis=0), atol=1e-6)
     for k in (0, 1):
         kernel_fold = plan_dir / f"kaggle-digits-part{k + 1}" / "output" / "run" / "cnn_gru" / f"fold{k}"
         assert (kernel_fold / "test.npy").read_bytes() == (run / "cnn_gru" / f"fold{k}" / "test.npy").read_bytes()
     submission.validate_file(run / "submission.csv", n_rows=100)
-    assert (work / "submissions" / "submission.csv").read_bytes() == (run / "submission.csv").read_bytes()
+    assert not (work / "submissions" / "submission.csv").exists()  # 200 rows: not the default upload
 
     # gathering again (no kaggle call) reuses everything and gives the same file
     before = (run / "submission.csv").read_bytes()

@@ -194,6 +194,8 @@ def kernel_main(settings: dict, info: dict | None = None) -> int:
         "submission": result.submission_path is not None, "missing_folds": result.summary.get("missing_folds", []),
     }
     if result.submission_path is not None:
+        # the kernel's own output, whatever the run trained on (the pipeline copies only full-data runs)
+        shutil.copyfile(result.run_dir / rundir.SUBMISSION, working / rundir.SUBMISSION)
         shutil.copyfile(result.run_dir / rundir.TEST_PROBABILITIES, working / rundir.TEST_PROBABILITIES)
         manifest["ensemble"] = result.summary.get("ensemble", {})
         manifest["n_test"] = result.summary.get("n_test")

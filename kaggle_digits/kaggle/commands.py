@@ -7,6 +7,7 @@ command's help). cli.py lists them; the run settings a kernel trains with come f
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from kaggle_digits import rundir, submission
 from kaggle_digits.config import RunConfig, add_arguments, from_args, settings
 from kaggle_digits.data import check_data
 from kaggle_digits.ensemble import BLENDS
-from kaggle_digits.errors import ConfigError
-from kaggle_digits.kaggle import client, fanout
+from kaggle_digits.errors import ConfigError, OutputError
+from kaggle_digits.kaggle import client, fanout, provenance
 from kaggle_digits.kaggle.bundle import DEFAULT_ACCELERATOR
+
+log = logging.getLogger(__name__)
 
 
 def _debug(p: argparse.ArgumentParser) -> None:
@@ -54,6 +57,8 @@ def submit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--submissions-dir", default="submissions", help="where run folders are, to describe the file")
     p.add_argument("--dry-run", action="store_true", help="validate and show the kaggle command; submit nothing")
     p.add_argument("--no-list", action="store_true", help="do not list recent submissions afterwards")
+    p.add_argument("--yes", action="store_true", help="submit even a run on a subset of train.csv, on the bundled "
+                   "sample, or with an OOF accuracy below the best submitted before")
     _debug(p)
 
 
@@ -66,19 +71,41 @@ def submit(args: argparse.Namespace) -> int:
         kaggle competitions submit -c digit-recognizer -f FILE -m MESSAGE
     with a default MESSAGE that records the run (models, folds, OOF accuracy, git commit), and
         kaggle competitions submissions -c digit-recognizer
+    It shows the run's OOF accuracy first and, unless --yes, refuses a file whose run trained on a subset
+    (--max-train-rows) or the bundled sample, or whose OOF accuracy is below the best submitted before
+    (submissions/submitted.json and the OOF accuracies in your Kaggle submissions' descriptions).
     """
     frame = submission.validate_file(args.file, n_rows=submission.KAGGLE_TEST_ROWS)
     print(f"{args.file}: valid ({len(frame):,} rows, ImageId 1..{len(frame)}, labels 0..9)")
-    message = args.message or rundir.default_message(args.file, args.submissions_dir)
+    facts = provenance.describe(args.file, args.submissions_dir)
+    print(f"{args.file}: {facts.line()}")
+    message = args.message or provenance.default_message(args.file, args.submissions_dir)
     command = ["kaggle", "competitions", "submit", "-c", client.COMPETITION, "-f", args.file, "-m", message]
+    if not args.yes:
+        reasons = provenance.refusals(facts, provenance.best_submitted(args.submissions_dir))
+        if not reasons and not args.dry_run and facts.oof_accuracy is not None:
+            client.require_credentials()  # before the listing, so missing credentials stay one line
+            reasons = provenance.refusals(facts, provenance.best_submitted(args.submissions_dir, _listing()))
+        if reasons:
+            raise OutputError(f"{args.file} not submitted: {'; '.join(reasons)}. Pass --yes to submit it anyway")
     if args.dry_run:
         print("dry run, not submitted: " + " ".join(shlex.quote(c) for c in command))
         return 0
     output = client.submit(args.file, message)
+    provenance.record_submitted(args.submissions_dir, args.file, facts, message)
     print("\n".join(line for line in output.splitlines() if line.strip()))
     if not args.no_list:
         print(client.submissions())
     return 0
+
+
+def _listing() -> str:
+    """`kaggle competitions submissions` for the OOF accuracies in earlier descriptions ("" if it fails)."""
+    try:
+        return client.submissions(page_size=50)
+    except client.KaggleError as exc:
+        log.warning(f"could not list earlier submissions ({exc}); comparing with {rundir.SUBMITTED} only")
+        return ""
 
 
 # --------------------------------------------------------------------------- push, gather
@@ -167,14 +194,21 @@ def push(args: argparse.Namespace) -> int:
 
 
 def _take_kernel_submission(output: Path, submissions_dir: Path) -> int:
-    """One kernel trained everything: validate its submission and copy it to submissions/submission.csv."""
+    """One kernel trained everything: validate its submission; copy it to submissions/submission.csv (with
+    submissions/submission.json naming its run) when the kernel trained on all of train.csv."""
     manifest = fanout.load_manifest(output)
     n_rows = manifest.get("n_test") or submission.KAGGLE_TEST_ROWS
     frame = submission.validate_file(output / rundir.SUBMISSION, n_rows=n_rows)
-    latest = submission.write(frame, submissions_dir / rundir.SUBMISSION, overwrite=True, n_rows=n_rows)
+    facts = provenance.describe(output / rundir.SUBMISSION, submissions_dir)
     oof = manifest.get("ensemble", {}).get("oof_accuracy")
-    print(f"kernel submission: {output / rundir.SUBMISSION} ({len(frame):,} rows"
-          + (f", OOF accuracy {oof:.4%}" if oof is not None else "") + f"), copied to {latest}")
+    line = (f"kernel submission: {output / rundir.SUBMISSION} ({len(frame):,} rows"
+            + (f", OOF accuracy {oof:.4%}" if oof is not None else "") + ")")
+    if facts.run_dir is None or facts.is_sample or facts.subset:
+        print(f"{line}; not copied to {submissions_dir / rundir.SUBMISSION}: not a run on all of train.csv")
+    else:
+        latest = submission.write(frame, submissions_dir / rundir.SUBMISSION, overwrite=True, n_rows=n_rows)
+        rundir.record_latest(submissions_dir, facts.run_dir)
+        print(f"{line}, copied to {latest}")
     print(f"submit it with: python scripts/submit.py {output / rundir.SUBMISSION}")
     return 0
 
