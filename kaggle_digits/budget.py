@@ -72,5 +72,4 @@ def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
     """
     augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
     return dataclasses.replace(cfg, minutes=None, folds=plan.folds, models=plan.models, epochs=None,
-                               model_epochs=dict(plan.epochs), augment=augment, validate_each_epoch=False,
-                               plan=plan.describe())
+                               model_epochs=dict(plan.epochs), augment=augment, validate_each_epoch=False)

@@ -33,10 +33,8 @@ DEFAULT_MODELS = ("cnn", "cnn_gru")
 
 # Named starting points; a TOML file and flags given with a preset override its values.
 PRESETS: dict[str, dict[str, Any]] = {
-    # the best submission the planner finds for 15 minutes on this machine (99.4-99.5% OOF on 2 CPU cores)
-    "quick": {"minutes": 15.0},
-    # every model's full recipe, 5 folds, whatever the machine
-    "full": {"full": True},
+    "quick": {"minutes": 15.0},  # the best plan for 15 minutes on this machine
+    "full": {"full": True},  # every model's full recipe, 5 folds, whatever the machine
 }
 
 
@@ -56,8 +54,7 @@ def parse_model_list(text: str) -> tuple[str, ...]:
 
 
 def parse_model_epochs(text: str) -> dict[str, int]:
-    """``cnn=9,cnn_gru=6`` -> {"cnn": 9, "cnn_gru": 6}."""
-    try:
+    try:  # cnn=9,cnn_gru=6 -> {"cnn": 9, "cnn_gru": 6}
         pairs = [item.split("=") for item in text.split(",") if item.strip()]
         return {name.strip(): int(epochs) for name, epochs in pairs}
     except ValueError:
@@ -113,9 +110,8 @@ class RunConfig:
     # overrides of the per-model recipes (None = each model's own default)
     epochs: int | None = setting(None, flag="--epochs", fingerprint=True,
                                  help="epochs for every model (default: each model's recipe)")
-    model_epochs: dict | None = setting(
-        None, flag="--model-epochs", parse=parse_model_epochs, metavar="M=E,..", fingerprint=True,
-        help="epochs per model, e.g. cnn=9,cnn_gru=6 (what --minutes plans; wins over --epochs)")
+    model_epochs: dict | None = setting(None, flag="--model-epochs", parse=parse_model_epochs, metavar="M=E,..",
+                                        fingerprint=True, help="epochs per model, e.g. cnn=9,cnn_gru=6")
     batch_size: int | None = setting(None, flag="--batch-size", fingerprint=True,
                                      help="batch size for every model (default: each model's recipe)")
     learning_rate: float | None = setting(None, flag="--learning-rate", metavar="LR", fingerprint=True,
@@ -130,18 +126,11 @@ class RunConfig:
                                 "OOF-fitted temperature per model, equal = plain probability average, oof = "
                                 "log-probability blend with weights fitted on OOF probabilities (all are scored)")
     # time and numbers
-    minutes: float | None = setting(
-        None, flag="--minutes", metavar="M",
-        help="plan the run to finish in about M minutes on this machine: times a few steps of each model, then "
-             "picks folds, models, epochs and augmentation (recorded in config.toml). Default on a CPU-only "
-             "machine with no --epochs/--model-epochs/--full: 20 (2 on the bundled sample)")
-    full: bool = setting(False, flag="--full", help="train every model's full recipe even on a CPU-only machine "
-                                                    "(no time budget; the default with a GPU)")
-    plan: str | None = setting(None, help="what --minutes planned (a record; the planned values are the settings)")
+    minutes: float | None = setting(None, flag="--minutes", metavar="M", help="plan the run for about M minutes "
+                                    "here (CPU-only default: 20, 2 on the sample; see README)")
+    full: bool = setting(False, flag="--full", help="every model's full recipe, also on a CPU (default with a GPU)")
     precision: Literal["auto", "float32", "bfloat16", "float16"] = setting(
-        "auto", flag="--precision",
-        help="auto = mixed bfloat16 on GPUs with bf16 (Ampere+) and CPUs with AMX/AVX512_BF16, mixed float16 on "
-             "T4/P100-class GPUs, float32 elsewhere")
+        "auto", flag="--precision", help="auto: bf16 where GPU/CPU has it, fp16 on T4/P100")
     # outputs
     submissions_dir: str = setting("submissions", flag="--submissions-dir", metavar="DIR", local=True,
                                    help="where run folders go")

@@ -29,7 +29,7 @@ MB = 1024 * 1024
 # The RunConfig settings a FoldTask spells out itself (as model, recipe, augment, data/rows hashes...);
 # every other fingerprinted setting reaches the fold fingerprint through RunConfig.fold_settings.
 FOLD_TASK_SETTINGS = ("data", "max_train_rows", "models", "folds", "seed", "epochs", "model_epochs", "batch_size",
-                      "learning_rate", "augment", "validate_each_epoch", "tta", "precision")
+                      "learning_rate", "augment", "validate_each_epoch", "tta")
 
 
 @dataclass
@@ -80,8 +80,8 @@ def make_submission(cfg: RunConfig) -> RunResult:
         return RunResult(run_dir, None, {"missing_folds": missing})
 
     summary = summarise(results, y, fold_of, cfg.weights)
-    if cfg.plan:
-        summary["plan"] = {"description": cfg.plan, "folds": cfg.folds, "epochs": dict(cfg.model_epochs or {}),
+    if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
+        summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs or {}),
                            "augment": cfg.augment.enabled}
     summary["precision"] = precision.name
     summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds)
