@@ -16,8 +16,7 @@ import logging
 from kaggle_digits import precision as precision_mod
 from kaggle_digits import probe
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import Competition
-from kaggle_digits.data import _cache_root as cache_root
+from kaggle_digits.data import Competition, cache_root
 from kaggle_digits.devices import gpu_devices
 from kaggle_digits.models import get_spec
 from kaggle_digits.planner import Plan, candidate_model_sets, estimate_seconds, format_minutes, make_plan
@@ -57,7 +56,7 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str)
     caps = {m: get_spec(m).recipe.epochs for m in costs}
     plan = make_plan(minutes * 60, costs, candidates, n_rows, data.n_test, caps)
     if cfg.minutes is None:
-        full, _ = estimate_seconds(costs, {m: caps[m] for m in models}, 5, n_rows, data.n_test)
+        full = estimate_seconds(costs, {m: caps[m] for m in models}, 5, n_rows, data.n_test)
         log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
                  f"full recipe, 5 folds: about {format_minutes(full)} here)")
     log.info(f"plan: {plan.describe()}")

@@ -22,13 +22,12 @@ LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(log p / T) as float32: T < 1 sharpens, T > 1 softens, T = 1 leaves p unchanged."""
-    logits = np.log(np.clip(probabilities.astype(np.float64), EPS, 1.0)) / temperature
-    return np.exp(log_softmax(logits, axis=1)).astype(np.float32)
+    return np.exp(log_softmax(_log(probabilities) / temperature, axis=1)).astype(np.float32)
 
 
 def fit_temperature(probabilities: np.ndarray, y: np.ndarray) -> float:
     """The T in [0.05, 20] that minimises the log loss of ``apply_temperature(p, T)`` on labels ``y``."""
-    logs = np.log(np.clip(probabilities.astype(np.float64), EPS, 1.0))
+    logs = _log(probabilities)
     rows = np.arange(len(y))
 
     def loss(log_t: float) -> float:
@@ -50,3 +49,7 @@ def cross_fitted(probabilities: np.ndarray, y: np.ndarray, fold_of: np.ndarray) 
         calibrated[held] = apply_temperature(probabilities[held], t)
         temperatures[int(fold)] = t
     return calibrated, temperatures
+
+
+def _log(probabilities: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(probabilities.astype(np.float64), EPS, 1.0))

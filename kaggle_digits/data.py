@@ -311,7 +311,7 @@ def _warn_duplicates(x_train: np.ndarray, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- cache
-def _cache_root() -> Path:
+def cache_root() -> Path:
     return Path(os.environ.get("KAGGLE_DIGITS_CACHE", Path.home() / ".cache" / "kaggle-digits"))
 
 
@@ -320,7 +320,7 @@ def _cache_dir(source: CompetitionSource, root: str | os.PathLike | None = None)
         key = hashlib.sha256(repr((CACHE_FORMAT, source.identity())).encode()).hexdigest()[:24]
     except OSError:
         return None
-    return Path(root or _cache_root()) / key
+    return Path(root or cache_root()) / key
 
 
 CACHED_ARRAYS = ("x_train", "y_train", "x_test", "sample_ids")

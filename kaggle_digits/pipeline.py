@@ -81,7 +81,7 @@ def make_submission(cfg: RunConfig) -> RunResult:
 
     summary = summarise(results, y, fold_of, cfg.weights)
     if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
-        summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs or {}),
+        summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs),
                            "augment": cfg.augment.enabled}
     summary["precision"] = precision.name
     summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds)

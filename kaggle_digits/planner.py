@@ -16,7 +16,7 @@ epochs first, then folds, then the second model; augmentation once epochs allow 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 1}  # fewest epochs that make k folds worth their cost
@@ -43,7 +43,6 @@ class Plan:
     augment: bool
     estimate_seconds: float
     budget_seconds: float
-    fold_seconds: dict[str, float] = field(default_factory=dict)  # estimated seconds of one fold per model
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -54,22 +53,15 @@ class Plan:
         return (f"{self.folds} folds x {parts}, augmentation {'on' if self.augment else 'off'} "
                 f"~ {format_minutes(self.estimate_seconds)} (budget {format_minutes(self.budget_seconds)})")
 
-    def to_dict(self) -> dict:
-        return {"folds": self.folds, "epochs": dict(self.epochs), "augment": self.augment,
-                "estimate_seconds": round(self.estimate_seconds, 1), "budget_seconds": self.budget_seconds}
-
 
 def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds: int, n_rows: int,
-                     n_test: int) -> tuple[float, dict[str, float]]:
-    """Estimated wall time of a run, and of one fold per model."""
-    per_fold = {}
-    for name, e in epochs.items():
-        c = costs[name]
-        train_rows = n_rows * (folds - 1) / folds
-        predict_rows = n_rows / folds + n_test
-        per_fold[name] = (c.fold_overhead_seconds + e * train_rows / c.train_images_per_second
-                          + predict_rows / c.predict_images_per_second)
-    return STARTUP_SECONDS + folds * sum(per_fold.values()), per_fold
+                     n_test: int) -> float:
+    """Estimated wall time of a run: start-up, then per fold each model's overhead, epochs and predictions."""
+    train_rows = n_rows * (folds - 1) / folds
+    predict_rows = n_rows / folds + n_test
+    per_fold = sum(costs[m].fold_overhead_seconds + e * train_rows / costs[m].train_images_per_second
+                   + predict_rows / costs[m].predict_images_per_second for m, e in epochs.items())
+    return STARTUP_SECONDS + folds * per_fold
 
 
 def candidate_model_sets(models: tuple[str, ...], fallback: str | None = FALLBACK_MODEL) -> list[tuple[str, ...]]:
@@ -103,16 +95,15 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
 
 def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs) -> dict[str, int]:
     """Equal epochs for every model (capped at its recipe), as many as the budget holds; at least 1."""
-    fixed, _ = estimate_seconds(costs, {m: 0 for m in models}, folds, n_rows, n_test)
+    fixed = estimate_seconds(costs, {m: 0 for m in models}, folds, n_rows, n_test)
     per_epoch = sum(folds * n_rows * (folds - 1) / folds / costs[m].train_images_per_second for m in models)
     e = max(1, math.floor((budget - fixed) / per_epoch)) if budget > fixed else 0
     return {m: max(1, min(e, max_epochs[m])) if e else 0 for m in models}
 
 
 def _plan(budget, costs, epochs, folds, n_rows, n_test) -> Plan:
-    total, per_fold = estimate_seconds(costs, epochs, folds, n_rows, n_test)
     return Plan(folds=folds, epochs=epochs, augment=min(epochs.values()) >= AUGMENT_MIN_EPOCHS,
-                estimate_seconds=total, budget_seconds=budget, fold_seconds=per_fold)
+                estimate_seconds=estimate_seconds(costs, epochs, folds, n_rows, n_test), budget_seconds=budget)
 
 
 def format_minutes(seconds: float) -> str:

@@ -6,9 +6,9 @@ cache folder, so only the first ``--minutes`` run on a machine pays for it (a fe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.planner import ModelCost
+from kaggle_digits.precision import cpu_model
 from kaggle_digits.recipe import make_loss, make_optimizer
 
 TRAIN_STEPS = 6      # timed steps after the first (which pays for tracing and compilation)
@@ -76,24 +77,9 @@ def measure(name: str, augment: AugmentConfig, seed: int = 0) -> ModelCost:
 
 
 def _cache_key(name: str, augment: AugmentConfig, precision: str) -> str:
-    import hashlib
-
-    from kaggle_digits.precision import cpu_flags  # noqa: F401 -- same machine identity as precision
-
     identity = [PROBE_FORMAT, name, get_spec(name).recipe.batch_size, augment.enabled, augment.kind,
-                keras.backend.backend(), precision, platform.processor() or platform.machine(), os.cpu_count(),
-                _cpu_model()]
+                keras.backend.backend(), precision, cpu_model(), os.cpu_count()]
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _read(path: Path | None) -> ModelCost | None:

@@ -60,3 +60,20 @@ def test_benchmark_compares_kit_and_baseline_on_the_same_folds(tmp_path, monkeyp
     # without TTA the reloaded fold models reproduce the run's own OOF accuracy
     assert abs(gain["cnn_gru"]["oof_accuracy"] - m["oof_accuracy"]) < 1e-9
     assert json.loads((run_dir / rundir.TTA).read_text())["models"]["cnn_gru"] == gain["cnn_gru"]
+
+
+def test_budget_table_renders_without_optional_packages():
+    """The time-to-accuracy table is plain Markdown (bench.tables), also when the notebook had no epoch in time."""
+    import pandas as pd
+
+    from kaggle_digits.bench.budget import render_markdown
+
+    table = pd.DataFrame([
+        {"budget_min": 1.0, "kit_plan": "2 folds x cnn_small 1 ep", "kit_oof_accuracy": 0.97, "kit_wall_s": 70.4,
+         "notebook_holdout_accuracy": None, "notebook_epochs": 0},
+        {"budget_min": 3.0, "kit_plan": "2 folds x cnn 3 ep", "kit_oof_accuracy": 0.985, "kit_wall_s": 190.0,
+         "notebook_holdout_accuracy": 0.99, "notebook_epochs": 5}])
+    lines = render_markdown(table, {"full": "test machine"}).splitlines()
+    assert lines[0] == "Machine: test machine"
+    assert lines[4] == "| 1 min | 2 folds x cnn_small 1 ep | 97.00% | 70 s | no epoch in time | 0 |"
+    assert lines[5] == "| 3 min | 2 folds x cnn 3 ep | 98.50% | 190 s | 99.00% | 5 |"

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kaggle_digits import atomic
+from kaggle_digits import atomic, rundir
 from kaggle_digits.bench.machine import describe_machine
+from kaggle_digits.bench.tables import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ def kit_run(data: str, minutes: float, out_dir: Path, extra: list[str] | None = 
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     wall = time.perf_counter() - start
-    summary = json.loads((run_dir / "ensemble.json").read_text())
-    config = (run_dir / "config.toml").read_text()
+    summary = rundir.read_summary(run_dir)
+    config = (run_dir / rundir.CONFIG).read_text()
     return {"minutes": minutes, "wall_seconds": wall, "oof_accuracy": summary["ensemble"]["oof_accuracy"],
             "members": {m: v["oof_accuracy"] for m, v in summary["models"].items()},
             "plan": summary.get("plan"), "command": " ".join(cmd[1:]), "config_toml": config}
@@ -83,16 +84,11 @@ def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | N
 
 
 def render_markdown(table: pd.DataFrame, machine: dict) -> str:
-    shown = pd.DataFrame({
-        "budget": [f"{b:g} min" for b in table.budget_min],
-        "kit plan": table.kit_plan,
-        "kit OOF accuracy": [f"{a:.2%}" for a in table.kit_oof_accuracy],
-        "kit wall": [f"{s:.0f} s" for s in table.kit_wall_s],
-        "notebook holdout accuracy": [f"{a:.2%}" if a == a and a is not None else "no epoch in time"
-                                      for a in table.notebook_holdout_accuracy],
-        "notebook epochs": table.notebook_epochs,
-    })
-    return f"Machine: {machine['full']}\n\n" + shown.to_markdown(index=False) + "\n"
+    header = ("budget", "kit plan", "kit OOF accuracy", "kit wall", "notebook holdout accuracy", "notebook epochs")
+    rows = [(f"{r.budget_min:g} min", r.kit_plan, f"{r.kit_oof_accuracy:.2%}", f"{r.kit_wall_s:.0f} s",
+             "no epoch in time" if pd.isna(r.notebook_holdout_accuracy) else f"{r.notebook_holdout_accuracy:.2%}",
+             r.notebook_epochs) for r in table.itertuples()]
+    return f"Machine: {machine['full']}\n\n" + markdown_table(header, rows, "llrrrr") + "\n"
 
 
 def plot(table: pd.DataFrame, curve: list[dict], path: Path, machine: dict) -> None:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 import platform
 
+from kaggle_digits.precision import cpu_model
+
 
 def describe_machine() -> dict:
     """``short`` (for a table cell), ``full`` (for a footnote) and the Keras ``backend``."""
     import keras
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         n_cpus = len(os.sched_getaffinity(0))
     except AttributeError:
