@@ -122,6 +122,7 @@ def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, mo
     (first.run_dir / "cnn_gru" / "fold1" / "done.json").unlink()
     (first.run_dir / "submission.csv").unlink()
     caplog.set_level(logging.INFO, logger="kaggle_digits")
+    caplog.clear()  # only the second run's lines (an earlier test may have left the logger at INFO)
     second = make_submission(RunConfig(**cfg))
     logs = caplog.messages
     assert second.run_dir == first.run_dir

@@ -78,7 +78,7 @@ def test_html_is_self_contained(quick_run):
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG_MAGIC
     assert "bundled 4,000-row sample" in text  # the sample warning
-    assert "<td>cnn</td>" in text and "ensemble (equal weights)" in text  # the results table
+    assert "<td>cnn</td>" in text and "ensemble (calibrated weights)" in text  # the results table
     accuracy = atomic.read_json(quick_run.run_dir / "ensemble.json")["ensemble"]["oof_accuracy"]
     assert f"{accuracy:.2%}" in text
 
@@ -214,10 +214,10 @@ def test_confusion_matrix_cells_count_the_oof_predictions(run):
 
 def test_results_table_follows_the_blend_used_and_reads_old_runs(run, tmp_path):
     rows = results_rows(run.summary)
-    assert [r["model"] for r in rows] == ["cnn", "ensemble (equal weights)"]
+    assert [r["model"] for r in rows] == ["cnn", "ensemble (calibrated weights)"]  # the default blend
     e = run.summary["ensemble"]
-    assert rows[-1]["oof_accuracy"] == e["oof_accuracy"] == e["blends"]["equal"]["oof_accuracy"]
-    assert rows[-1]["oof_log_loss"] == e["blends"]["equal"]["oof_log_loss"]
+    assert rows[-1]["oof_accuracy"] == e["oof_accuracy"] == e["blends"]["calibrated"]["oof_accuracy"]
+    assert rows[-1]["oof_log_loss"] == e["blends"]["calibrated"]["oof_log_loss"]
     # an ensemble.json written before the blend registry (flat equal_/fitted_ keys) still reads
     old = {"models": {"cnn": {}, "cnn_gru": {}}, "ensemble": {
         "weights_used": "oof", "oof_accuracy": 0.99, "equal_weights_oof_accuracy": 0.98,

@@ -113,9 +113,9 @@ def test_seed_recipe_is_the_models_default(name):
     assert recipe.override(epochs=3, batch_size=64).epochs == 3
 
 
-def test_seed001_cnn_gru_reuses_the_kit_builder(fresh_session):
+def test_seed001_cnn_gru_is_the_seeds_own_builder_not_the_kits(fresh_session):
     spec = get_spec("seed001_cnn_gru")
-    assert spec.builder is cnn_gru
+    assert spec.builder is not cnn_gru and spec.builder.__module__ == "kaggle_digits.models.seed001"
     assert spec.hp["reset_after"] is False
     # the default GRU formulation gives the count the doc warns about
     assert create_model("seed001_cnn_gru", reset_after=True).count_params() == 28_746
