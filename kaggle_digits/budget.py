@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 from kaggle_digits import precision as precision_mod
 from kaggle_digits import probe
@@ -51,16 +52,23 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str)
         return cfg
     models = cfg.models
     candidates = candidate_model_sets(models)
-    costs = probe.measure_costs(tuple(dict.fromkeys(m for s in candidates for m in s)), cfg.augment, precision,
-                                cache_root(), log=log.info)
+    started = time.perf_counter()
+    costs = measure_costs(cfg, precision)
+    probe_seconds = time.perf_counter() - started  # a first run on a machine spends its budget on the probe too
     caps = {m: get_spec(m).recipe.epochs for m in costs}
-    plan = make_plan(minutes * 60, costs, candidates, n_rows, data.n_test, caps)
+    plan = make_plan(max(minutes * 60 - probe_seconds, 1.0), costs, candidates, n_rows, data.n_test, caps)
     if cfg.minutes is None:
         full = estimate_seconds(costs, {m: caps[m] for m in models}, 5, n_rows, data.n_test)
         log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
                  f"full recipe, 5 folds: about {format_minutes(full)} here)")
     log.info(f"plan: {plan.describe()}")
     return planned_config(cfg, plan)
+
+
+def measure_costs(cfg: RunConfig, precision: str) -> dict[str, probe.ModelCost]:
+    """The measured speed of every model a plan for ``cfg`` may use (cached per machine; see probe.py)."""
+    models = tuple(dict.fromkeys(m for s in candidate_model_sets(cfg.models) for m in s))
+    return probe.measure_costs(models, cfg.augment, precision, cache_root(), log=log.info)
 
 
 def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:

@@ -7,10 +7,12 @@ The planner is pure arithmetic over measured costs, so it is tested with made-up
 2. ``make_plan`` picks the configuration whose estimated wall time fits the budget, by the rule
    below, and returns a ``Plan``; the run records it in config.toml so a rerun reproduces it.
 
-The rule, read off measured learning curves (README, "Time budget"): accuracy rises steeply over the
-first epochs and flattens after ~10 (the schedules anneal fully at any length), augmentation only
-pays after ~6 epochs, and a second model only pays when both get several epochs. So, for a budget:
-epochs first, then folds, then the second model; augmentation once epochs allow it.
+The rule, read off measured runs on 2 CPU cores (README, "Time budget"): accuracy rises steeply over
+the first epochs and flattens after ~10 (the schedules anneal fully at any length); augmentation only
+pays after ~6 epochs; and per CPU-second the small ``cnn_fast`` beats ``cnn`` until ``cnn`` can have
+4+ folds of 10+ epochs (2 folds x 4 epochs: cnn_fast 99.05% OOF in 46 s; 3 folds x 8 epochs: 99.30%,
+99.36% with augmentation). So: the chosen models (all, then fewer) only at 4 or 5 folds with enough
+epochs; else ``cnn_fast``, epochs first, then folds; augmentation once epochs allow it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 1}  # fewest epochs that make k folds worth their cost
-MIN_EPOCHS_SHORT = 3       # at 2 folds a model set needs this many epochs, else the next (smaller) set
-FALLBACK_MODEL = "cnn_small"  # the last resort for budgets too short for the chosen models
+CHOSEN_MODELS_MIN_FOLDS = 4  # the chosen models only at this many folds; below, the fast model does better
+FALLBACK_MODEL = "cnn_fast"  # the model for budgets too short for the chosen models
 AUGMENT_MIN_EPOCHS = 6     # shorter runs score higher without augmentation
 STARTUP_SECONDS = 8.0      # process start, imports, data load (cached), run folder, ensemble, writing
 
@@ -77,17 +79,16 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
     """The configuration that fits ``budget_seconds`` by the module's rule.
 
     ``candidates``: model sets in order of preference (``candidate_model_sets``); a set is taken at
-    the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``, and only with at least
-    ``MIN_EPOCHS_SHORT`` epochs unless it is the last resort. ``max_epochs`` caps each model at its recipe.
+    the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``, and only at ``CHOSEN_MODELS_MIN_FOLDS``
+    or more folds unless it is the last resort. ``max_epochs`` caps each model at its recipe.
     """
     if budget_seconds <= 0:
         raise ValueError(f"the time budget must be positive, got {budget_seconds}")
     for i, chosen in enumerate(candidates):
         last = i == len(candidates) - 1
-        for folds in FOLD_CHOICES:
+        for folds in (f for f in FOLD_CHOICES if last or f >= CHOSEN_MODELS_MIN_FOLDS):
             epochs = _epochs_that_fit(budget_seconds, costs, chosen, folds, n_rows, n_test, max_epochs)
-            enough = MIN_EPOCHS_FOR_FOLDS[folds] if folds != FOLD_CHOICES[-1] or last else MIN_EPOCHS_SHORT
-            if min(epochs.values()) >= max(1, enough):
+            if min(epochs.values()) >= max(1, MIN_EPOCHS_FOR_FOLDS[folds]):
                 return _plan(budget_seconds, costs, epochs, folds, n_rows, n_test)
     # not even the last resort at 2 folds x 1 epoch fits: the smallest run there is, estimated honestly
     return _plan(budget_seconds, costs, {candidates[-1][0]: 1}, FOLD_CHOICES[-1], n_rows, n_test)

@@ -63,6 +63,16 @@ def apply(precision: Precision) -> None:
     keras.mixed_precision.set_global_policy(precision.policy)
 
 
+def fresh_session(name: str = "float32") -> None:
+    """``keras.backend.clear_session()``, then the dtype policy of precision ``name`` again.
+
+    clear_session resets the global policy to float32, so every model built after it would silently
+    train in float32 whatever --precision said: whoever clears the session sets the policy back.
+    """
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(POLICIES[name])
+
+
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
     return frozenset(_cpuinfo().get("flags", "").split())

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import __version__, atomic, rundir, tta
+from kaggle_digits import __version__, atomic, precision, rundir, tta
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig, non_default
 from kaggle_digits.devices import distribution_scope
@@ -81,7 +81,7 @@ def fingerprint_hash(fingerprint: dict) -> str:
 
 
 TRAINING_MODULES = ("augment.py", "devices.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py",
-                    "models/blocks.py", "calibration.py")
+                    "models/blocks.py", "calibration.py", "precision.py")
 
 
 @functools.lru_cache(maxsize=None)
@@ -146,7 +146,7 @@ def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> F
 def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                y_val: np.ndarray, x_test: np.ndarray, fold_dir: Path, verbose: int = 1) -> FoldResult:
     """Fit ``task.model`` on the fold's training rows, then predict its held-out rows and test.csv."""
-    keras.backend.clear_session()
+    precision.fresh_session(task.precision)
     keras.utils.set_random_seed(task.fold_seed)
     spec = get_spec(task.model)
     recipe = task.recipe

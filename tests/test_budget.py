@@ -47,7 +47,7 @@ def test_a_plan_becomes_the_runs_settings():
 
 
 def test_a_planned_run_records_its_plan(tmp_path, monkeypatch, cpu_only):
-    slow = {m: ModelCost(m, 40.0, 400.0, 1.0) for m in ("cnn", "cnn_gru", "cnn_small")}  # made-up speeds
+    slow = {m: ModelCost(m, 40.0, 400.0, 1.0) for m in ("cnn", "cnn_gru", "cnn_fast")}  # made-up speeds
     monkeypatch.setattr(probe, "measure_costs", lambda models, *a, **k: {m: slow[m] for m in models})
     monkeypatch.chdir(tmp_path)
     result = make_submission(RunConfig(data=None, max_train_rows=200, minutes=0.5, verbose=0, report=False,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from kaggle_digits.planner import (MIN_EPOCHS_FOR_FOLDS, ModelCost, Progress, candidate_model_sets, estimate_seconds,
+from kaggle_digits.planner import (CHOSEN_MODELS_MIN_FOLDS, MIN_EPOCHS_FOR_FOLDS, ModelCost, Progress, candidate_model_sets, estimate_seconds,
                                    make_plan)
 
 COSTS = {"cnn": ModelCost("cnn", 2000, 6000, 5), "cnn_gru": ModelCost("cnn_gru", 1000, 3000, 6),
-         "cnn_small": ModelCost("cnn_small", 6000, 9000, 4)}
-CAPS = {"cnn": 30, "cnn_gru": 30, "cnn_small": 30}
+         "cnn_fast": ModelCost("cnn_fast", 6000, 9000, 4)}
+CAPS = {"cnn": 30, "cnn_gru": 30, "cnn_fast": 30}
 SETS = candidate_model_sets(("cnn", "cnn_gru"))
 
 
@@ -27,8 +27,8 @@ def test_every_plan_fits_its_budget_or_is_the_smallest_run(minutes):
 
 def test_more_time_never_buys_a_worse_plan():
     plans = [plan(m) for m in (1, 3, 10, 20, 30, 60, 120, 600)]
-    work = [p.folds * sum(p.epochs.values()) * (p.folds - 1) / p.folds for p in plans]
-    assert work == sorted(work)
+    spent = [p.estimate_seconds for p in plans]  # a longer budget is used, not left idle
+    assert spent == sorted(spent)
     assert plans[-1].folds == 5 and plans[-1].epochs == {"cnn": 30, "cnn_gru": 30}  # the full recipe, capped
     assert plans[-1].augment
 
@@ -36,8 +36,15 @@ def test_more_time_never_buys_a_worse_plan():
 def test_short_budgets_drop_models_then_fall_back_to_the_fast_one():
     assert plan(120).models == ("cnn", "cnn_gru")
     tiny = make_plan(40, COSTS, SETS, 42_000, 28_000, CAPS)
-    assert tiny.models == ("cnn_small",) and tiny.folds == 2
+    assert tiny.models == ("cnn_fast",) and tiny.folds == 2
     assert not tiny.augment  # short runs train without augmentation
+
+
+def test_the_chosen_models_only_at_four_folds_or_more():
+    for minutes in (1, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120):
+        p = plan(minutes)
+        assert p.models == ("cnn_fast",) or p.folds >= CHOSEN_MODELS_MIN_FOLDS
+    assert plan(3).models == ("cnn_fast",) and plan(3).folds == 3  # 3 folds x 6+ epochs beat 2 folds x more
 
 
 def test_folds_need_their_minimum_epochs():

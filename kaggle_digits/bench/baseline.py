@@ -48,7 +48,7 @@ class BaselineResult:
 
 def pandas_load(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """train.csv the notebook way (``pd.read_csv``, C engine); returns images, labels and seconds."""
-    source = CompetitionSource(path)
+    source = CompetitionSource(Path(path))
     start = time.perf_counter()
     frames = []
     for name in ("train.csv", "test.csv"):
