@@ -14,13 +14,15 @@ import dataclasses
 import logging
 import time
 
+import kaggle_digits
 from kaggle_digits import precision as precision_mod
 from kaggle_digits import probe
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root
 from kaggle_digits.devices import gpu_devices
 from kaggle_digits.models import get_spec
-from kaggle_digits.planner import Plan, candidate_model_sets, estimate_seconds, format_minutes, make_plan
+from kaggle_digits.planner import (FINISH_SECONDS, REPORT_SECONDS, Plan, candidate_model_sets, estimate_seconds,
+                                   format_minutes, make_plan)
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +47,24 @@ def default_minutes(cfg: RunConfig, data: Competition) -> float | None:
     return SAMPLE_DEFAULT_MINUTES if data.is_sample else CPU_DEFAULT_MINUTES
 
 
-def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str) -> RunConfig:
+def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str, started: float) -> RunConfig:
     """``cfg`` with the planned folds, models, epochs and augmentation when a budget applies, else as is."""
     minutes = default_minutes(cfg, data)
     if minutes is None:
         return cfg
     models = cfg.models
     candidates = candidate_model_sets(models)
-    started = time.perf_counter()
     costs = measure_costs(cfg, precision)
-    probe_seconds = time.perf_counter() - started  # a first run on a machine spends its budget on the probe too
+    # the budget counts from the command's start: imports, data loading and (on a first run) the probe are spent
+    spent = time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)
     caps = {m: get_spec(m).recipe.epochs for m in costs}
-    plan = make_plan(max(minutes * 60 - probe_seconds, 1.0), costs, candidates, n_rows, data.n_test, caps)
+    finish = FINISH_SECONDS + (REPORT_SECONDS if cfg.report else 0.0)
+    plan = make_plan(max(minutes * 60 - spent, 1.0), costs, candidates, n_rows, data.n_test, caps, finish)
     if cfg.minutes is None:
-        full = estimate_seconds(costs, {m: caps[m] for m in models}, 5, n_rows, data.n_test)
+        full = estimate_seconds(costs, {m: caps[m] for m in models}, 5, n_rows, data.n_test, cfg.augment.enabled)
         log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
                  f"full recipe, 5 folds: about {format_minutes(full)} here)")
-    log.info(f"plan: {plan.describe()}")
+    log.info(f"plan: {plan.describe()}; {spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
     return planned_config(cfg, plan)
 
 

@@ -22,15 +22,18 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import kaggle_digits
 from kaggle_digits import __version__, logs
 from kaggle_digits.bench import commands as bench
 from kaggle_digits.config import add_arguments, from_args
 from kaggle_digits.errors import KaggleDigitsError
 from kaggle_digits.kaggle import commands as kaggle
+
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,30 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def reference_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run on the whole train.csv")
+    p.add_argument("--to", default="submissions/reference", metavar="DIR",
+                   help="where submission.csv and manifest.json go (default: submissions/reference)")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+
+def reference(args: argparse.Namespace) -> int:
+    """Make RUN_DIR the reference submission: copy its submission.csv and write manifest.json beside it.
+
+    The manifest holds the command, commit, config, machine and precision that made the run, the
+    ensemble's and each member's OOF accuracy (per-fold spread, s/epoch) and the wall time.
+    """
+    from kaggle_digits.reference import write_reference
+
+    print(f"reference: {write_reference(args.run_dir, args.to)}")
+    return 0
+
+
 GROUPS = {"bench": "benchmarks: the kit against plain Keras, the seed models, data loading, test-time augmentation"}
 COMMANDS = {c.name: c for c in (
     Command("make", "make_submission.py", make_arguments, make),
     Command("report", "report.py", report_arguments, report),
+    Command("reference", "make_reference.py", reference_arguments, reference),
     Command("download", "download_data.py", kaggle.download_arguments, kaggle.download),
     Command("submit", "submit.py", kaggle.submit_arguments, kaggle.submit),
     Command("push", "push_kernel.py", kaggle.push_arguments, kaggle.push, passes_on=True),
@@ -232,6 +255,7 @@ def _run(args: argparse.Namespace, rest: list[str], parser: argparse.ArgumentPar
     if rest and not args.command.passes_on:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
+    kaggle_digits.STARTED = time.perf_counter()  # a --minutes budget counts from here (heavy imports follow)
     quiet_tensorflow(getattr(args, "debug", False))
     logs.setup()
     try:

@@ -135,13 +135,13 @@ class RunConfig:
     submissions_dir: str = setting("submissions", flag="--submissions-dir", metavar="DIR", local=True,
                                    help="where run folders go")
     run_dir: str | None = setting(None, flag="--run-dir", metavar="DIR", local=True,
-                                  help="run folder (default: <submissions-dir>/<time>-<models>; an unfinished run "
-                                       "of the same configuration is resumed)")
+                                  help="run folder (default: <submissions-dir>/<time>-<models>; a run of the same "
+                                       "configuration is resumed, or reused when finished)")
     out: str | None = setting(None, flag="--out", metavar="FILE", local=True,
                               help="also write the submission to FILE (refused if it exists)")
     force: bool = setting(False, flag="--force", local=True, help="let --out replace an existing FILE")
     fresh: bool = setting(False, flag="--fresh", local=True,
-                          help="start a new run instead of resuming an unfinished one")
+                          help="start a new run instead of resuming or reusing one")
     # behaviour
     verbose: Literal[0, 1, 2] = setting(1, flag="--verbose",
                                         help="Keras progress: 0 none, 1 bars, 2 a line per epoch")

@@ -6,9 +6,12 @@ reuses finished folds (resume) and folds trained elsewhere (e.g. on Kaggle kerne
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
+import shlex
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,7 @@ from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.folds import training_folds
+from kaggle_digits.machine import describe_machine, git_commit
 from kaggle_digits.models import get_spec
 from kaggle_digits.planner import Progress
 from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
@@ -56,16 +60,23 @@ def make_submission(cfg: RunConfig) -> RunResult:
 
     precision = budget.resolve_precision(cfg)
     n_rows = min(cfg.max_train_rows or len(data.y_train), len(data.y_train))
-    cfg = budget.apply_budget(cfg, data, n_rows, precision.name).validate()
+    cfg = budget.apply_budget(cfg, data, n_rows, precision.name, started).validate()
     rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
-    x, y = data.x_train[rows], data.y_train[rows]
     run_dir = rundir.open_run(cfg, data)
     log.info(f"run folder: {run_dir}")
+    with rundir.lock(run_dir):  # a second process on this folder is refused, naming this one
+        return _run(cfg, data, run_dir, rows, fold_of, precision.name, started, load_seconds)
+
+
+def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fold_of: np.ndarray, precision: str,
+         started: float, load_seconds: float) -> RunResult:
+    """Train what the run folder lacks, then the ensemble, the submission and the report."""
+    x, y = data.x_train[rows], data.y_train[rows]
     _check_free_space(run_dir, cfg, data)
     rundir.record_inputs(run_dir, cfg, data, rows, fold_of)
 
     rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
-    tasks = {(name, fold): _task(cfg, data, name, fold, rows_sha, precision.name)
+    tasks = {(name, fold): _task(cfg, data, name, fold, rows_sha, precision)
              for name in cfg.models for fold in range(cfg.folds)}
     progress = Progress({rundir.fold_name(n, k): t.recipe.epochs * np.sum(fold_of != k) / len(y)
                          for (n, k), t in tasks.items()}, clock=time.perf_counter)
@@ -83,13 +94,17 @@ def make_submission(cfg: RunConfig) -> RunResult:
     if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
         summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs),
                            "augment": cfg.augment.enabled}
-    summary["precision"] = precision.name
+    summary["precision"] = precision
     summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds)
     test_probs = summary.pop("_test_probabilities")
     oof_probs = summary.pop("_oof_probabilities")
     summary.update({"load_seconds": load_seconds, "wall_seconds": time.perf_counter() - started,
                     "is_sample": data.is_sample, "n_train": int(len(y)), "n_test": int(data.n_test)})
     rundir.record_ensemble(run_dir, summary, oof_probs, test_probs)
+    rundir.record_invocation(run_dir, {
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), "commit": git_commit(),
+        "machine": describe_machine()["full"], "precision": precision, "finished": dt.datetime.now().isoformat(),
+        "wall_seconds": summary["wall_seconds"], "trained_folds": summary["trained_folds"]})
 
     frame = submission.make_frame(test_probs)
     validation = {"n_rows": data.n_test, "sample_ids": data.sample_ids}
@@ -105,6 +120,7 @@ def make_submission(cfg: RunConfig) -> RunResult:
     else:
         copies.append(submission.write(frame, Path(cfg.submissions_dir) / rundir.SUBMISSION, overwrite=True,
                                        **validation))
+        rundir.record_latest(cfg.submissions_dir, run_dir)  # `submit` shows this run's OOF for the copy
     if cfg.out:
         copies.append(submission.write(frame, cfg.out, overwrite=True, **validation))
     report_path = _write_report(cfg, run_dir, data) if cfg.report else None

@@ -25,7 +25,12 @@ MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 1}  # fewest epochs that make k f
 CHOSEN_MODELS_MIN_FOLDS = 4  # the chosen models only at this many folds; below, the fast model does better
 FALLBACK_MODEL = "cnn_fast"  # the model for budgets too short for the chosen models
 AUGMENT_MIN_EPOCHS = 6     # shorter runs score higher without augmentation
-STARTUP_SECONDS = 8.0      # process start, imports, data load (cached), run folder, ensemble, writing
+FINISH_SECONDS = 3.0       # after the last fold: ensemble, calibration, submission (measured: ~1-2 s)
+REPORT_SECONDS = 6.0       # report.html and its figures, when the run writes them (measured: ~5 s)
+# Whole augmented epochs run at ~0.79 of the probe's speed (it times short fits with augmentation on): cnn_fast,
+# probe 5,318 img/s, epochs at 4,240 (28,000 rows) and 4,150 (33,600 rows) in planned runs on 2 CPU cores.
+# Without augmentation an epoch runs at about the probe's speed.
+AUGMENTED_SPEED = 0.78
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,18 @@ class Plan:
 
 
 def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds: int, n_rows: int,
-                     n_test: int) -> float:
-    """Estimated wall time of a run: start-up, then per fold each model's overhead, epochs and predictions."""
+                     n_test: int, augment: bool = False, finish: float = FINISH_SECONDS) -> float:
+    """Estimated wall time of a run from the plan on: per fold each model's overhead, epochs and predictions,
+    then ``finish`` seconds (the ensemble, the submission and, if written, the report)."""
     train_rows = n_rows * (folds - 1) / folds
     predict_rows = n_rows / folds + n_test
-    per_fold = sum(costs[m].fold_overhead_seconds + e * train_rows / costs[m].train_images_per_second
+    per_fold = sum(costs[m].fold_overhead_seconds + e * train_rows / _train_speed(costs[m], augment)
                    + predict_rows / costs[m].predict_images_per_second for m, e in epochs.items())
-    return STARTUP_SECONDS + folds * per_fold
+    return finish + folds * per_fold
+
+
+def _train_speed(cost: ModelCost, augment: bool) -> float:
+    return cost.train_images_per_second * (AUGMENTED_SPEED if augment else 1.0)
 
 
 def candidate_model_sets(models: tuple[str, ...], fallback: str | None = FALLBACK_MODEL) -> list[tuple[str, ...]]:
@@ -75,7 +85,7 @@ def candidate_model_sets(models: tuple[str, ...], fallback: str | None = FALLBAC
 
 
 def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: list[tuple[str, ...]], n_rows: int,
-              n_test: int, max_epochs: dict[str, int]) -> Plan:
+              n_test: int, max_epochs: dict[str, int], finish: float = FINISH_SECONDS) -> Plan:
     """The configuration that fits ``budget_seconds`` by the module's rule.
 
     ``candidates``: model sets in order of preference (``candidate_model_sets``); a set is taken at
@@ -87,24 +97,28 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
     for i, chosen in enumerate(candidates):
         last = i == len(candidates) - 1
         for folds in (f for f in FOLD_CHOICES if last or f >= CHOSEN_MODELS_MIN_FOLDS):
-            epochs = _epochs_that_fit(budget_seconds, costs, chosen, folds, n_rows, n_test, max_epochs)
+            epochs = _epochs_that_fit(budget_seconds, costs, chosen, folds, n_rows, n_test, max_epochs, True, finish)
+            if min(epochs.values()) < AUGMENT_MIN_EPOCHS:  # too short for augmentation: plain epochs, faster
+                plain = _epochs_that_fit(budget_seconds, costs, chosen, folds, n_rows, n_test, max_epochs, False, finish)
+                epochs = {m: min(e, AUGMENT_MIN_EPOCHS - 1) for m, e in plain.items()}
             if min(epochs.values()) >= max(1, MIN_EPOCHS_FOR_FOLDS[folds]):
-                return _plan(budget_seconds, costs, epochs, folds, n_rows, n_test)
+                return _plan(budget_seconds, costs, epochs, folds, n_rows, n_test, finish)
     # not even the last resort at 2 folds x 1 epoch fits: the smallest run there is, estimated honestly
-    return _plan(budget_seconds, costs, {candidates[-1][0]: 1}, FOLD_CHOICES[-1], n_rows, n_test)
+    return _plan(budget_seconds, costs, {candidates[-1][0]: 1}, FOLD_CHOICES[-1], n_rows, n_test, finish)
 
 
-def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs) -> dict[str, int]:
+def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, augment, finish) -> dict[str, int]:
     """Equal epochs for every model (capped at its recipe), as many as the budget holds; at least 1."""
-    fixed = estimate_seconds(costs, {m: 0 for m in models}, folds, n_rows, n_test)
-    per_epoch = sum(folds * n_rows * (folds - 1) / folds / costs[m].train_images_per_second for m in models)
+    fixed = estimate_seconds(costs, {m: 0 for m in models}, folds, n_rows, n_test, finish=finish)
+    per_epoch = sum(folds * n_rows * (folds - 1) / folds / _train_speed(costs[m], augment) for m in models)
     e = max(1, math.floor((budget - fixed) / per_epoch)) if budget > fixed else 0
     return {m: max(1, min(e, max_epochs[m])) if e else 0 for m in models}
 
 
-def _plan(budget, costs, epochs, folds, n_rows, n_test) -> Plan:
-    return Plan(folds=folds, epochs=epochs, augment=min(epochs.values()) >= AUGMENT_MIN_EPOCHS,
-                estimate_seconds=estimate_seconds(costs, epochs, folds, n_rows, n_test), budget_seconds=budget)
+def _plan(budget, costs, epochs, folds, n_rows, n_test, finish) -> Plan:
+    augment = min(epochs.values()) >= AUGMENT_MIN_EPOCHS
+    return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget,
+                estimate_seconds=estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish))
 
 
 def format_minutes(seconds: float) -> str:

@@ -41,6 +41,17 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def describe(self) -> str:
+        """One line for tables, e.g. "AdamW 2e-3, cosine with a 5% warm-up, label smoothing 0.1, 30 epochs, batch 128"."""
+        name = {"adamw": "AdamW", "adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}[self.optimizer]
+        parts = [f"{name} {self.learning_rate:.0e}".replace("e-0", "e-")]
+        if self.schedule == "cosine":
+            parts.append(f"cosine with a {self.warmup:.0%} warm-up" if self.warmup else "cosine")
+        if self.label_smoothing:
+            parts.append(f"label smoothing {self.label_smoothing:g}")
+        parts.append(f"{self.epochs} epochs, batch {self.batch_size}")
+        return ", ".join(parts)
+
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The recipe's optimizer; its schedule spans all ``recipe.epochs * steps_per_epoch`` steps.

@@ -20,9 +20,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 import os
 import socket
-import subprocess
 import time
 import tomllib
 from pathlib import Path
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from kaggle_digits.config import RunConfig
 
 # --- the run folder
+log = logging.getLogger(__name__)
+
 CONFIG = "config.toml"
 RUN_RECORD = "run.json"
 DATA_RECORD = "data.json"
@@ -94,7 +96,8 @@ def model_dirs(run_dir: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- open, resume, record
 def open_run(cfg: RunConfig, data: Competition) -> Path:
-    """The explicit --run-dir, else an unfinished run of the same config to resume, else a new folder."""
+    """The explicit --run-dir, else the newest run of the same config (resumed, or reused when finished), else a new
+    folder."""
     run_key = {"training_fingerprint": cfg.training_fingerprint(), "data_sha256": data.sha256}
     if cfg.run_dir:
         run_dir = Path(cfg.run_dir)
@@ -102,7 +105,11 @@ def open_run(cfg: RunConfig, data: Competition) -> Path:
             raise OutputError(f"--fresh with --run-dir {run_dir}: that folder holds a run already; "
                               f"give a new --run-dir (runs are never deleted by the kit)")
     else:
-        run_dir = None if cfg.fresh else _unfinished_run(Path(cfg.submissions_dir), run_key)
+        run_dir = None if cfg.fresh else _same_run(Path(cfg.submissions_dir), run_key)
+        if run_dir is not None and (run_dir / SUBMISSION).exists():
+            log.info(f"identical to finished run {run_dir}; nothing to train -- --fresh trains again")
+        elif run_dir is not None:
+            log.info(f"resuming the unfinished run {run_dir} (same configuration; --fresh starts a new one)")
         if run_dir is None:
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             suffix = "-sample" if data.is_sample else ""
@@ -117,12 +124,13 @@ def open_run(cfg: RunConfig, data: Competition) -> Path:
     return run_dir
 
 
-def _unfinished_run(root: Path, run_key: dict) -> Path | None:
+def _same_run(root: Path, run_key: dict) -> Path | None:
+    """The newest run folder under ``root`` with the same training fingerprint and data, finished or not."""
     if not root.is_dir():
         return None
     for candidate in sorted(root.iterdir(), reverse=True):
         record = candidate / RUN_RECORD
-        if record.is_file() and not (candidate / SUBMISSION).exists():
+        if record.is_file():
             try:
                 saved = atomic.read_json(record)
             except (OSError, ValueError):
@@ -202,6 +210,18 @@ def record_inputs(run_dir: Path, cfg: RunConfig, data: Competition, rows: np.nda
                                               "n_train_used": int(len(rows)), "n_test": int(data.n_test)})
     atomic.save_npy(run_dir / TRAIN_ROWS, rows.astype(np.int64))
     atomic.save_npy(run_dir / FOLDS, fold_of)
+
+
+def record_invocation(run_dir: Path, entry: dict) -> None:
+    """Append one ``make`` invocation (command, commit, machine, wall seconds, folds trained) to run.json."""
+    record = atomic.read_json(run_dir / RUN_RECORD)
+    record["invocations"] = [*record.get("invocations", []), entry]
+    atomic.write_json(run_dir / RUN_RECORD, record)
+
+
+def read_invocations(run_dir: Path) -> list[dict]:
+    """The invocations record_invocation wrote, oldest first ([] for runs made before they were recorded)."""
+    return list(atomic.read_json(Path(run_dir) / RUN_RECORD).get("invocations", []))
 
 
 def record_ensemble(run_dir: Path, summary: dict, oof: np.ndarray, test: np.ndarray) -> None:
@@ -371,16 +391,3 @@ def recorded_run(file: str | os.PathLike) -> Path | None:
             return Path(record["run_dir"])
     return None
 
-
-def git_commit(repo: Path = Path(__file__).resolve().parents[1]) -> str | None:
-    """Short commit of the kit's checkout, with +dirty when tracked files changed; None outside git."""
-    try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
-        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None

@@ -56,3 +56,29 @@ def test_a_planned_run_records_its_plan(tmp_path, monkeypatch, cpu_only):
     assert config["folds"] == 2 and sum(config["model_epochs"].values()) >= 1 and "minutes" not in config
     summary = json.loads((result.run_dir / "ensemble.json").read_text())
     assert summary["plan"]["folds"] == 2 and summary["plan"]["epochs"] == config["model_epochs"]
+
+
+def test_a_fold_trains_at_its_precision_although_clear_session_resets_the_policy(tmp_path):
+    """keras.backend.clear_session() sets the global policy back to float32; train_fold must set it again."""
+    import keras
+    import numpy as np
+
+    from kaggle_digits.config import AugmentConfig
+    from kaggle_digits.models import get_spec
+    from kaggle_digits.train import FoldTask, train_fold
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(64, 28, 28, 1), dtype=np.uint8)
+    y = rng.integers(0, 10, size=64)
+    task = FoldTask(model="cnn_fast", hp=dict(get_spec("cnn_fast").hp), recipe=get_spec("cnn_fast").recipe.override(
+        epochs=1, batch_size=32), augment=AugmentConfig(enabled=False), fold=0, n_folds=2, seed=1, data_sha256="d",
+        rows_sha256="r", validate_each_epoch=False, precision="bfloat16")
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        result = train_fold(task, x[:48], y[:48], x[48:], y[48:], x[:8], tmp_path)
+        model = keras.saving.load_model(tmp_path / "model.keras")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.dtype_policy.name == "mixed_bfloat16" for layer in convs)
+    assert result.oof.dtype == np.float32 and np.allclose(result.oof.sum(axis=1), 1.0, atol=1e-3)

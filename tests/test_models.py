@@ -74,3 +74,13 @@ def test_tta_averages_the_fixed_shifts(batch):
     moved = tta.shift(batch, 1, -1)
     assert (moved[:, 0] == 0).all() and (moved[:, :, -1] == 0).all()
     np.testing.assert_array_equal(moved[:, 1:, :-1], batch[:, :-1, 1:])
+
+
+def test_the_readme_blocks_match_the_code():
+    """README's generated blocks (the kit model table, the reference figures) are what readme.py makes now:
+    after changing a model or the reference, run `python -m kaggle_digits.readme`."""
+    from kaggle_digits import readme
+
+    text = readme.README.read_text()
+    for name, make in readme.BLOCKS.items():
+        assert readme.block(text, name) == make().strip(), f"README block {name!r} is stale"

@@ -114,6 +114,36 @@ def test_rerun_with_the_same_run_dir_reuses_every_fold(quick_run, caplog):
     assert (again.run_dir / "submission.csv").read_bytes() == (first.run_dir / "submission.csv").read_bytes()
 
 
+def test_the_identical_command_reuses_the_finished_run_and_says_so(quick_run, caplog, tmp_path):
+    workdir, first = quick_run
+    caplog.set_level(logging.INFO, logger="kaggle_digits")
+    caplog.clear()
+    out = tmp_path / "again.csv"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
+        again = make_submission(RunConfig(**QUICK, submissions_dir=str(workdir / "submissions"), out=str(out)))
+    logs = caplog.messages
+    assert again.run_dir == first.run_dir
+    assert any(f"identical to finished run {first.run_dir}; nothing to train -- --fresh trains again" in line
+               for line in logs)
+    assert not any("training on" in line for line in logs)
+    assert out.read_bytes() == (first.run_dir / "submission.csv").read_bytes()  # --out gets the reused submission
+
+
+def test_a_run_on_a_folder_in_use_is_refused_before_training(quick_run, caplog):
+    workdir, first = quick_run
+    caplog.set_level(logging.INFO, logger="kaggle_digits")
+    caplog.clear()
+    with pytest.MonkeyPatch.context() as mp, rundir.lock(first.run_dir):  # as a live run holding the folder would
+        mp.chdir(workdir)
+        mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
+        with pytest.raises(OutputError, match=rf"in use by process {os.getpid()}\b"):
+            make_submission(RunConfig(**QUICK, run_dir=str(first.run_dir), submissions_dir=str(workdir / "submissions")))
+    assert not any("training on" in line or "reused" in line for line in caplog.messages)
+    assert not (first.run_dir / rundir.LOCK).exists()
+
+
 def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     cfg = dict(QUICK, models=("cnn_gru",), submissions_dir=str(tmp_path / "subs"))

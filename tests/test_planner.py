@@ -22,7 +22,7 @@ def test_every_plan_fits_its_budget_or_is_the_smallest_run(minutes):
     p = plan(minutes)
     smallest = p.folds == 2 and sum(p.epochs.values()) == 1
     assert p.estimate_seconds <= minutes * 60 or smallest
-    assert p.estimate_seconds == pytest.approx(estimate_seconds(COSTS, p.epochs, p.folds, 42_000, 28_000))
+    assert p.estimate_seconds == pytest.approx(estimate_seconds(COSTS, p.epochs, p.folds, 42_000, 28_000, p.augment))
 
 
 def test_more_time_never_buys_a_worse_plan():

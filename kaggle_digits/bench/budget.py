@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from kaggle_digits import atomic, rundir
-from kaggle_digits.bench.machine import describe_machine
+from kaggle_digits.machine import describe_machine
 from kaggle_digits.bench.tables import markdown_table
 
 log = logging.getLogger(__name__)

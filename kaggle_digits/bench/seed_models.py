@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaggle_digits import atomic
-from kaggle_digits.bench.machine import describe_machine
+from kaggle_digits.machine import describe_machine
 from kaggle_digits.bench.tables import markdown_table, read_csv, write_csv
 from kaggle_digits.config import AugmentConfig, RunConfig
 from kaggle_digits.errors import ConfigError

@@ -18,6 +18,7 @@ from kaggle_digits.ensemble import BLENDS
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.kaggle import client, fanout, provenance
 from kaggle_digits.kaggle.bundle import DEFAULT_ACCELERATOR
+from kaggle_digits.machine import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def push(args: argparse.Namespace) -> int:
             raise ConfigError("cannot tell your Kaggle user name (only an API token is configured): pass --user NAME")
     plan_dir = fanout.prepare(cfg.kernel_settings(), owner or "your-kaggle-username", slug=args.slug,
                               n_kernels=args.kernels, root=Path(args.submissions_dir), gpu=not args.cpu,
-                              accelerator=args.accelerator, git_commit=rundir.git_commit())
+                              accelerator=args.accelerator, git_commit=git_commit())
     plan, jobs = fanout.load_plan(plan_dir)
     for job in jobs:
         folds = ",".join(map(str, job.only_folds)) if job.only_folds else "all"

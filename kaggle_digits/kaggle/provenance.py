@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kaggle_digits import __version__, atomic, rundir
+from kaggle_digits.machine import git_commit
 
 _OOF_IN_MESSAGE = re.compile(r"OOF accuracy (\d+(?:\.\d+)?)%")
 
@@ -147,7 +148,7 @@ def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike 
     if commit is None:
         commit = manifest.get("git_commit")
     if commit is None:
-        commit = rundir.git_commit()
+        commit = git_commit()
     details.append(f"commit {commit}" if commit else "no git commit")
     return f"{head}: {', '.join(details)}"[:500]
 

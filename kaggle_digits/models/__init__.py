@@ -53,7 +53,7 @@ def register_model(name: str, **spec_fields) -> Callable:
             raise ValueError(f"model {name!r} is registered twice")
         if spec_fields.get("view", "image") not in VIEWS:
             raise ValueError(f"model {name!r}: unknown view {spec_fields['view']!r}")
-        summary = spec_fields.pop("summary", None) or (builder.__doc__ or "").strip().splitlines()[0]
+        summary = spec_fields.pop("summary", None) or ((builder.__doc__ or "").strip().splitlines() or [name])[0]
         _REGISTRY[name] = ModelSpec(name=name, builder=builder, summary=summary, **spec_fields)
         return builder
     return decorate

@@ -1,0 +1,53 @@
+"""Where and from what code figures were measured: the machine (CPU, its speed flags, cores, OS, Keras backend,
+devices) and the git commit of the kit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from kaggle_digits.precision import cpu_flags, cpu_model
+
+# the CPU features that change training speed (bf16 units above all); the machine line names those present
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def describe_machine() -> dict:
+    """``short`` (for a table cell), ``full`` (for a footnote) and the Keras ``backend``."""
+    import keras
+
+    cpu = cpu_model()
+    try:
+        n_cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n_cpus = os.cpu_count() or 0
+    try:
+        devices = [str(d) for d in keras.distribution.list_devices()]
+    except Exception:  # a backend without device listing
+        devices = []
+    accelerators = sorted({d.split(":")[0].upper() for d in devices if not d.lower().startswith("cpu")})
+    backend = keras.backend.backend()
+    short = f"{'+'.join(accelerators)} " if accelerators else ""
+    short += f"{n_cpus}-core CPU, {backend}"
+    flags = [f for f in SPEED_FLAGS if f in cpu_flags()]
+    full = (f"{cpu} ({' '.join(flags) or 'no avx2/avx512/amx'}), {n_cpus} CPU cores available, "
+            f"{platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}, Keras {keras.__version__} ({backend} backend), "
+            f"devices: {', '.join(devices) or 'unknown'}")
+    return {"short": short, "full": full, "backend": backend}
+
+
+def git_commit(repo: Path = Path(__file__).resolve().parents[1]) -> str | None:
+    """Short commit of the kit's checkout, with +dirty when tracked files changed; None outside git."""
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
