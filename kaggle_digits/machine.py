@@ -1,17 +1,41 @@
 """Where and from what code figures were measured: the machine (CPU, its speed flags, cores, OS, Keras backend,
-devices) and the git commit of the kit."""
+devices) and the git commit of the kit. Keras is imported only inside describe_machine: the command line imports
+this module before it quiets TensorFlow."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
 from pathlib import Path
 
-from kaggle_digits.precision import cpu_flags, cpu_model
-
 # the CPU features that change training speed (bf16 units above all); the machine line names those present
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return fields
 
 
 def describe_machine() -> dict:

@@ -13,12 +13,10 @@ the loss and the ensemble stay in full precision whatever the policy.
 
 from __future__ import annotations
 
-import functools
-import platform
 from dataclasses import dataclass
-from pathlib import Path
-
 import keras
+
+from kaggle_digits.machine import cpu_flags
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -71,30 +69,6 @@ def fresh_session(name: str = "float32") -> None:
     """
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(POLICIES[name])
-
-
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
-    return frozenset(_cpuinfo().get("flags", "").split())
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
-    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
-
-
-@functools.lru_cache(maxsize=1)
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
-    fields = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    return fields
 
 
 def gpu_compute_capability() -> tuple[int, int] | None:

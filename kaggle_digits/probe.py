@@ -20,7 +20,8 @@ from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.planner import ModelCost
-from kaggle_digits.precision import cpu_model, fresh_session
+from kaggle_digits.machine import cpu_model
+from kaggle_digits.precision import fresh_session
 from kaggle_digits.recipe import make_loss, make_optimizer
 
 SHORT_FIT, LONG_FIT = 4, 24  # batches in two timed ``fit`` calls; their difference is the cost of a step
