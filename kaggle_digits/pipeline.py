@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits import budget, ensemble, rundir, submission
+from kaggle_digits import budget, ensemble, probe, rundir, submission
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import Competition, load_competition
+from kaggle_digits.data import Competition, cache_root, load_competition
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.folds import training_folds
 from kaggle_digits.machine import describe_machine, git_commit
@@ -30,6 +30,7 @@ from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
+SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
 # The RunConfig settings a FoldTask spells out itself (as model, recipe, augment, data/rows hashes...);
 # every other fingerprinted setting reaches the fold fingerprint through RunConfig.fold_settings.
 FOLD_TASK_SETTINGS = ("data", "max_train_rows", "models", "folds", "seed", "epochs", "model_epochs", "batch_size",
@@ -102,7 +103,7 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
                     "is_sample": data.is_sample, "n_train": int(len(y)), "n_test": int(data.n_test)})
     rundir.record_ensemble(run_dir, summary, oof_probs, test_probs)
     rundir.record_invocation(run_dir, {
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]), "commit": git_commit(),
+        "command": command_line(), "commit": git_commit(),
         "machine": describe_machine()["full"], "precision": precision, "finished": dt.datetime.now().isoformat(),
         "wall_seconds": summary["wall_seconds"], "trained_folds": summary["trained_folds"]})
 
@@ -131,6 +132,14 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     if data.is_sample:
         log.info("NOTE: made from the bundled sample -- do not upload it to Kaggle.")
     return RunResult(run_dir, run_submission, summary, copies, report_path=report_path)
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that is running, as a user would type it (``python -m kaggle_digits`` for ``__main__.py``)."""
+    argv = sys.argv if argv is None else argv
+    program = Path(argv[0]).name if argv else "python"
+    program = "python -m kaggle_digits" if program == "__main__.py" else program
+    return " ".join([program, *map(shlex.quote, argv[1:])])
 
 
 def _write_report(cfg: RunConfig, run_dir: Path, data: Competition) -> Path | None:
@@ -182,6 +191,10 @@ def _fold(cfg, data: Competition, task: FoldTask, x, y, fold_of, run_dir, progre
                  f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate:g}")
         held = fold_of == fold
         result = train_fold(task, x[~held], y[~held], x[held], y[held], data.x_test, fold_dir, verbose=cfg.verbose)
+        if result.metrics["epochs"] > 1 and len(held) - held.sum() >= SUSTAINED_MIN_ROWS:  # epochs long enough:
+            # the next plan on this machine uses the speed this fold sustained
+            probe.record_sustained(name, task.augment, task.precision, result.metrics["images_per_second"],
+                                   cache_root())
     m = result.metrics
     label = rundir.fold_name(name, fold)
     if result.reused:

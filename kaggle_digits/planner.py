@@ -7,29 +7,31 @@ The planner is pure arithmetic over measured costs, so it is tested with made-up
 2. ``make_plan`` picks the configuration whose estimated wall time fits the budget, by the rule
    below, and returns a ``Plan``; the run records it in config.toml so a rerun reproduces it.
 
-The rule, read off measured runs on 2 CPU cores (README, "Time budget"): accuracy rises steeply over
-the first epochs and flattens after ~10 (the schedules anneal fully at any length); augmentation only
-pays after ~6 epochs; and per CPU-second the small ``cnn_fast`` beats ``cnn`` until ``cnn`` can have
-4+ folds of 10+ epochs (2 folds x 4 epochs: cnn_fast 99.05% OOF in 46 s; 3 folds x 8 epochs: 99.30%,
-99.36% with augmentation). So: the chosen models (all, then fewer) only at 4 or 5 folds with enough
-epochs; else ``cnn_fast``, epochs first, then folds; augmentation once epochs allow it.
+The rule, read off measured runs on 2 CPU cores (benchmarks/budgets, benchmarks/planner): accuracy rises
+steeply over the first epochs and keeps rising to the recipe's end (the schedules anneal fully at any
+length); augmentation only pays after ~6 epochs; and per CPU-second the small ``cnn_fast`` beats ``cnn``
+at every budget measured -- in 15 minutes cnn_fast 5 folds x 21 epochs reached 99.56% OOF where cnn
+4 folds x 12 epochs reached 99.40% (in 15.4 min). So: ``cnn_fast``, epochs first, then folds,
+augmentation once epochs allow it; the chosen models (all, then fewer) only when they get 5 folds of
+``CHOSEN_MIN_EPOCHS`` epochs each -- a threshold not yet measured against cnn_fast's full recipe.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 1}  # fewest epochs that make k folds worth their cost
-CHOSEN_MODELS_MIN_FOLDS = 4  # the chosen models only at this many folds; below, the fast model does better
+CHOSEN_MIN_EPOCHS = 20     # the chosen models only at 5 folds with this many epochs; below, the fast model
 FALLBACK_MODEL = "cnn_fast"  # the model for budgets too short for the chosen models
 AUGMENT_MIN_EPOCHS = 6     # shorter runs score higher without augmentation
 FINISH_SECONDS = 3.0       # after the last fold: ensemble, calibration, submission (measured: ~1-2 s)
 REPORT_SECONDS = 6.0       # report.html and its figures, when the run writes them (measured: ~5 s)
-# Whole augmented epochs run at ~0.79 of the probe's speed (it times short fits with augmentation on): cnn_fast,
-# probe 5,318 img/s, epochs at 4,240 (28,000 rows) and 4,150 (33,600 rows) in planned runs on 2 CPU cores.
-# Without augmentation an epoch runs at about the probe's speed.
+# Whole augmented epochs of cnn_fast ran at ~0.79 of the probe's speed (probe 5,318 img/s; epochs at 4,240 on
+# 28,000 rows and 4,150 on 33,600 in planned runs on 2 CPU cores); applied to probe-only speeds with augmentation.
+# Once a run has trained the model here, its sustained speed replaces the probe's (probe.record_sustained).
 AUGMENTED_SPEED = 0.78
 
 
@@ -41,6 +43,7 @@ class ModelCost:
     train_images_per_second: float
     predict_images_per_second: float
     fold_overhead_seconds: float = 5.0  # build, compile, first-step tracing, saving
+    sustained: bool = False  # train_images_per_second is what whole epochs of a real run took, not the probe's
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds:
 
 
 def _train_speed(cost: ModelCost, augment: bool) -> float:
-    return cost.train_images_per_second * (AUGMENTED_SPEED if augment else 1.0)
+    return cost.train_images_per_second * (AUGMENTED_SPEED if augment and not cost.sustained else 1.0)
 
 
 def candidate_model_sets(models: tuple[str, ...], fallback: str | None = FALLBACK_MODEL) -> list[tuple[str, ...]]:
@@ -88,23 +91,34 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
               n_test: int, max_epochs: dict[str, int], finish: float = FINISH_SECONDS) -> Plan:
     """The configuration that fits ``budget_seconds`` by the module's rule.
 
-    ``candidates``: model sets in order of preference (``candidate_model_sets``); a set is taken at
-    the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``, and only at ``CHOSEN_MODELS_MIN_FOLDS``
-    or more folds unless it is the last resort. ``max_epochs`` caps each model at its recipe.
+    ``candidates``: model sets in order of preference (``candidate_model_sets``), the fast model last. A
+    chosen set is taken only at 5 folds with ``CHOSEN_MIN_EPOCHS`` epochs; the fast model at the most folds
+    whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``. ``max_epochs`` caps each model at its recipe.
     """
     if budget_seconds <= 0:
         raise ValueError(f"the time budget must be positive, got {budget_seconds}")
-    for i, chosen in enumerate(candidates):
-        last = i == len(candidates) - 1
-        for folds in (f for f in FOLD_CHOICES if last or f >= CHOSEN_MODELS_MIN_FOLDS):
-            epochs = _epochs_that_fit(budget_seconds, costs, chosen, folds, n_rows, n_test, max_epochs, True, finish)
-            if min(epochs.values()) < AUGMENT_MIN_EPOCHS:  # too short for augmentation: plain epochs, faster
-                plain = _epochs_that_fit(budget_seconds, costs, chosen, folds, n_rows, n_test, max_epochs, False, finish)
-                epochs = {m: min(e, AUGMENT_MIN_EPOCHS - 1) for m, e in plain.items()}
-            if min(epochs.values()) >= max(1, MIN_EPOCHS_FOR_FOLDS[folds]):
-                return _plan(budget_seconds, costs, epochs, folds, n_rows, n_test, finish)
-    # not even the last resort at 2 folds x 1 epoch fits: the smallest run there is, estimated honestly
-    return _plan(budget_seconds, costs, {candidates[-1][0]: 1}, FOLD_CHOICES[-1], n_rows, n_test, finish)
+    *chosen_sets, fast = candidates
+    fit = functools.partial(_fit, budget_seconds, costs, n_rows=n_rows, n_test=n_test, max_epochs=max_epochs,
+                            finish=finish)
+    for chosen in chosen_sets:
+        epochs = fit(chosen, FOLD_CHOICES[0])
+        if min(epochs.values()) >= min(CHOSEN_MIN_EPOCHS, *(max_epochs[m] for m in chosen)):
+            return _plan(budget_seconds, costs, epochs, FOLD_CHOICES[0], n_rows, n_test, finish)
+    for folds in FOLD_CHOICES:
+        epochs = fit(fast, folds)
+        if min(epochs.values()) >= max(1, MIN_EPOCHS_FOR_FOLDS[folds]):
+            return _plan(budget_seconds, costs, epochs, folds, n_rows, n_test, finish)
+    # not even the fast model at 2 folds x 1 epoch fits: the smallest run there is, estimated honestly
+    return _plan(budget_seconds, costs, {fast[0]: 1}, FOLD_CHOICES[-1], n_rows, n_test, finish)
+
+
+def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish) -> dict[str, int]:
+    """The epochs ``models`` get at ``folds``: with augmentation if that still leaves enough, else plain (faster)."""
+    epochs = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, True, finish)
+    if min(epochs.values()) < AUGMENT_MIN_EPOCHS:
+        plain = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, False, finish)
+        epochs = {m: min(e, AUGMENT_MIN_EPOCHS - 1) for m, e in plain.items()}
+    return epochs
 
 
 def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, augment, finish) -> dict[str, int]:

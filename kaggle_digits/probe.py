@@ -1,7 +1,10 @@
 """Time a few training and prediction steps of each model on this machine, for the planner.
 
 A measurement is cached per (model, batch, augmentation, backend, precision, CPU, cores) in the kit's
-cache folder, so only the first ``--minutes`` run on a machine pays for it (a few seconds a model).
+cache folder, so only the first ``--minutes`` run on a machine pays for it (a few seconds a model). A short
+probe is a rough guess (on a shared 2-core machine it was off by -30% to +55%), so every trained fold then
+writes the speed it really sustained into the same cache entry (``record_sustained``): later plans on the
+machine use what whole epochs took.
 """
 
 from __future__ import annotations
@@ -83,6 +86,18 @@ def measure(name: str, augment: AugmentConfig, precision: str = "float32", seed:
     fresh_session(precision)
     overhead = first + max(0.0, predict_trace - PREDICT_BATCH / predict_ips) + 1.0  # +1 s: saving the fold
     return ModelCost(name, float(train_ips), float(predict_ips), float(overhead))
+
+
+def record_sustained(name: str, augment: AugmentConfig, precision: str, images_per_second: float | None,
+                     cache_root: Path | None) -> None:
+    """Store the training speed a fold sustained (steady epochs) as the model's cached speed on this machine."""
+    if cache_root is None or not images_per_second:
+        return
+    path = cache_root / f"speed-{_cache_key(name, augment, precision)}.json"
+    cost = _read(path)
+    if cost is not None:  # keep the probe's prediction speed and per-fold overhead
+        atomic.write_json(path, {**vars(cost), "train_images_per_second": float(images_per_second),
+                                 "sustained": True})
 
 
 def _cache_key(name: str, augment: AugmentConfig, precision: str) -> str:

@@ -45,7 +45,8 @@ def build_manifest(run_dir: str | os.PathLike) -> dict:
                       "fold_accuracy_std": m["fold_accuracy_std"], "seconds_per_epoch": m["seconds_per_epoch"],
                       "epochs": m["epochs"], "params": m["params"]} for name, m in summary["models"].items()}
     return {
-        "command": " && ".join(i["command"] for i in trained),  # a resumed run: every command that trained
+        # a resumed run: every command that trained (``__main__.py`` is how early records wrote ``python -m kaggle_digits``)
+        "command": " && ".join(i["command"].replace("__main__.py ", "python -m kaggle_digits ", 1) for i in trained),
         "commit": trained[-1]["commit"] or "unknown", "config": run.config,
         "oof_accuracy": summary["ensemble"]["oof_accuracy"], "blend": summary["ensemble"]["weights_used"],
         "members": members, "error_overlap": summary.get("error_overlap", []),

@@ -82,3 +82,17 @@ def test_a_fold_trains_at_its_precision_although_clear_session_resets_the_policy
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs and all(layer.dtype_policy.name == "mixed_bfloat16" for layer in convs)
     assert result.oof.dtype == np.float32 and np.allclose(result.oof.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_a_trained_fold_replaces_the_probed_speed_in_the_cache(tmp_path, monkeypatch):
+    from kaggle_digits.config import AugmentConfig
+
+    monkeypatch.setattr(probe, "measure", lambda name, augment, precision: ModelCost(name, 5000.0, 9000.0, 3.0))
+    first = probe.measure_costs(("cnn_fast",), AugmentConfig(), "bfloat16", tmp_path)["cnn_fast"]
+    assert first.train_images_per_second == 5000.0 and not first.sustained
+    probe.record_sustained("cnn_fast", AugmentConfig(), "bfloat16", 3900.0, tmp_path)
+    again = probe.measure_costs(("cnn_fast",), AugmentConfig(), "bfloat16", tmp_path)["cnn_fast"]
+    assert (again.train_images_per_second, again.predict_images_per_second, again.sustained) == (3900.0, 9000.0, True)
+    # another augmentation setting is another entry: not touched
+    other = probe.measure_costs(("cnn_fast",), AugmentConfig(enabled=False), "bfloat16", tmp_path)["cnn_fast"]
+    assert other.train_images_per_second == 5000.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kaggle_digits.planner import (CHOSEN_MODELS_MIN_FOLDS, MIN_EPOCHS_FOR_FOLDS, ModelCost, Progress, candidate_model_sets, estimate_seconds,
+from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, MIN_EPOCHS_FOR_FOLDS, ModelCost, Progress, candidate_model_sets, estimate_seconds,
                                    make_plan)
 
 COSTS = {"cnn": ModelCost("cnn", 2000, 6000, 5), "cnn_gru": ModelCost("cnn_gru", 1000, 3000, 6),
@@ -40,10 +40,10 @@ def test_short_budgets_drop_models_then_fall_back_to_the_fast_one():
     assert not tiny.augment  # short runs train without augmentation
 
 
-def test_the_chosen_models_only_at_four_folds_or_more():
+def test_the_chosen_models_only_at_five_folds_with_enough_epochs():
     for minutes in (1, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120):
         p = plan(minutes)
-        assert p.models == ("cnn_fast",) or p.folds >= CHOSEN_MODELS_MIN_FOLDS
+        assert p.models == ("cnn_fast",) or (p.folds == 5 and min(p.epochs.values()) >= CHOSEN_MIN_EPOCHS)
     assert plan(3).models == ("cnn_fast",) and plan(3).folds == 3  # 3 folds x 6+ epochs beat 2 folds x more
 
 
@@ -67,3 +67,12 @@ def test_progress_rescales_the_estimate_by_the_pace_so_far():
     assert "elapsed 2.5 min" in line and "ETA 7.5 min" in line  # (100 + 200) * 1.5 = 450 s
     now[0] = 300.0
     assert "ETA 5.0 min" in progress.fold_done("cnn/fold1")  # 200 * (300 / 200)
+
+
+def test_a_sustained_speed_is_planned_as_is_and_a_probed_one_with_the_augmentation_margin():
+    probed = ModelCost("cnn_fast", 6000, 9000, 4)
+    sustained = ModelCost("cnn_fast", 6000, 9000, 4, sustained=True)
+    slow = estimate_seconds({"cnn_fast": probed}, {"cnn_fast": 10}, 5, 42_000, 28_000, augment=True)
+    as_is = estimate_seconds({"cnn_fast": sustained}, {"cnn_fast": 10}, 5, 42_000, 28_000, augment=True)
+    plain = estimate_seconds({"cnn_fast": probed}, {"cnn_fast": 10}, 5, 42_000, 28_000, augment=False)
+    assert as_is == pytest.approx(plain) and slow > as_is
