@@ -3,6 +3,7 @@
 - ``kit-models``: the kit's own models (source "kaggle-digits"), from the registry: summary, parameter
   count, input and recipe.
 - ``reference``: the reference submission's figures, from submissions/reference/manifest.json.
+- ``budgets``, ``budgets-short``: the time-to-accuracy tables the benchmark wrote (benchmarks/budgets*/budgets.md).
 
 tests/test_models.py fails when README.md disagrees with either.
 
@@ -11,6 +12,7 @@ tests/test_models.py fails when README.md disagrees with either.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -46,7 +48,14 @@ def reference_table(manifest_path: Path = README.parent / "submissions" / "refer
             f"Command: `{m['command']}`")
 
 
-BLOCKS = {"kit-models": kit_models_table, "reference": reference_table}
+def budgets_table(folder: str) -> str:
+    path = README.parent / "benchmarks" / folder / "budgets.md"
+    return path.read_text().strip() if path.is_file() else f"(not measured yet: benchmarks/{folder}/budgets.md)"
+
+
+BLOCKS = {"kit-models": kit_models_table, "reference": reference_table,
+          "budgets": functools.partial(budgets_table, "budgets"),
+          "budgets-short": functools.partial(budgets_table, "budgets-short")}
 
 
 def block(text: str, name: str) -> str:
