@@ -25,7 +25,8 @@ KIT_SOURCE = "kaggle-digits"
 
 
 def kit_models_table() -> str:
-    names = [n for n in list_models() if get_spec(n).source.startswith(KIT_SOURCE)]
+    # sorted: the registry's order depends on which family module was imported first
+    names = sorted(n for n in list_models() if get_spec(n).source.startswith(KIT_SOURCE))
     rows = [(f"`{r['name']}`", r["summary"], f"{r['params']:,}", r["view"], get_spec(r["name"]).recipe.describe())
             for r in describe_models(names)]
     return markdown_table(("name", "what", "params", "input", "recipe"), rows, "llrll")
