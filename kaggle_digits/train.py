@@ -81,7 +81,7 @@ def fingerprint_hash(fingerprint: dict) -> str:
 
 
 TRAINING_MODULES = ("augment.py", "devices.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py",
-                    "models/blocks.py", "calibration.py", "precision.py")
+                    "models/blocks.py", "calibration.py", "precision.py", "machine.py")
 
 
 @functools.lru_cache(maxsize=None)
