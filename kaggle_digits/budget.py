@@ -11,10 +11,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import time
 
 import kaggle_digits
+from kaggle_digits import atomic
 from kaggle_digits import precision as precision_mod
 from kaggle_digits import probe
 from kaggle_digits.config import RunConfig
@@ -53,6 +56,10 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     if minutes is None:
         return cfg
     models = cfg.models
+    key = _plan_key(cfg, minutes, data, n_rows, precision)
+    if not cfg.fresh and (plan := _read_plan(key)) is not None:  # the same command plans the same run here
+        log.info(f"plan: {plan.describe()} (as this command planned it before here; --fresh plans again)")
+        return planned_config(cfg, plan)
     candidates = candidate_model_sets(models)
     costs = measure_costs(cfg, precision)
     # the budget counts from the command's start: imports, data loading and (on a first run) the probe are spent
@@ -65,7 +72,26 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
         log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
                  f"full recipe, 5 folds: about {format_minutes(full)} here)")
     log.info(f"plan: {plan.describe()}; {spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
+    try:
+        (cache_root() / "plans").mkdir(parents=True, exist_ok=True)
+        atomic.write_json(cache_root() / "plans" / f"plan-{key}.json", dataclasses.asdict(plan))
+    except OSError as exc:  # an unwritable cache only costs the next identical command a new plan
+        log.warning(f"could not keep the plan in {cache_root()}: {exc.strerror or exc}")
     return planned_config(cfg, plan)
+
+
+def _plan_key(cfg: RunConfig, minutes: float, data: Competition, n_rows: int, precision: str) -> str:
+    """What a plan depends on besides the machine's speed: the request, the data, the budget, the precision."""
+    identity = [cfg.training_fingerprint(), minutes, data.sha256, n_rows, precision, cfg.report, probe.machine_key()]
+    return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:16]
+
+
+def _read_plan(key: str) -> Plan | None:
+    path = cache_root() / "plans" / f"plan-{key}.json"
+    try:
+        return Plan(**atomic.read_json(path)) if path.is_file() else None
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def measure_costs(cfg: RunConfig, precision: str) -> dict[str, probe.ModelCost]:

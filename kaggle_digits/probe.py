@@ -100,6 +100,11 @@ def record_sustained(name: str, augment: AugmentConfig, precision: str, images_p
                                  "sustained": True})
 
 
+def machine_key() -> list:
+    """What makes one machine's speeds another's: backend, CPU model, cores."""
+    return [keras.backend.backend(), cpu_model(), os.cpu_count()]
+
+
 def _cache_key(name: str, augment: AugmentConfig, precision: str) -> str:
     identity = [PROBE_FORMAT, name, get_spec(name).recipe.batch_size, augment.enabled, augment.kind,
                 keras.backend.backend(), precision, cpu_model(), os.cpu_count()]

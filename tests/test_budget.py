@@ -96,3 +96,21 @@ def test_a_trained_fold_replaces_the_probed_speed_in_the_cache(tmp_path, monkeyp
     # another augmentation setting is another entry: not touched
     other = probe.measure_costs(("cnn_fast",), AugmentConfig(enabled=False), "bfloat16", tmp_path)["cnn_fast"]
     assert other.train_images_per_second == 5000.0
+
+
+def test_the_same_command_gets_the_same_plan_so_its_finished_run_is_reused(tmp_path, monkeypatch, cpu_only, caplog):
+    import logging
+
+    speeds = iter([8000.0, 2000.0])  # the machine seems 4x slower the second time: a fresh plan would differ
+    monkeypatch.setattr(probe, "measure_costs", lambda models, *a, **k: {
+        m: ModelCost(m, s, 9000.0, 1.0) for m, s in zip(models, [next(speeds)] * len(models))})
+    monkeypatch.chdir(tmp_path)
+    cfg = dict(data=None, max_train_rows=200, minutes=0.5, verbose=0, report=False,
+               submissions_dir=str(tmp_path / "subs"))
+    first = make_submission(RunConfig(**cfg))
+    caplog.set_level(logging.INFO, logger="kaggle_digits")
+    caplog.clear()
+    again = make_submission(RunConfig(**cfg))
+    assert again.run_dir == first.run_dir
+    assert any("as this command planned it before here" in m for m in caplog.messages)
+    assert any("identical to finished run" in m for m in caplog.messages)
