@@ -15,11 +15,11 @@ import hashlib
 import json
 import logging
 import time
+from pathlib import Path
 
 import kaggle_digits
-from kaggle_digits import atomic
+from kaggle_digits import atomic, probe
 from kaggle_digits import precision as precision_mod
-from kaggle_digits import probe
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root
 from kaggle_digits.devices import gpu_devices
@@ -73,8 +73,8 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
                  f"full recipe, 5 folds: about {format_minutes(full)} here)")
     log.info(f"plan: {plan.describe()}; {spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
     try:
-        (cache_root() / "plans").mkdir(parents=True, exist_ok=True)
-        atomic.write_json(cache_root() / "plans" / f"plan-{key}.json", dataclasses.asdict(plan))
+        _plan_path(key).parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(_plan_path(key), dataclasses.asdict(plan))
     except OSError as exc:  # an unwritable cache only costs the next identical command a new plan
         log.warning(f"could not keep the plan in {cache_root()}: {exc.strerror or exc}")
     return planned_config(cfg, plan)
@@ -86,8 +86,12 @@ def _plan_key(cfg: RunConfig, minutes: float, data: Competition, n_rows: int, pr
     return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:16]
 
 
+def _plan_path(key: str) -> Path:
+    return cache_root() / "plans" / f"plan-{key}.json"
+
+
 def _read_plan(key: str) -> Plan | None:
-    path = cache_root() / "plans" / f"plan-{key}.json"
+    path = _plan_path(key)
     try:
         return Plan(**atomic.read_json(path)) if path.is_file() else None
     except (OSError, ValueError, TypeError):

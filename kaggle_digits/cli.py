@@ -35,7 +35,6 @@ from kaggle_digits.errors import KaggleDigitsError
 from kaggle_digits.kaggle import commands as kaggle
 
 
-
 @dataclass(frozen=True)
 class Command:
     name: str                                           # "make", or "bench models" (a group and its command)

@@ -191,7 +191,7 @@ def _fold(cfg, data: Competition, task: FoldTask, x, y, fold_of, run_dir, progre
                  f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate:g}")
         held = fold_of == fold
         result = train_fold(task, x[~held], y[~held], x[held], y[held], data.x_test, fold_dir, verbose=cfg.verbose)
-        if result.metrics["epochs"] > 1 and len(held) - held.sum() >= SUSTAINED_MIN_ROWS:  # epochs long enough:
+        if result.metrics["epochs"] > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS:  # long enough epochs:
             # the next plan on this machine uses the speed this fold sustained
             probe.record_sustained(name, task.augment, task.precision, result.metrics["images_per_second"],
                                    cache_root())

@@ -14,6 +14,7 @@ the loss and the ensemble stay in full precision whatever the policy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import keras
 
 from kaggle_digits.machine import cpu_flags

@@ -21,9 +21,9 @@ import numpy as np
 from kaggle_digits import atomic
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
+from kaggle_digits.machine import cpu_model
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.planner import ModelCost
-from kaggle_digits.machine import cpu_model
 from kaggle_digits.precision import fresh_session
 from kaggle_digits.recipe import make_loss, make_optimizer
 
@@ -38,8 +38,7 @@ def measure_costs(models: tuple[str, ...], augment: AugmentConfig, precision: st
     """A ``ModelCost`` for each model: from the cache, else measured now (and cached)."""
     costs = {}
     for name in models:
-        key = _cache_key(name, augment, precision)
-        path = (cache_root / f"speed-{key}.json") if cache_root else None
+        path = _cache_path(cache_root, name, augment, precision)
         cost = _read(path)
         if cost is None:
             if log:
@@ -93,7 +92,7 @@ def record_sustained(name: str, augment: AugmentConfig, precision: str, images_p
     """Store the training speed a fold sustained (steady epochs) as the model's cached speed on this machine."""
     if cache_root is None or not images_per_second:
         return
-    path = cache_root / f"speed-{_cache_key(name, augment, precision)}.json"
+    path = _cache_path(cache_root, name, augment, precision)
     cost = _read(path)
     if cost is not None:  # keep the probe's prediction speed and per-fold overhead
         atomic.write_json(path, {**vars(cost), "train_images_per_second": float(images_per_second),
@@ -105,10 +104,13 @@ def machine_key() -> list:
     return [keras.backend.backend(), cpu_model(), os.cpu_count()]
 
 
-def _cache_key(name: str, augment: AugmentConfig, precision: str) -> str:
-    identity = [PROBE_FORMAT, name, get_spec(name).recipe.batch_size, augment.enabled, augment.kind,
-                keras.backend.backend(), precision, cpu_model(), os.cpu_count()]
-    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+def _cache_path(cache_root: Path | None, name: str, augment: AugmentConfig, precision: str) -> Path | None:
+    """The cache file of (model, batch, augmentation, precision) on this machine; None without a cache."""
+    if cache_root is None:
+        return None
+    identity = [PROBE_FORMAT, name, get_spec(name).recipe.batch_size, augment.enabled, augment.kind, precision,
+                *machine_key()]
+    return cache_root / f"speed-{hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]}.json"
 
 
 def _read(path: Path | None) -> ModelCost | None:

@@ -23,7 +23,7 @@ MANIFEST = "manifest.json"
 # every key a manifest must hold, with its type: the README's results table and the tests rely on these
 SCHEMA = {"command": str, "commit": str, "config": dict, "oof_accuracy": float, "members": dict,
           "wall_seconds": float, "machine": str, "precision": str, "blend": str, "folds": int,
-          "n_train": int, "data_sha256": str, "submission_sha256": str, "run": str}
+          "n_train": int, "n_test": int, "data_sha256": str, "submission_sha256": str, "run": str}
 MEMBER_SCHEMA = {"oof_accuracy": float, "fold_accuracy": list, "fold_accuracy_std": float,
                  "seconds_per_epoch": float, "epochs": int, "params": int}
 
@@ -52,6 +52,7 @@ def build_manifest(run_dir: str | os.PathLike) -> dict:
         "members": members, "error_overlap": summary.get("error_overlap", []),
         "wall_seconds": float(sum(i["wall_seconds"] for i in trained)), "machine": trained[-1]["machine"],
         "precision": trained[-1]["precision"], "folds": run.n_folds, "n_train": int(len(run.y)),
+        "n_test": int(len(run.test)),
         "data_sha256": info["sha256"], "submission_sha256": hashlib.sha256(sub.read_bytes()).hexdigest(),
         "run": run.run_dir.name,
     }
@@ -61,7 +62,7 @@ def write_reference(run_dir: str | os.PathLike, to: str | os.PathLike = REFERENC
     """Copy RUN_DIR's submission.csv into ``to`` and write its manifest.json there; returns the manifest path."""
     manifest = build_manifest(run_dir)
     source = Path(run_dir) / rundir.SUBMISSION
-    submission.validate_file(source, n_rows=manifest_rows(run_dir))  # every test row once, labels 0..9
+    submission.validate_file(source, n_rows=manifest["n_test"])  # every test row once, labels 0..9
     to = Path(to)
     try:
         to.mkdir(parents=True, exist_ok=True)
@@ -69,11 +70,6 @@ def write_reference(run_dir: str | os.PathLike, to: str | os.PathLike = REFERENC
     except OSError as exc:
         raise OutputError(f"cannot write the reference into {to}: {exc.strerror or exc}") from None
     return atomic.write_json(to / MANIFEST, manifest)
-
-
-def manifest_rows(run_dir: str | os.PathLike) -> int:
-    """The test rows the run predicted (28,000 for the competition's test.csv)."""
-    return int(atomic.read_json(Path(run_dir) / rundir.DATA_RECORD)["n_test"])
 
 
 def read_manifest(path: str | os.PathLike = REFERENCE_DIR / MANIFEST) -> dict:

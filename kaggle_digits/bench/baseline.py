@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from kaggle_digits import atomic, ensemble, rundir, tta
-from kaggle_digits.machine import describe_machine
 from kaggle_digits.bench.tables import markdown_table, write_csv
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data, load_competition
+from kaggle_digits.machine import describe_machine
 from kaggle_digits.models import get_spec
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.train import one_hot

@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from kaggle_digits import atomic, rundir
-from kaggle_digits.machine import describe_machine
 from kaggle_digits.bench.tables import markdown_table
+from kaggle_digits.machine import describe_machine
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,8 @@ def warm_probe() -> None:
     from kaggle_digits.config import RunConfig
 
     log.info("timing the models' training steps once (cached per machine) ...")
-    budget.measure_costs(RunConfig(), budget.resolve_precision(RunConfig()).name)
+    cfg = RunConfig()
+    budget.measure_costs(cfg, budget.resolve_precision(cfg).name)
 
 
 def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | None = None) -> pd.DataFrame:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaggle_digits import atomic
-from kaggle_digits.machine import describe_machine
 from kaggle_digits.bench.tables import markdown_table, read_csv, write_csv
 from kaggle_digits.config import AugmentConfig, RunConfig
 from kaggle_digits.errors import ConfigError
+from kaggle_digits.machine import describe_machine
 
 log = logging.getLogger(__name__)
 SEED_MODELS = "seed[0-9][0-9][0-9]_*"  # the seed write-ups' models in the registry
