@@ -6,6 +6,7 @@
     kaggle-digits submit      scripts/submit.py            validate, then kaggle competitions submit
     kaggle-digits push        scripts/push_kernel.py       train on Kaggle GPU kernels (fan-out)
     kaggle-digits gather      scripts/gather_kernels.py    fetch pushed kernels' folds, ensemble them
+    kaggle-digits runs        scripts/list_runs.py         the runs so far: OOF accuracy, public score, commit
     kaggle-digits bench ...   scripts/benchmark*.py, measure_tta.py   benchmarks
 
 A run's flags come from RunConfig's field metadata (config.add_arguments). Errors the user can act on
@@ -137,6 +138,7 @@ COMMANDS = {c.name: c for c in (
     Command("submit", "submit.py", kaggle.submit_arguments, kaggle.submit),
     Command("push", "push_kernel.py", kaggle.push_arguments, kaggle.push, passes_on=True),
     Command("gather", "gather_kernels.py", kaggle.gather_arguments, kaggle.gather),
+    Command("runs", "list_runs.py", kaggle.runs_arguments, kaggle.runs),
     Command("bench baseline", "benchmark.py", bench.baseline_arguments, bench.baseline),
     Command("bench models", "benchmark_models.py", bench.models_arguments, bench.models),
     Command("bench load", "benchmark_load.py", bench.load_arguments, bench.load),

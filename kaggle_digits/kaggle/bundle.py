@@ -28,13 +28,13 @@ from pathlib import Path
 from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.config import kernel_settings
 from kaggle_digits.errors import ConfigError
+from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR, check_accelerator
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CODE_FILE = "kaggle_digits_kernel.py"
 METADATA_FILE = "kernel-metadata.json"
 KAGGLE_INPUT = "/kaggle/input/digit-recognizer"
 KAGGLE_WORKING = "/kaggle/working"
-DEFAULT_ACCELERATOR = "NvidiaTeslaT4"  # Kaggle's "GPU T4 x2" (machine_shape; kaggle-cli docs, PR #1198)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{3,48}[a-z0-9]$")
 _NEVER_BUNDLE = ("kaggle.json", "access_token", "access_token.txt", "credentials.json")
 
@@ -91,9 +91,13 @@ def unpack_package():
 
 if __name__ == "__main__":
     unpack_package()
+    # what the kit needs from Kaggle's image, checked before anything heavy is imported: one line if missing
+    from kaggle_digits.kaggle.image import check_or_exit
+
+    untested = check_or_exit()
     from kaggle_digits.kaggle.bundle import kernel_main
 
-    sys.exit(kernel_main(SETTINGS, KERNEL_INFO))
+    sys.exit(kernel_main(SETTINGS, {{**KERNEL_INFO, "untested_versions": untested}}))
 '''
 
 
@@ -141,7 +145,7 @@ def write_kernel_folder(folder: Path, kernel_id: str, settings: dict, *, gpu: bo
         "keywords": [],
     }
     if gpu and accelerator:
-        metadata["machine_shape"] = accelerator
+        metadata["machine_shape"] = check_accelerator(accelerator)
     folder.mkdir(parents=True, exist_ok=True)
     atomic.write_text(folder / CODE_FILE, kernel_script(settings, info))
     atomic.write_json(folder / METADATA_FILE, metadata)

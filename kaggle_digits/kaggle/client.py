@@ -1,15 +1,20 @@
-"""Thin wrappers around the official ``kaggle`` CLI (package ``kaggle`` 2.x), run as a subprocess.
+"""Thin wrappers around the official ``kaggle`` CLI (package ``kaggle`` >= 2.2.2), run as a subprocess.
 
 The kit does not re-implement the Kaggle API: it runs the same commands a user would type
-(``kaggle competitions download/submit/submissions``, ``kaggle kernels push/status/output``) and turns
-their failures into one actionable line. Credentials stay where the CLI keeps them: this module only
-checks *whether* the CLI will find some (environment variable names and file locations), never reads a
-secret into a message, a log or a file, and strips the CLI's verbose mode (which prints request headers).
+(``kaggle competitions download/submit/submissions``, ``kaggle kernels push/status/output``, ``kaggle quota``)
+and turns their failures into one actionable line -- also the ones the CLI reports with exit status 0.
+Every call has a timeout, and the CLI's version is checked once, at its first use: before 2.2.2
+``kaggle kernels output`` fetches only the first page (20 files) of a kernel's outputs (kaggle-cli PR #1046).
+Credentials stay where the CLI keeps them: this module only checks *whether* the CLI will find some
+(environment variable names and file locations), never reads a secret into a message, a log or a file, and
+strips the CLI's verbose mode (which prints request headers).
 """
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -32,8 +37,23 @@ _NETWORK_HINTS = ("connectionerror", "max retries exceeded", "failed to establis
                   "network is unreachable", "read timed out")
 
 
+MIN_CLI_VERSION = (2, 2, 2)  # kernels output: every page from 2.2.2 (PR #1046); --accelerator from 1.8.4
+CLI_UPGRADE = 'pip install -U "kaggle>=2.2.2"'
+# Seconds a CLI call may take before it is stopped: an API answer, or a file moved (the 15 MB data zip, a
+# kernel's outputs). Without a limit a hung connection would hold `push`/`gather` for ever.
+API_TIMEOUT = 300.0
+TRANSFER_TIMEOUT = 1800.0
+VERSION_TIMEOUT = 60.0
+_SESSION_LIMIT = "maximum batch gpu session count"  # Kaggle's refusal beyond the concurrent GPU sessions
+_INVALID_SOURCES = re.compile(r"not valid (\w+) sources and could not be added to the kernel: (.*)", re.IGNORECASE)
+
+
 class KaggleError(KaggleDigitsError):
     """A ``kaggle`` CLI call failed; the message is one line saying what to do."""
+
+
+class SessionLimitError(KaggleError):
+    """Kaggle refused a push: as many GPU sessions as the account may run at once are running already."""
 
 
 def rules_url(competition: str = COMPETITION) -> str:
@@ -115,14 +135,50 @@ def username() -> str | None:
 
 
 # --------------------------------------------------------------------------- running the CLI
+_CHECKED: dict[str, str] = {}  # executable -> its version, once checked in this process
+
+
 def kaggle_command() -> list[str]:
-    """``kaggle`` from PATH, else ``python -m kaggle`` when the package is importable."""
+    """``kaggle`` from PATH, else ``python -m kaggle`` when the package is importable; its version checked
+    at first use (KaggleError naming the installed version and the fix when it is older than 2.2.2)."""
     exe = shutil.which("kaggle")
     if exe:
-        return [exe]
-    if importlib.util.find_spec("kaggle") is not None:
-        return [sys.executable, "-m", "kaggle"]
-    raise KaggleError("the `kaggle` CLI is not installed: `pip install kaggle` (the kit drives Kaggle through it)")
+        cmd = [exe]
+    elif importlib.util.find_spec("kaggle") is not None:
+        cmd = [sys.executable, "-m", "kaggle"]
+    else:
+        raise KaggleError(f"the `kaggle` CLI is not installed: `{CLI_UPGRADE}` (the kit drives Kaggle through it)")
+    if cmd[0] not in _CHECKED:
+        _CHECKED[cmd[0]] = check_version(cmd)
+    return cmd
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """``Kaggle CLI 2.2.5`` (or ``Kaggle API 1.6.17``, older CLIs) -> (2, 2, 5); None if there is no version."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(g or 0) for g in match.groups()) if match else None
+
+
+def check_version(cmd: list[str]) -> str:
+    """``kaggle --version`` must say 2.2.2 or newer; returns the version text."""
+    try:
+        proc = subprocess.run([*cmd, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env=_child_env(), timeout=VERSION_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise KaggleError(f"`{cmd[0]} --version` did not answer within {VERSION_TIMEOUT:.0f} s") from None
+    except OSError as exc:
+        raise KaggleError(f"cannot run {cmd[0]}: {exc.strerror or exc}") from None
+    output = proc.stdout.decode("utf-8", errors="replace")
+    version = parse_version(output) if proc.returncode == 0 else None
+    wanted = ".".join(map(str, MIN_CLI_VERSION))
+    if version is None:
+        raise KaggleError(f"cannot tell the version of the kaggle CLI at {cmd[0]} (`--version` said: "
+                          f"{_last_line(output)}); the kit needs kaggle >= {wanted}: {CLI_UPGRADE}")
+    if version < MIN_CLI_VERSION:
+        raise KaggleError(f"the kaggle CLI at {cmd[0]} is version {'.'.join(map(str, version))}; the kit needs "
+                          f">= {wanted} (older ones fetch only the first 20 files of a kernel's outputs): "
+                          f"{CLI_UPGRADE}")
+    return ".".join(map(str, version))
 
 
 def _child_env() -> dict[str, str]:
@@ -146,20 +202,22 @@ def redact(text: str) -> str:
     return text
 
 
-def run(args: Sequence[str], *, what: str, competition: str | None = None, timeout: float | None = None) -> str:
-    """Run ``kaggle ARGS``; return its (redacted) output or raise KaggleError with one line."""
+def run(args: Sequence[str], *, what: str, timeout: float, competition: str | None = None) -> str:
+    """Run ``kaggle ARGS`` for at most ``timeout`` seconds; return its (redacted) output or raise KaggleError
+    (SessionLimitError for Kaggle's concurrent GPU session limit) with one line."""
     cmd = [*kaggle_command(), *args]
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_child_env(),
                               timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise KaggleError(f"{what}: `kaggle {' '.join(args[:2])}` did not finish within {timeout:.0f} s") from None
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the CLI by now
+        raise KaggleError(f"{what}: `kaggle {' '.join(args[:2])}` did not finish within {timeout:.0f} s (Kaggle "
+                          f"slow or unreachable?); try again") from None
     except OSError as exc:
         raise KaggleError(f"cannot run {cmd[0]}: {exc.strerror or exc}") from None
     output = redact(proc.stdout.decode("utf-8", errors="replace"))
     problem = diagnose(output, proc.returncode, what=what, competition=competition)
     if problem:
-        raise KaggleError(problem)
+        raise (SessionLimitError if _SESSION_LIMIT in output.lower() else KaggleError)(problem)
     return output
 
 
@@ -181,10 +239,20 @@ def diagnose(output: str, returncode: int, *, what: str, competition: str | None
     """One line for a failed CLI call (None when it succeeded). Some failures exit 0, so text counts too."""
     low = output.lower()
     failed_anyway = ("could not find competition" in low or "could not submit to competition" in low
-                     or "kernel push error" in low)
+                     or "kernel push error" in low or _INVALID_SOURCES.search(output) is not None)
     if returncode == 0 and not failed_anyway:
         return None
     detail = _last_line(output)
+    if _SESSION_LIMIT in low:
+        line = next(li for li in clean(output).splitlines() if _SESSION_LIMIT in li.lower())
+        return f"{what}: Kaggle refused it ({line.strip().removeprefix('Kernel push error: ')})"
+    if (invalid := _INVALID_SOURCES.search(output)) is not None:
+        # the push itself went through: that version runs, but without the data it names
+        kind, names = invalid.group(1).lower(), invalid.group(2).strip()
+        fix = (f"accept the rules at {rules_url(competition or COMPETITION)} with this account"
+               if kind == "competition" else "check the names in kernel-metadata.json")
+        return (f"{what}: Kaggle pushed it but could not attach the {kind} source(s) {names}, so that version "
+                f"runs without its data and will fail; {fix}, then push again")
     if "authentication required" in low or "401" in low or "unauthorized" in low or "invalid credentials" in low:
         return (f"{what}: Kaggle did not accept the credentials (401); create a new API token at {API_TOKEN_URL} "
                 f"or run `kaggle auth login`")
@@ -215,7 +283,7 @@ def download(path: str | os.PathLike = "data", competition: str = COMPETITION, f
     require_credentials()
     args = ["competitions", "download", "-c", competition, "-p", str(path)] + (["--force"] if force else [])
     log.info("running: kaggle " + " ".join(args))
-    output = clean(run(args, what=f"downloading {competition}", competition=competition))
+    output = clean(run(args, what=f"downloading {competition}", competition=competition, timeout=TRANSFER_TIMEOUT))
     if output:
         log.info(output)
     return Path(path) / f"{competition}.zip"
@@ -225,21 +293,54 @@ def submit(file: str | os.PathLike, message: str, competition: str = COMPETITION
     """``kaggle competitions submit -c COMPETITION -f FILE -m MESSAGE``; call only with a validated file."""
     require_credentials()
     return clean(run(["competitions", "submit", "-c", competition, "-f", str(file), "-m", message],
-                     what=f"submitting {Path(file).name} to {competition}", competition=competition))
+                     what=f"submitting {Path(file).name} to {competition}", competition=competition,
+                     timeout=TRANSFER_TIMEOUT))
 
 
 def submissions(competition: str = COMPETITION, page_size: int = 5) -> str:
     """``kaggle competitions submissions -c COMPETITION``: the table of recent submissions and scores."""
     require_credentials()
     return run(["competitions", "submissions", "-c", competition, "--page-size", str(page_size)],
-               what=f"listing submissions to {competition}", competition=competition)
+               what=f"listing submissions to {competition}", competition=competition, timeout=API_TIMEOUT)
 
 
-def kernels_push(folder: str | os.PathLike, accelerator: str | None = None) -> str:
-    """``kaggle kernels push -p FOLDER``; returns the CLI's confirmation line."""
+def submission_rows(competition: str = COMPETITION, page_size: int = 20) -> list[dict[str, str]]:
+    """``kaggle competitions submissions -c COMPETITION --csv``: one dict per submission, newest first, with
+    the CSV's columns (ref, fileName, date, description, status, publicScore, privateScore)."""
+    require_credentials()
+    # --csv before --page-size: a command line *ending* in -v/--csv skipped authentication up to kaggle 2.2.3
+    output = run(["competitions", "submissions", "-c", competition, "--csv", "--page-size", str(page_size)],
+                 what=f"listing submissions to {competition}", competition=competition, timeout=API_TIMEOUT)
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("ref,")), None)
+    return [] if start is None else list(csv.DictReader(io.StringIO("\n".join(lines[start:]))))
+
+
+def submission_error(ref: str) -> str | None:
+    """Kaggle's error description of submission ``ref`` (``kaggle competitions submission REF``, a command of
+    newer CLIs); None when this CLI cannot show it."""
+    try:
+        output = run(["competitions", "submission", str(ref)], what=f"reading submission {ref}",
+                     timeout=API_TIMEOUT)
+    except KaggleError:
+        return None
+    match = re.search(r"^Error:?\s+(.+)$", output, re.MULTILINE)  # "Error:           <description>"
+    return match.group(1).strip() if match else None
+
+
+def quota() -> str:
+    """``kaggle quota --csv``: the weekly GPU/TPU hours used, remaining, total and the refresh time."""
+    require_credentials()
+    return run(["quota", "--csv"], what="reading your Kaggle GPU quota", timeout=API_TIMEOUT)
+
+
+def kernels_push(folder: str | os.PathLike, accelerator: str | None = None, timeout_seconds: int | None = None) -> str:
+    """``kaggle kernels push -p FOLDER [-t SECONDS]``; returns the CLI's confirmation line. ``timeout_seconds``
+    caps the kernel's run on Kaggle (not this call)."""
     require_credentials()
     args = ["kernels", "push", "-p", str(folder)] + (["--accelerator", accelerator] if accelerator else [])
-    output = run(args, what=f"pushing the kernel in {folder}")
+    args += ["-t", str(int(timeout_seconds))] if timeout_seconds else []
+    output = run(args, what=f"pushing the kernel in {folder}", timeout=API_TIMEOUT)
     pushed = [line for line in output.splitlines() if "successfully pushed" in line.lower()]
     return pushed[-1].strip() if pushed else _last_line(output)
 
@@ -250,7 +351,7 @@ _STATUS = re.compile(r'has status "(?:KernelWorkerStatus\.)?([A-Za-z_]+)"', re.I
 def kernels_status(kernel: str) -> tuple[str, str]:
     """``kaggle kernels status OWNER/SLUG`` -> (status in lower case, failure message or "")."""
     require_credentials()
-    output = run(["kernels", "status", kernel], what=f"asking for the status of kernel {kernel}")
+    output = run(["kernels", "status", kernel], what=f"asking for the status of kernel {kernel}", timeout=API_TIMEOUT)
     match = _STATUS.search(output)
     if not match:
         raise KaggleError(f"unexpected answer from `kaggle kernels status {kernel}`: {_last_line(output)}")
@@ -264,5 +365,15 @@ def kernels_output(kernel: str, path: str | os.PathLike, file_pattern: str | Non
     Path(path).mkdir(parents=True, exist_ok=True)
     args = ["kernels", "output", kernel, "-p", str(path), "--force"]
     run(args + (["--file-pattern", file_pattern] if file_pattern else []),
-        what=f"downloading the output of kernel {kernel}")
+        what=f"downloading the output of kernel {kernel}", timeout=TRANSFER_TIMEOUT)
     return sorted(p for p in Path(path).rglob("*") if p.is_file())
+
+
+def kernel_state(kernel: str) -> str | None:
+    """The status of the latest version of ``kernel`` (lower case), None if Kaggle has no such kernel."""
+    try:
+        return kernels_status(kernel)[0]
+    except KaggleError as exc:
+        if "(404)" in str(exc):
+            return None
+        raise

@@ -1,4 +1,5 @@
-"""The Kaggle subcommands of ``kaggle-digits`` (download, submit, push, gather): their options and what they do.
+"""The Kaggle subcommands of ``kaggle-digits`` (download, submit, push, gather, runs): their options and what
+they do.
 
 Each ``X_arguments(parser)`` declares a command's options; ``X(args)`` runs it (its docstring is the
 command's help). cli.py lists them; the run settings a kernel trains with come from RunConfig's metadata.
@@ -16,8 +17,8 @@ from kaggle_digits.config import RunConfig, add_arguments, from_args, settings
 from kaggle_digits.data import check_data
 from kaggle_digits.ensemble import BLENDS
 from kaggle_digits.errors import ConfigError, OutputError
-from kaggle_digits.kaggle import client, fanout, provenance
-from kaggle_digits.kaggle.bundle import DEFAULT_ACCELERATOR
+from kaggle_digits.kaggle import client, fanout, limits, provenance, scores
+from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
 from kaggle_digits.machine import git_commit
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,11 @@ def submit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--submissions-dir", default="submissions", help="where run folders are, to describe the file")
     p.add_argument("--dry-run", action="store_true", help="validate and show the kaggle command; submit nothing")
     p.add_argument("--no-list", action="store_true", help="do not list recent submissions afterwards")
+    p.add_argument("--no-wait", action="store_true", help="upload and return: do not wait for the public score")
+    p.add_argument("--wait", type=float, default=600, metavar="SECONDS", help="wait at most this long for the "
+                   "public score (default 600)")
+    p.add_argument("--poll", type=float, default=5, metavar="SECONDS", help="first wait before asking for the "
+                   "score; it doubles up to 60 s (default 5)")
     p.add_argument("--yes", action="store_true", help="submit even a run on a subset of train.csv, on the bundled "
                    "sample, or with an OOF accuracy below the best submitted before")
     _debug(p)
@@ -94,9 +100,27 @@ def submit(args: argparse.Namespace) -> int:
         return 0
     output = client.submit(args.file, message)
     provenance.record_submitted(args.submissions_dir, args.file, facts, message)
-    print("\n".join(line for line in output.splitlines() if line.strip()))
-    if not args.no_list:
-        print(client.submissions())
+    print("\n".join(line for line in output.splitlines() if line.strip() and "remaining today" not in line))
+    if (left := scores.remaining_today(output)) is not None:
+        print(f"submissions left today: {left}")
+    if args.no_wait:
+        print(f"not waiting for the score: see `kaggle competitions submissions -c {client.COMPETITION}`")
+        return 0
+    score, rows = scores.wait(message, scores.submitted_ref(output), first_poll=args.poll, max_wait=args.wait)
+    scores.record(score, facts, args.submissions_dir)
+    if rows and not args.no_list:
+        import pandas as pd
+
+        print(pd.DataFrame(rows).head(5).to_string(index=False))  # the last listing: no extra call
+    if score.status == "error":
+        raise OutputError(f"Kaggle could not score submission {score.ref}: " + (score.error or (
+            f"no error description (this kaggle CLI does not show it; see "
+            f"https://www.kaggle.com/competitions/{client.COMPETITION}/submissions)")))
+    if score.status == "pending":
+        print(f"still being scored after {args.wait:.0f} s: see `kaggle competitions submissions -c "
+              f"{client.COMPETITION}` later")
+        return 0
+    print(score.line(facts))
     return 0
 
 
@@ -118,7 +142,13 @@ def push_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slug", default="kaggle-digits", help="kernel slug; parts get -part1, -part2... "
                    "(default: kaggle-digits; a new push of the same slug is a new version)")
     p.add_argument("--accelerator", default=DEFAULT_ACCELERATOR, help="kernel machine_shape (default: "
-                   "NvidiaTeslaT4, Kaggle's GPU T4 x2)")
+                   "NvidiaTeslaT4, Kaggle's GPU T4 x2; the retired NvidiaTeslaP100 and TPU v3 are refused)")
+    p.add_argument("--resume", metavar="PLAN_DIR", help="push the kernels of an earlier push that Kaggle refused "
+                   "(the same command finds them too)")
+    p.add_argument("--yes", action="store_true", help="push even when the plan needs more GPU hours than your "
+                   "weekly quota has left, or a kernel of the same slug is still running")
+    p.add_argument("--timeout-minutes", type=float, metavar="M", help="stop each kernel after M minutes (default: "
+                   "twice its estimate, at least 30, at most Kaggle's 12 hours)")
     p.add_argument("--cpu", action="store_true", help="run the kernel without a GPU")
     p.add_argument("--dry-run", action="store_true", help="build the kernel folder(s) and stop: nothing is pushed")
     p.add_argument("--no-wait", action="store_true", help="push and return; gather later with "
@@ -152,37 +182,67 @@ def push(args: argparse.Namespace) -> int:
 
     Every make_submission.py option is passed on to the kernel, e.g.
         python scripts/push_kernel.py --models cnn,cnn_gru --folds 5
-    builds submissions/kernels-<time>/<slug>/bundle/ (kernel-metadata.json with enable_gpu, the
-    digit-recognizer competition as input, no internet; one self-contained script carrying the kit),
-    pushes it with `kaggle kernels push -p DIR`, polls `kaggle kernels status` and fetches the outputs
-    (submission.csv, test_probabilities.npy, the run folder) with `kaggle kernels output` into
-    submissions/kernels-<time>/<slug>/output/.
+    builds submissions/kernels-<time>/<slug>/bundle/ (kernel-metadata.json with enable_gpu, machine_shape
+    NvidiaTeslaT4, the digit-recognizer competition as input, no internet; one self-contained script carrying
+    the kit), pushes it with `kaggle kernels push -p DIR -t SECONDS` (stopped after twice its estimate),
+    polls `kaggle kernels status` and fetches the outputs (submission.csv, test_probabilities.npy, the run
+    folder) with `kaggle kernels output` into submissions/kernels-<time>/<slug>/output/.
 
     --kernels N splits the folds (then models x fold groups) over N kernels running in parallel; their
     fold results are gathered into one local run folder and averaged by the ordinary ensemble step,
     which needs the competition data here too (scripts/download_data.py).
+
+    Before the first push: a retired --accelerator is refused; `kaggle quota` is read and a plan needing
+    more GPU hours than are left is refused unless --yes; so is a slug whose kernel still runs. When Kaggle
+    refuses a push part-way (its limit of concurrent GPU sessions), the kernels pushed so far are recorded and
+    the same command (or --resume PLAN_DIR) pushes the rest.
     """
     if args.kernels < 1:
         raise ConfigError(f"--kernels must be at least 1, got {args.kernels}")
-    cfg = kernel_run_config(args.rest)
-    owner = args.user or client.username()
+    accelerator = None if args.cpu else limits.check_accelerator(args.accelerator)  # before anything is pushed
+    root = Path(args.submissions_dir)
+    if args.resume:
+        if args.rest:
+            raise ConfigError(f"--resume {args.resume} pushes that plan as it was made: drop {' '.join(args.rest)}")
+        plan_dir = Path(args.resume)
+        fanout.load_plan(plan_dir)  # a wrong folder fails here
+    else:
+        cfg = kernel_run_config(args.rest)
+        owner = args.user or client.username()
     if not args.dry_run:
         client.require_credentials()
-        client.kaggle_command()
-        if owner is None:
+        client.kaggle_command()  # the CLI's version, checked at first use
+        if not args.resume and owner is None:
             raise ConfigError("cannot tell your Kaggle user name (only an API token is configured): pass --user NAME")
-    plan_dir = fanout.prepare(cfg.kernel_settings(), owner or "your-kaggle-username", slug=args.slug,
-                              n_kernels=args.kernels, root=Path(args.submissions_dir), gpu=not args.cpu,
-                              accelerator=args.accelerator, git_commit=git_commit())
+    if not args.resume:
+        owner = owner or "your-kaggle-username"
+        request = fanout.request_key(cfg.kernel_settings(), owner, args.slug, args.kernels, not args.cpu, accelerator)
+        plan_dir = None if args.dry_run else fanout.unfinished(root, request)
+        if plan_dir is not None:
+            print(f"resuming {plan_dir}: the same push was refused part-way before; pushing the kernels it lacks")
+        else:
+            plan_dir = fanout.prepare(cfg.kernel_settings(), owner, slug=args.slug, n_kernels=args.kernels, root=root,
+                                      gpu=not args.cpu, accelerator=accelerator, git_commit=git_commit())
     plan, jobs = fanout.load_plan(plan_dir)
+    todo = [job for job in jobs if not job.pushed]
+    if args.timeout_minutes:
+        for job in todo:
+            job.timeout_seconds = int(min(limits.SESSION_CAP_SECONDS, args.timeout_minutes * 60))
+        fanout.save_plan(plan_dir, plan, jobs)
     for job in jobs:
         folds = ",".join(map(str, job.only_folds)) if job.only_folds else "all"
-        print(f"kernel {job.id}: models {','.join(job.models)}, folds {folds} -> {plan_dir / job.bundle}")
+        state = (f"pushed before ({job.pushed})" if job.pushed else
+                 f"about {job.estimate_seconds / 60:.0f} min, stopped after {job.timeout_seconds / 60:.0f} min")
+        print(f"kernel {job.id}: models {','.join(job.models)}, folds {folds} -> {plan_dir / job.bundle}; {state}")
+    if plan.get("estimate_basis"):
+        print(f"estimates from {plan['estimate_basis']}")
     if args.dry_run:
         print("dry run: nothing pushed. Push with: "
-              + "; ".join(f"kaggle kernels push -p {plan_dir / j.bundle}" for j in jobs))
+              + "; ".join(f"kaggle kernels push -p {plan_dir / j.bundle} -t {j.timeout_seconds}" for j in todo))
         return 0
-    fanout.push_all(plan_dir)
+    if plan.get("gpu", True) and todo:
+        _check_quota(todo, args.yes)
+    fanout.push_all(plan_dir, yes=args.yes)
     if args.no_wait:
         print(f"pushed; fetch and combine the results later with: python scripts/gather_kernels.py {plan_dir}")
         return 0
@@ -192,6 +252,28 @@ def push(args: argparse.Namespace) -> int:
     result = fanout.gather(plan_dir, data=args.data, submissions_dir=args.submissions_dir)
     print(f"submit it with: python scripts/submit.py {result.submission_path}")
     return 0
+
+
+def _check_quota(todo: list, yes: bool) -> None:
+    """`kaggle quota`: refuse (unless --yes) a push needing more GPU hours than are left this week."""
+    try:
+        quota = limits.parse_quota(client.quota())
+    except client.KaggleError as exc:
+        log.warning(f"could not read your GPU quota ({exc}); pushing without checking it")
+        return
+    if quota is None:
+        log.warning("`kaggle quota` reported no GPU quota; pushing without checking it")
+        return
+    needed = sum(job.estimate_seconds for job in todo) / 3600
+    worst = sum(job.timeout_seconds for job in todo) / 3600
+    print(f"GPU quota: {quota.remaining_hours:.1f} of {quota.total_hours:.0f} h left this week; this push needs "
+          f"about {needed:.1f} h (at most {worst:.1f} h if every kernel runs until it is stopped)")
+    reason = limits.quota_refusal(needed, quota)
+    if reason and not yes:
+        raise OutputError(f"not pushed: {reason}; push fewer kernels or folds, give the kernels a --minutes budget, "
+                          f"wait for the refresh, or pass --yes to push anyway")
+    if reason:
+        log.warning(f"{reason}; pushing anyway (--yes)")
 
 
 def _take_kernel_submission(output: Path, submissions_dir: Path) -> int:
@@ -241,4 +323,23 @@ def gather(args: argparse.Namespace) -> int:
         fanout.wait_and_fetch(plan_dir, poll_seconds=args.poll)
     result = fanout.gather(plan_dir, data=args.data, submissions_dir=args.submissions_dir, weights=args.weights)
     print(f"submit it with: python scripts/submit.py {result.submission_path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- runs
+def runs_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--submissions-dir", default="submissions", metavar="DIR",
+                   help="where run folders are (default: submissions)")
+    _debug(p)
+
+
+def runs(args: argparse.Namespace) -> int:
+    """List the runs in the submissions folder, newest first, with their OOF accuracy and public score.
+
+    One table: when, run folder, models, folds x epochs, wall time, OOF accuracy, the public score once
+    `kaggle-digits submit` has brought it back, and the git commit. It reads the run folders only.
+    """
+    from kaggle_digits.kaggle import ledger  # pandas: only for this command
+
+    print(ledger.render(ledger.table(args.submissions_dir)))
     return 0

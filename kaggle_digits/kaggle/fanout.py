@@ -5,11 +5,18 @@ bundle (kaggle/bundle.py) whose outputs use the ordinary run layout. ``gather`` 
 fold folders into one local run folder and runs the normal ensemble step on them (``ensemble_only``:
 nothing is trained, and the fold fingerprints must match except for the code version and the Keras
 backend).
+
+plan.json records which kernels were pushed. Kaggle refuses a push beyond the account's concurrent GPU
+sessions ("Maximum batch GPU session count of N reached"): the parts pushed before stay recorded, the
+same push command (``unfinished`` finds the plan by its request) or ``--resume`` pushes only the rest,
+and waiting/gathering never polls a part that was never pushed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import re
 import shutil
@@ -22,12 +29,14 @@ import numpy as np
 
 from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.config import kernel_settings
-from kaggle_digits.errors import DataError
-from kaggle_digits.kaggle import client
-from kaggle_digits.kaggle.bundle import DEFAULT_ACCELERATOR, write_kernel_folder
+from kaggle_digits.errors import DataError, OutputError
+from kaggle_digits.kaggle import client, limits
+from kaggle_digits.kaggle.bundle import write_kernel_folder
+from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
 
 log = logging.getLogger(__name__)
 TERMINAL = ("complete", "error", "cancel_requested", "cancel_acknowledged")
+ACTIVE = ("queued", "running", "new_script")  # a version still running (or about to) on Kaggle
 
 
 # --------------------------------------------------------------------------- fan-out plan
@@ -64,14 +73,37 @@ class KernelJob:
     only_folds: list | None
     bundle: str        # folder pushed with `kaggle kernels push -p`, relative to the plan folder
     output: str        # where `kaggle kernels output` puts the files, relative to the plan folder
-    pushed: str = ""   # the CLI's confirmation line
+    pushed: str = ""   # the CLI's confirmation line; "" while not pushed
     status: str = ""
+    estimate_seconds: float = 0.0  # limits.kernel_estimate, start-up included
+    timeout_seconds: int = 0       # `kaggle kernels push -t`: Kaggle stops the run after this
+
+
+def request_key(settings: dict, owner: str, slug: str, n_kernels: int, gpu: bool, accelerator: str | None) -> str:
+    """What a push was asked to do: the same command gives the same key (so it can resume its plan)."""
+    asked = [kernel_settings(settings), owner, slug, n_kernels, gpu, accelerator]
+    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+def unfinished(root: Path, request: str) -> Path | None:
+    """The newest plan folder under ``root`` made by the same request with parts never pushed, if any."""
+    for plan_dir in sorted(Path(root).glob("kernels-*"), reverse=True):
+        try:
+            plan, jobs = load_plan(plan_dir)
+        except DataError:
+            continue
+        if plan.get("request") == request and any(not j.pushed for j in jobs):
+            return plan_dir
+    return None
 
 
 def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernels: int = 1,
             root: Path = Path("submissions"), gpu: bool = True, accelerator: str | None = DEFAULT_ACCELERATOR,
             git_commit: str | None = None) -> Path:
     """Write one kernel folder per part plus plan.json under ``root``/kernels-<time>/; return that folder."""
+    from kaggle_digits.models import get_spec
+
+    request = request_key(settings, owner, slug, n_kernels, gpu, accelerator)
     settings = kernel_settings(settings)
     parts = plan_parts(tuple(settings["models"]), settings["folds"], n_kernels, settings.get("only_folds"))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -85,10 +117,13 @@ def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernel
         kernel_id = f"{owner}/{part_slug}"
         write_kernel_folder(plan_dir / part_slug / "bundle", kernel_id, part, gpu=gpu, accelerator=accelerator,
                             info={**info, "kernel": kernel_id, "part": i, "parts": len(parts)})
+        estimate = limits.kernel_estimate(part, lambda m: get_spec(m).recipe.epochs, gpu=gpu)
         jobs.append(KernelJob(kernel_id, list(models), list(folds) if folds else None, f"{part_slug}/bundle",
-                              f"{part_slug}/output"))
+                              f"{part_slug}/output", estimate_seconds=estimate.seconds,
+                              timeout_seconds=estimate.timeout_seconds))
+        basis = estimate.basis
     save_plan(plan_dir, {"kit_version": __version__, "created": info["created"], "git_commit": git_commit,
-                         "plan_id": plan_id,
+                         "plan_id": plan_id, "request": request, "estimate_basis": basis,
                          "settings": settings, "gpu": gpu, "accelerator": accelerator,
                          "kernels": [vars(j) for j in jobs]})
     return plan_dir
@@ -111,20 +146,51 @@ def save_plan(plan_dir: Path, plan: dict, jobs: list[KernelJob] | None = None) -
 
 
 # --------------------------------------------------------------------------- push, wait, fetch
-def push_all(plan_dir: Path) -> list[KernelJob]:
+def still_running(jobs: list[KernelJob]) -> list[tuple[KernelJob, str]]:
+    """The parts whose kernel (an earlier push of the same slug) is queued or running on Kaggle now."""
+    return [(job, state) for job in jobs if (state := client.kernel_state(job.id)) in ACTIVE]
+
+
+def push_all(plan_dir: Path, *, yes: bool = False) -> list[KernelJob]:
+    """Push every part not pushed yet, recording each in plan.json as it goes.
+
+    Refused before the first push (unless ``yes``): a part whose slug still runs on Kaggle, since a new push
+    starts a new version while the earlier one keeps running. A concurrent-session refusal part-way stops
+    here with the parts pushed so far recorded, saying how to push the rest.
+    """
     plan, jobs = load_plan(plan_dir)
-    for job in jobs:
-        job.pushed = client.kernels_push(Path(plan_dir) / job.bundle)
+    todo = [job for job in jobs if not job.pushed]
+    if not yes and (running := still_running(todo)):
+        names = ", ".join(f"{job.id} ({state})" for job, state in running)
+        raise OutputError(f"{names} still running on Kaggle from an earlier push: pushing again starts a new version "
+                          f"and the earlier one keeps running and using GPU quota (Kaggle does not stop it); wait "
+                          f"for it, stop it at https://www.kaggle.com/code/{running[0][0].id}, use another --slug, "
+                          f"or pass --yes")
+    for job in todo:
+        try:
+            job.pushed = client.kernels_push(Path(plan_dir) / job.bundle, timeout_seconds=job.timeout_seconds or None)
+        except client.SessionLimitError as exc:
+            save_plan(plan_dir, plan, jobs)
+            done = sum(bool(j.pushed) for j in jobs)
+            raise client.KaggleError(
+                f"{exc}; {done} of {len(jobs)} kernels pushed and recorded in {Path(plan_dir) / rundir.PLAN}: once "
+                f"one of them has finished, run the same command again (or `python scripts/push_kernel.py "
+                f"--resume {plan_dir}`) to push the other {len(jobs) - done}") from None
         log.info(f"[{job.id}] {job.pushed}")
         save_plan(plan_dir, plan, jobs)
     return jobs
+
+
+def unpushed(plan_dir: Path) -> list[KernelJob]:
+    return [job for job in load_plan(plan_dir)[1] if not job.pushed]
 
 
 def wait_and_fetch(plan_dir: Path, *, poll_seconds: float = 60, timeout_seconds: float = 13 * 3600) -> list[KernelJob]:
     """Poll ``kaggle kernels status`` until every kernel has finished, fetching each one's outputs as it does."""
     plan, jobs = load_plan(plan_dir)
     deadline = time.monotonic() + timeout_seconds
-    pending = [j for j in jobs if _fetched_manifest(plan_dir, plan, j) is None]
+    # a part Kaggle never accepted has nothing to wait for (gather names it)
+    pending = [j for j in jobs if j.pushed and _fetched_manifest(plan_dir, plan, j) is None]
     failures, stale = [], {}
     while pending:
         time.sleep(poll_seconds)  # also right after a push: the status may still be the previous version's
@@ -228,12 +294,16 @@ def gather(plan_dir: Path, *, data: str | None = None, submissions_dir: str | No
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission
 
-    plan, _ = load_plan(plan_dir)
+    plan, jobs = load_plan(plan_dir)
+    if never := [job for job in jobs if not job.pushed]:
+        raise DataError(f"{plan_dir}: {len(never)} of {len(jobs)} kernels were never pushed "
+                        f"({', '.join(job.id for job in never)}); push them with `python scripts/push_kernel.py "
+                        f"--resume {plan_dir}`, then gather again (the outputs fetched so far are kept)")
     run_dir = Path(plan_dir) / rundir.KERNEL_RUN
-    settings = {**plan["settings"], "only_folds": None, "data": data, "run_dir": str(run_dir),
+    settings = {**kernel_settings(plan["settings"]), "only_folds": None, "data": data, "run_dir": str(run_dir),
                 "submissions_dir": submissions_dir or str(Path(plan_dir).parent), "ensemble_only": True}
     if weights:
-        settings["weights"] = weights
+        settings["blend"] = weights
     cfg = RunConfig(**settings).validate()
     copied = merge_folds(plan_dir, run_dir)
     wanted = [rundir.fold_name(m, k) for m in cfg.models for k in range(cfg.folds)]

@@ -172,6 +172,15 @@ def record_submitted(submissions_dir: str | os.PathLike, file: str | os.PathLike
     return atomic.write_json(Path(submissions_dir) / rundir.SUBMITTED, submitted(submissions_dir) + [entry])
 
 
+def annotate_last_submitted(submissions_dir: str | os.PathLike, fields: dict) -> Path | None:
+    """Add ``fields`` (the Kaggle ref, status, public score) to the newest entry of submissions/submitted.json."""
+    records = submitted(submissions_dir)
+    if not records:
+        return None
+    records[-1].update(fields)
+    return atomic.write_json(Path(submissions_dir) / rundir.SUBMITTED, records)
+
+
 def best_submitted(submissions_dir: str | os.PathLike, listing: str = "") -> tuple[float, str] | None:
     """The best OOF accuracy submitted before, from full-data runs in the local record and from the
     descriptions (the kit's default message) in ``listing`` (`kaggle competitions submissions` output)."""

@@ -1,0 +1,106 @@
+"""The ledger every Kaggler keeps by hand: which run (models, folds x epochs, wall time, OOF accuracy,
+commit) got which public score -- one pandas table of the runs in the submissions folder, newest first.
+
+Read from what the runs wrote: run.json (created, invocations with their commit and wall time),
+ensemble.json (models, folds, epochs, OOF accuracy) and the public scores ``submit`` recorded
+(kaggle/scores.py). Runs gathered from Kaggle kernels (kernels-<time>/run) and a single kernel's finished
+run (kernels-<time>/<slug>/output/run) are listed too; nothing is trained or fetched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from kaggle_digits import atomic, rundir
+from kaggle_digits.kaggle import scores
+
+COLUMNS = ["when", "run", "models", "folds x epochs", "wall", "OOF", "public score", "commit"]
+
+
+def run_folders(submissions_dir: str | Path) -> list[Path]:
+    """Every run folder under ``submissions_dir``: its own folders with a run.json, and finished kernel runs."""
+    root = Path(submissions_dir)
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.glob(f"*/{rundir.RUN_RECORD}")]
+    for pattern in (f"kernels-*/{rundir.KERNEL_RUN}", f"kernels-*/*/output/{rundir.KERNEL_RUN}"):
+        found += [p for p in root.glob(pattern) if (p / rundir.ENSEMBLE).is_file()]
+    return sorted(set(found))
+
+
+def _read(path: Path) -> dict:
+    try:
+        value = atomic.read_json(path)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _when(run_dir: Path, record: dict) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(record["created"])
+    except (KeyError, TypeError, ValueError):
+        try:
+            return dt.datetime.fromtimestamp((run_dir / rundir.ENSEMBLE).stat().st_mtime)
+        except OSError:
+            return None
+
+
+def _folds_epochs(models: dict) -> str:
+    if not models:
+        return ""
+    folds = max(len(m.get("fold_accuracy", [])) for m in models.values())
+    epochs = {name: m.get("epochs") for name, m in models.items()}
+    if len(set(epochs.values())) == 1:
+        only = next(iter(epochs.values()))
+        return f"{folds} x {only}" if only is not None else f"{folds} folds"
+    return f"{folds} x " + ", ".join(f"{name} {e}" for name, e in epochs.items())
+
+
+def _commit(run_dir: Path, invocations: list[dict]) -> str:
+    commits = [i.get("commit") for i in invocations if i.get("commit")]
+    if commits:
+        return commits[-1]
+    for where in (run_dir.parent / rundir.MANIFEST, run_dir.parent / rundir.PLAN,
+                  run_dir.parent.parent.parent / rundir.PLAN):  # a kernel's run, a gathered run
+        if (commit := _read(where).get("git_commit")):
+            return commit
+    return ""
+
+
+def describe(run_dir: Path, submissions_dir: Path) -> dict:
+    """One row of the ledger for ``run_dir``."""
+    record = _read(run_dir / rundir.RUN_RECORD)
+    invocations = [i for i in record.get("invocations", []) if isinstance(i, dict)]
+    summary = _read(run_dir / rundir.ENSEMBLE)
+    models = summary.get("models", {}) if isinstance(summary.get("models"), dict) else {}
+    oof = summary.get("ensemble", {}).get("oof_accuracy")
+    wall = sum(i.get("wall_seconds") or 0.0 for i in invocations) or summary.get("wall_seconds")
+    public = scores.best_public(run_dir)
+    return {
+        "when": _when(run_dir, record),
+        "run": run_dir.relative_to(submissions_dir).as_posix(),
+        "models": "+".join(models) or "(unfinished)",
+        "folds x epochs": _folds_epochs(models),
+        "wall": f"{wall / 60:.1f} min" if wall else "",
+        "OOF": f"{oof:.4%}" if isinstance(oof, (int, float)) else "",
+        "public score": f"{public:.5f}" if public is not None else "",
+        "commit": _commit(run_dir, invocations),
+    }
+
+
+def table(submissions_dir: str | Path = "submissions") -> pd.DataFrame:
+    """The ledger: one row per run folder, newest first."""
+    root = Path(submissions_dir)
+    frame = pd.DataFrame([describe(p, root) for p in run_folders(root)], columns=COLUMNS)
+    frame["when"] = pd.to_datetime(frame["when"])
+    frame = frame.sort_values("when", ascending=False, na_position="last", kind="stable")
+    frame["when"] = frame["when"].dt.strftime("%Y-%m-%d %H:%M").fillna("")
+    return frame.reset_index(drop=True)
+
+
+def render(frame: pd.DataFrame) -> str:
+    return frame.to_string(index=False) if len(frame) else "no runs"
