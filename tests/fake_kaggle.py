@@ -7,13 +7,23 @@ the data download it redirects to, the submission upload (PUT) and kernel output
 them from memory. Nothing leaves the machine.
 
 Answered: competitions.CompetitionApiService/{DownloadDataFiles, StartSubmissionUpload, CreateSubmission,
-GetSubmissionLimits, ListSubmissions}, kernels.KernelsApiService/{SaveKernel, GetKernelSessionStatus,
-ListKernelSessionOutput}, security.OAuthService/IntrospectToken, plus GET /files/<zip>, PUT /upload/<token>
-and GET /kernel-output/<owner>/<slug>/<path>. Field names follow kagglesdk's request/response types.
+GetSubmissionLimits, ListSubmissions, GetSubmission}, kernels.KernelsApiService/{SaveKernel,
+GetKernelSessionStatus, ListKernelSessionOutput, GetAcceleratorQuotaStatistics},
+security.OAuthService/IntrospectToken, plus GET /files/<zip>, PUT /upload/<token> and
+GET /kernel-output/<owner>/<slug>/<path>. Field names follow kagglesdk's request/response types.
 
 A pushed kernel is "run" by ``kernel_runner(script_text, working_dir) -> (returncode, log)`` in a thread,
 one kernel at a time, so ``kaggle kernels status`` reports QUEUED, RUNNING, then COMPLETE or ERROR, and
-``kaggle kernels output`` serves what the script wrote.
+``kaggle kernels output`` serves what the script wrote. With ``hold_kernels`` a kernel without a runner
+stays RUNNING until ``finish(slug)``.
+
+Kaggle's rules as the fake plays them (docs in ../shared/docs/kaggle-cli-offline.md): each push of a slug is
+a new version and an earlier one keeps running; a GPU push beyond ``gpu_session_limit`` running GPU
+sessions answers "Maximum batch GPU session count of N reached" (the CLI prints it as "Kernel push error"
+and exits 0); a push naming a competition whose rules are not accepted is saved and run but answers
+``invalidCompetitionSources`` (the CLI exits 0 there too); a submission is PENDING for ``pending_polls``
+listings, then COMPLETE with ``public_score`` or ERROR with ``error_description``; ``kaggle quota`` shows
+``gpu_quota_hours`` (used, total).
 """
 
 from __future__ import annotations
@@ -62,6 +72,12 @@ class FakeKaggle:
     rules_accepted: bool = True
     valid_keys: set[str] | None = None  # API keys accepted for Basic auth (None: any)
     kernel_runner: Callable[[str, Path], tuple[int, str]] | None = None
+    hold_kernels: bool = False            # kernels without a runner stay RUNNING until finish()
+    gpu_session_limit: int | None = None  # running GPU sessions allowed at once (None: no limit)
+    gpu_quota_hours: tuple[float, float] = (2.5, 30.0)  # (used, total) this week
+    pending_polls: int = 0                # listings that still show a new submission as PENDING
+    public_score: str = "0.98765"
+    error_description: str = ""           # set: submissions end in ERROR with this description
     requests: list[Request] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
     submissions: list[dict] = field(default_factory=list)
@@ -94,6 +110,13 @@ class FakeKaggle:
 
     def api_calls(self) -> list[str]:
         return [r.path[len(API):] for r in self.requests if r.path.startswith(API)]
+
+    def finish(self, slug: str, returncode: int = 0) -> None:
+        """End a held kernel's run (its session then no longer counts against the GPU session limit)."""
+        self.kernels[slug].returncode = returncode
+
+    def running_gpu_sessions(self) -> int:
+        return sum(1 for k in self.kernels.values() if k.returncode is None and k.request.get("enableGpu"))
 
     # ---------------------------------------------------------------- API methods
     def call(self, method: str, request: Request) -> tuple[int, dict]:
@@ -143,9 +166,29 @@ class FakeKaggle:
         ref = 1000 + len(self.submissions)
         self.submissions.insert(0, {
             "ref": ref, "fileName": "submission.csv", "description": body.get("submissionDescription", ""),
-            "date": dt.datetime(2026, 1, 2, 3, 4, 5).isoformat(timespec="milliseconds") + "Z", "status": "COMPLETE",
-            "publicScore": "0.98765", "privateScore": "", "totalBytes": len(self.uploads[token]), "_token": token})
+            "date": dt.datetime(2026, 1, 2, 3, 4, 5).isoformat(timespec="milliseconds") + "Z", "status": "PENDING",
+            "publicScore": "", "privateScore": "", "totalBytes": len(self.uploads[token]), "_token": token,
+            "_polls_left": self.pending_polls})
         return 200, {"message": "Successfully submitted to Digit Recognizer", "ref": ref}
+
+    def _score(self) -> None:
+        """One more look at the submissions: a PENDING one is scored once its polls are used up."""
+        for sub in self.submissions:
+            if sub.get("status") != "PENDING":
+                continue
+            if sub["_polls_left"] > 0:
+                sub["_polls_left"] -= 1
+            elif self.error_description:
+                sub.update(status="ERROR", errorDescription=self.error_description)
+            else:
+                sub.update(status="COMPLETE", publicScore=self.public_score)
+
+    def _GetSubmission(self, body):
+        self._score()
+        for sub in self.submissions:
+            if str(sub["ref"]) == str(body.get("ref")):
+                return 200, {k: v for k, v in sub.items() if not k.startswith("_")}
+        return 404, {"code": 404, "message": "Submission not found"}
 
     def _GetSubmissionLimits(self, body):
         return 200, {"numToday": len(self.submissions), "numTotal": len(self.submissions),
@@ -154,15 +197,24 @@ class FakeKaggle:
     def _ListSubmissions(self, body):
         if (problem := self._competition(body)) is not None:
             return problem
+        self._score()
         size = int(body.get("pageSize") or 20)
         return 200, {"submissions": [{k: v for k, v in s.items() if not k.startswith("_")}
                                      for s in self.submissions[:size]]}
+
+    def _GetAcceleratorQuotaStatistics(self, body):
+        used, total = self.gpu_quota_hours
+        return 200, {"quotaRefreshTime": "2026-01-05T00:00:00Z",
+                     "gpuQuota": {"timeUsed": f"{used * 3600:.0f}s", "totalTimeAllowed": f"{total * 3600:.0f}s"}}
 
     def _SaveKernel(self, body):
         slug = body.get("slug", "")
         if "/" not in slug or not body.get("text"):
             return 400, {"code": 400, "message": "slug owner/name and text are required"}
-        previous = self.kernels.get(slug)
+        if body.get("enableGpu") and self.gpu_session_limit is not None \
+                and self.running_gpu_sessions() >= self.gpu_session_limit:
+            return 200, {"error": f"Maximum batch GPU session count of {self.gpu_session_limit} reached."}
+        previous = self.kernels.get(slug)  # an earlier version keeps running: Kaggle does not stop it
         version = previous.version + 1 if previous else 1
         working = self.workdir / "kernels" / slug.replace("/", "__") / f"v{version}"
         working.mkdir(parents=True)
@@ -174,9 +226,14 @@ class FakeKaggle:
                     kernel.returncode, kernel.log = self.kernel_runner(body["text"], working)
             kernel.thread = threading.Thread(target=run, daemon=True)
             kernel.thread.start()
+        elif self.hold_kernels:
+            kernel.started = True
         else:
             kernel.returncode = 0
-        return 200, {"ref": f"/code/{slug}", "url": f"https://www.kaggle.com/code/{slug}", "versionNumber": version}
+        answer = {"ref": f"/code/{slug}", "url": f"https://www.kaggle.com/code/{slug}", "versionNumber": version}
+        if not self.rules_accepted:  # saved and run all the same, without the competition's data
+            answer["invalidCompetitionSources"] = list(body.get("competitionDataSources") or [])
+        return 200, answer
 
     def _kernel(self, body) -> Kernel | None:
         return self.kernels.get(f"{body.get('userName')}/{body.get('kernelSlug')}")

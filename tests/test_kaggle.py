@@ -217,7 +217,7 @@ def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, 
     assert re.search(rf"run {re.escape(str(run_dir))}: OOF accuracy \d+\.\d+%, 200 of 400", proc.stdout)
 
     # 4. with --yes: submitted with the default message, recorded, then the scores are listed
-    proc = script("submit.py", str(made), "--yes", env=env, cwd=work)
+    proc = script("submit.py", str(made), "--yes", "--poll", "0.05", env=env, cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (record,) = atomic.read_json(work / "submissions" / "submitted.json")
     assert record["run_dir"] == str(run_dir) and record["subset"] is True and record["oof_accuracy"] > 0
@@ -231,7 +231,7 @@ def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, 
     description = fake.submissions[0]["description"]
     assert re.search(r"run \S+: cnn_gru, 2 folds, OOF accuracy \d+\.\d+%, (commit \S+|no git commit)",
                      description), description
-    assert "Successfully submitted" in proc.stdout and "0.98765" in proc.stdout  # the scores table
+    assert "Successfully submitted" in proc.stdout and "public score 0.98765 (submission 1000)" in proc.stdout
     assert SECRET not in proc.stdout + proc.stderr
 
 
@@ -255,7 +255,7 @@ def test_malformed_submission_never_reaches_kaggle(fake, work, tmp_path, monkeyp
     assert fake.requests == []  # not one request: no upload, no quota used
 
     (work / "good.csv").write_text(good)  # the same command with a valid file does reach the fake
-    proc = script("submit.py", "good.csv", "-m", "checked", "--no-list", env=env, cwd=work)
+    proc = script("submit.py", "good.csv", "-m", "checked", "--no-list", "--poll", "0.05", env=env, cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert list(fake.uploads.values()) == [good.encode()] and fake.submissions[0]["description"] == "checked"
 
@@ -275,7 +275,7 @@ def test_submit_refuses_a_run_worse_than_one_submitted_before(fake, work, tmp_pa
     assert "OOF accuracy 99.3100%, 42,000 of 42,000 train.csv rows" in out
     assert "99.3100% is below the best submitted before (99.6000%, your Kaggle submissions)" in err
     assert fake.uploads == {} and fake.api_calls() == ["competitions.CompetitionApiService/ListSubmissions"]
-    assert in_process("submit", str(run / "submission.csv"), "--yes", "--no-list", env=env, cwd=work,
+    assert in_process("submit", str(run / "submission.csv"), "--yes", "--no-list", "--no-wait", env=env, cwd=work,
                       monkeypatch=monkeypatch) == 0
     assert len(fake.uploads) == 1
 
@@ -360,8 +360,12 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     imported_from = re.search(r"kaggle_digits imported from (\S+)", kern.log).group(1)
     assert not imported_from.startswith(str(ROOT)) and "kaggle_digits_" in imported_from
     calls = fake.api_calls()
-    assert calls[0] == "kernels.KernelsApiService/SaveKernel"
-    assert "kernels.KernelsApiService/GetKernelSessionStatus" in calls
+    # before the push: the weekly GPU quota, then whether a kernel of that slug still runs (none: 404)
+    assert calls[:3] == ["kernels.KernelsApiService/GetAcceleratorQuotaStatistics",
+                         "kernels.KernelsApiService/GetKernelSessionStatus", "kernels.KernelsApiService/SaveKernel"]
+    # twice the estimate: 1 epoch on 200 rows is little more than the 15-minute start-up allowance
+    assert 30 * 60 <= pushed["sessionTimeoutSeconds"] < 35 * 60
+    assert "kernels.KernelsApiService/GetKernelSessionStatus" in calls[3:]
     assert calls.count("kernels.KernelsApiService/ListKernelSessionOutput") >= 2  # > 20 files: paginated
     # what came back
     (output,) = (work / "submissions").glob("kernels-*/kaggle-digits/output")
@@ -511,6 +515,8 @@ def test_wait_skips_outputs_of_an_earlier_kernel_version(tmp_path, monkeypatch, 
     """Right after a push, Kaggle may still report the previous version as complete: its outputs are not taken."""
     plan_dir = fanout.prepare({"models": ["cnn"], "folds": 2, "seed": 1}, USER, root=tmp_path)
     plan, (job,) = fanout.load_plan(plan_dir)
+    job.pushed = "Kernel version 2 successfully pushed."  # only pushed kernels are waited on
+    fanout.save_plan(plan_dir, plan, [job])
     answers = iter([("running", ""), ("complete", ""), ("complete", "")])
     plan_ids = iter(["an-earlier-push", plan["plan_id"]])
     fetched = []
