@@ -1,16 +1,18 @@
-"""The command line: one ``kaggle-digits`` program with subcommands; each scripts/*.py is a shim onto one.
+"""The command line: one ``kaggle-digits`` program with subcommands (``python -m kaggle_digits`` too).
 
-    kaggle-digits make        scripts/make_submission.py   train the k-fold ensemble, write submission.csv
-    kaggle-digits report      scripts/report.py            (re)write a run folder's report.html
-    kaggle-digits download    scripts/download_data.py     kaggle competitions download + check the files
-    kaggle-digits submit      scripts/submit.py            validate, then kaggle competitions submit
-    kaggle-digits push        scripts/push_kernel.py       train on Kaggle GPU kernels (fan-out)
-    kaggle-digits gather      scripts/gather_kernels.py    fetch pushed kernels' folds, ensemble them
-    kaggle-digits runs        scripts/list_runs.py         the runs so far: OOF accuracy, public score, commit
-    kaggle-digits bench ...   scripts/benchmark*.py, measure_tta.py   benchmarks
+    kaggle-digits make        train the k-fold ensemble, write submission.csv  (also scripts/make_submission.py)
+    kaggle-digits report      (re)write a run folder's report.html
+    kaggle-digits reference   make a finished run the reference submission
+    kaggle-digits download    kaggle competitions download + check the files    (also scripts/download_data.py)
+    kaggle-digits submit      validate, then kaggle competitions submit        (also scripts/submit.py)
+    kaggle-digits push        train on Kaggle GPU kernels (fan-out)            (also scripts/push_kernel.py)
+    kaggle-digits gather      fetch pushed kernels' folds, ensemble them       (also scripts/gather_kernels.py)
+    kaggle-digits runs        the runs so far: OOF accuracy, public score      (also scripts/list_runs.py)
+    kaggle-digits bench ...   benchmarks
 
-A run's flags come from RunConfig's field metadata (config.add_arguments). Errors the user can act on
-print one line and exit with 2 (``--debug`` shows the traceback); Ctrl-C keeps finished folds.
+A run's flags come from RunConfig's field metadata (config.add_arguments). Every error the user can act
+on -- a bad flag value included -- prints one line and exits with 2 before any work (``--debug`` shows the
+traceback); Ctrl-C keeps finished folds.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import kaggle_digits
 from kaggle_digits import __version__, logs
 from kaggle_digits.bench import commands as bench
 from kaggle_digits.config import add_arguments, from_args
+from kaggle_digits.options import non_negative
+from kaggle_digits.rundir import REFERENCE_DIR
 from kaggle_digits.errors import KaggleDigitsError
 from kaggle_digits.kaggle import commands as kaggle
 
@@ -39,10 +43,10 @@ from kaggle_digits.kaggle import commands as kaggle
 @dataclass(frozen=True)
 class Command:
     name: str                                           # "make", or "bench models" (a group and its command)
-    script: str                                         # the scripts/ shim that runs it
     arguments: Callable[[argparse.ArgumentParser], object]
     run: Callable[[argparse.Namespace], int]            # its docstring's first line is the command's help
     passes_on: bool = False                             # takes options it does not declare (in args.rest)
+    script: str | None = None                           # the scripts/ file users know it by, if any
 
     @property
     def help(self) -> str:
@@ -64,9 +68,10 @@ def make(args: argparse.Namespace) -> int:
     if args.list_models:
         print_models()
         return 0
+    cfg = run_config(args).validate()  # every value checked before the pipeline (and its imports) starts
     from kaggle_digits.pipeline import make_submission
 
-    make_submission(run_config(args))
+    make_submission(cfg)
     return 0
 
 
@@ -94,7 +99,7 @@ def report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by make_submission.py")
     p.add_argument("--data", metavar="PATH", help="where the run's data is now, if it moved (default: the path "
                    "recorded in RUN_DIR/data.json)")
-    p.add_argument("--max-images", type=int, default=50, metavar="N", help="digits per grid (default: 50)")
+    p.add_argument("--max-images", type=non_negative, default=50, metavar="N", help="digits per grid (default: 50)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
 
 
@@ -112,8 +117,8 @@ def report(args: argparse.Namespace) -> int:
 
 def reference_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run on the whole train.csv")
-    p.add_argument("--to", default="submissions/reference", metavar="DIR",
-                   help="where submission.csv and manifest.json go (default: submissions/reference)")
+    p.add_argument("--to", default=str(REFERENCE_DIR), metavar="DIR",
+                   help=f"where submission.csv and manifest.json go (default: {REFERENCE_DIR})")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
 
 
@@ -131,19 +136,26 @@ def reference(args: argparse.Namespace) -> int:
 
 GROUPS = {"bench": "benchmarks: the kit against plain Keras, the seed models, data loading, test-time augmentation"}
 COMMANDS = {c.name: c for c in (
-    Command("make", "make_submission.py", make_arguments, make),
-    Command("report", "report.py", report_arguments, report),
-    Command("reference", "make_reference.py", reference_arguments, reference),
-    Command("download", "download_data.py", kaggle.download_arguments, kaggle.download),
-    Command("submit", "submit.py", kaggle.submit_arguments, kaggle.submit),
-    Command("push", "push_kernel.py", kaggle.push_arguments, kaggle.push, passes_on=True),
-    Command("gather", "gather_kernels.py", kaggle.gather_arguments, kaggle.gather),
-    Command("runs", "list_runs.py", kaggle.runs_arguments, kaggle.runs),
-    Command("bench baseline", "benchmark.py", bench.baseline_arguments, bench.baseline),
-    Command("bench models", "benchmark_models.py", bench.models_arguments, bench.models),
-    Command("bench load", "benchmark_load.py", bench.load_arguments, bench.load),
-    Command("bench tta", "measure_tta.py", bench.tta_arguments, bench.tta),
+    Command("make", make_arguments, make, script="make_submission.py"),
+    Command("report", report_arguments, report),
+    Command("reference", reference_arguments, reference),
+    Command("download", kaggle.download_arguments, kaggle.download, script="download_data.py"),
+    Command("submit", kaggle.submit_arguments, kaggle.submit, script="submit.py"),
+    Command("push", kaggle.push_arguments, kaggle.push, passes_on=True, script="push_kernel.py"),
+    Command("gather", kaggle.gather_arguments, kaggle.gather, script="gather_kernels.py"),
+    Command("runs", kaggle.runs_arguments, kaggle.runs, script="list_runs.py"),
+    Command("bench baseline", bench.baseline_arguments, bench.baseline),
+    Command("bench models", bench.models_arguments, bench.models),
+    Command("bench load", bench.load_arguments, bench.load),
+    Command("bench tta", bench.tta_arguments, bench.tta),
 )}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (what was wrong, and where the allowed values are listed)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -215,9 +227,8 @@ def _setup(command: Command, parser: argparse.ArgumentParser) -> argparse.Argume
 
 
 def build_parser(prog: str = "kaggle-digits") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=(
-        "The Kaggle digit-recognizer submission kit. Each command also runs as scripts/<name>.py; "
-        f"`{prog} COMMAND --help` lists its options."))
+    parser = Parser(prog=prog, allow_abbrev=False, description=(
+        f"The Kaggle digit-recognizer submission kit. `{prog} COMMAND --help` lists a command's options."))
     parser.add_argument("--version", action="version", version=f"kaggle-digits {__version__}")
     groups = {(): parser.add_subparsers(title="commands", metavar="COMMAND")}
     for command in COMMANDS.values():
@@ -244,7 +255,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "kaggle-digits") -> int:
 def run_script(name: str, argv: Sequence[str] | None = None) -> int:
     """What scripts/<shim>.py runs: ``kaggle-digits NAME`` under the script's own name and arguments."""
     command = COMMANDS[name]
-    parser = _setup(command, argparse.ArgumentParser(
+    parser = _setup(command, Parser(
         prog=Path(sys.argv[0]).name, description=command.description, allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter))
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)

@@ -21,11 +21,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from kaggle_digits import atomic
+from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES, N_PIXELS
 from kaggle_digits.errors import DataError
 
 log = logging.getLogger(__name__)
-N_PIXELS = 784
-IMAGE_SHAPE = (28, 28, 1)
 PIXEL_COLUMNS = tuple(f"pixel{i}" for i in range(N_PIXELS))
 TRAIN_HEADER = ("label",) + PIXEL_COLUMNS
 TEST_HEADER = PIXEL_COLUMNS
@@ -169,8 +168,8 @@ def check_data(path: str | os.PathLike = "data") -> str:
 def parse_train_csv(raw: bytes, name: str = "train.csv") -> tuple[np.ndarray, np.ndarray]:
     table = _parse(raw, name, TRAIN_HEADER)
     labels = table.column(0).to_numpy()
-    if labels.size and labels.max() > 9:
-        row = int(np.argmax(labels > 9)) + 1
+    if labels.size and labels.max() >= N_CLASSES:
+        row = int(np.argmax(labels >= N_CLASSES)) + 1
         raise DataError(f"{name}, row {row} (line {row + 1}), column label: expected a digit 0..9, "
                         f"got {int(labels[row - 1])}")
     return _pixels(table, start=1), labels.astype(np.uint8)
@@ -269,7 +268,7 @@ def _diagnose(raw: bytes, name: str, expected: tuple[str, ...]) -> None:
             raise DataError(f"{name}, row {row} (line {line_no}): has {len(fields)} values, "
                             f"expected {len(expected)} (one per column of the header)")
         for column, value in zip(expected, fields):
-            limit = 9 if column == "label" else 255
+            limit = N_CLASSES - 1 if column == "label" else 255
             what = "a digit 0..9" if column == "label" else "an integer 0..255"
             if value == "":
                 raise DataError(f"{name}, row {row} (line {line_no}), column {column}: missing value, "
@@ -280,8 +279,8 @@ def _diagnose(raw: bytes, name: str, expected: tuple[str, ...]) -> None:
 
 
 def _pixels(table: pa.Table, start: int) -> np.ndarray:
-    # Each column is written contiguously into a (784, n) buffer, then transposed once: a third
-    # faster than filling the strided columns of an (n, 784) array.
+    # Each column is written contiguously into a (pixels, n) buffer, then transposed once: contiguous
+    # writes instead of strided ones into an (n, pixels) array.
     columns = np.empty((N_PIXELS, table.num_rows), dtype=np.uint8)
     for j in range(N_PIXELS):
         columns[j] = table.column(start + j).to_numpy()

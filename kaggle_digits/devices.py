@@ -1,4 +1,5 @@
-"""Use every accelerator in the box: data-parallel training when two or more GPUs are present.
+"""The devices: the one place that discovers them (all, the GPUs, the first GPU's compute capability), and
+data-parallel training when two or more GPUs are present.
 
 Kaggle's "GPU T4 x2" sessions have two GPUs; a plain ``model.fit`` uses one. ``distribution_scope()``
 wraps model creation, compile, fit and predict:
@@ -26,6 +27,14 @@ import keras
 _STRATEGIES: dict[tuple, object] = {}
 
 
+def all_devices() -> list[str]:
+    """Every device the Keras backend can place work on (``cpu:0``, ``gpu:0``...), for the machine line."""
+    try:
+        return [str(d) for d in keras.distribution.list_devices()]
+    except Exception:  # a backend without device listing
+        return []
+
+
 def gpu_devices() -> list[str]:
     """The GPUs the current Keras backend can use, as device names (empty list when none)."""
     backend = keras.backend.backend()
@@ -43,6 +52,33 @@ def gpu_devices() -> list[str]:
     except (RuntimeError, ValueError):
         return []
     return []
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """(major, minor) of the first GPU the Keras backend sees; None on a CPU-only machine."""
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                return tuple(tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)))
+        elif backend == "jax":
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            if gpus:
+                major, minor = str(gpus[0].compute_capability).split(".")[:2]
+                return int(major), int(minor)
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return tuple(torch.cuda.get_device_capability(0))
+    except (RuntimeError, ValueError, AttributeError):
+        return None
+    return None
 
 
 def replica_devices() -> list[str]:

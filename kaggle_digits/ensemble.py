@@ -18,9 +18,10 @@ from typing import Callable
 import numpy as np
 
 from kaggle_digits import calibration
+from kaggle_digits.digits import N_CLASSES
 from kaggle_digits.errors import ConfigError
 
-CLASSES = tuple(range(10))
+CLASSES = tuple(range(N_CLASSES))
 Probabilities = list[np.ndarray]  # one (n, 10) array per model
 
 

@@ -42,15 +42,14 @@ def describe_machine() -> dict:
     """``short`` (for a table cell), ``full`` (for a footnote) and the Keras ``backend``."""
     import keras
 
+    from kaggle_digits.devices import all_devices
+
     cpu = cpu_model()
     try:
         n_cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         n_cpus = os.cpu_count() or 0
-    try:
-        devices = [str(d) for d in keras.distribution.list_devices()]
-    except Exception:  # a backend without device listing
-        devices = []
+    devices = all_devices()
     accelerators = sorted({d.split(":")[0].upper() for d in devices if not d.lower().startswith("cpu")})
     backend = keras.backend.backend()
     short = f"{'+'.join(accelerators)} " if accelerators else ""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits import budget, ensemble, probe, rundir, submission
+from kaggle_digits import budget, ensemble, probe, rundir, runlock, submission
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root, load_competition
 from kaggle_digits.errors import DataError, OutputError
@@ -31,10 +31,6 @@ from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
 SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
-# The RunConfig settings a FoldTask spells out itself (as model, recipe, augment, data/rows hashes...);
-# every other fingerprinted setting reaches the fold fingerprint through RunConfig.fold_settings.
-FOLD_TASK_SETTINGS = ("data", "max_train_rows", "models", "folds", "seed", "epochs", "model_epochs", "batch_size",
-                      "learning_rate", "augment", "validate_each_epoch", "tta")
 
 
 @dataclass
@@ -65,7 +61,7 @@ def make_submission(cfg: RunConfig) -> RunResult:
     rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
     run_dir = rundir.open_run(cfg, data)
     log.info(f"run folder: {run_dir}")
-    with rundir.lock(run_dir):  # a second process on this folder is refused, naming this one
+    with runlock.lock(run_dir):  # a second process on this folder is refused, naming this one
         return _run(cfg, data, run_dir, rows, fold_of, precision.name, started, load_seconds)
 
 
@@ -91,7 +87,7 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
                  f"(train them with --only-folds and the same --run-dir, or gather them from Kaggle kernels)")
         return RunResult(run_dir, None, {"missing_folds": missing})
 
-    summary = summarise(results, y, fold_of, cfg.weights)
+    summary = summarise(results, y, fold_of, cfg.blend)
     if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
         summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs),
                            "augment": cfg.augment.enabled}
@@ -152,7 +148,7 @@ def _write_report(cfg: RunConfig, run_dir: Path, data: Competition) -> Path | No
         if cfg.debug:
             raise
         log.warning(f"the report could not be written ({type(exc).__name__}: {exc}); the submission is "
-                    f"fine. Retry with `python scripts/report.py {run_dir} --debug`")
+                    f"fine. Retry with `kaggle-digits report {run_dir} --debug`")
         return None
 
 
@@ -171,7 +167,7 @@ def _task(cfg: RunConfig, data: Competition, name: str, fold: int, rows_sha: str
     return FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
                     n_folds=cfg.folds, seed=cfg.seed, data_sha256=data.sha256, rows_sha256=rows_sha,
                     validate_each_epoch=cfg.validate_each_epoch, tta=cfg.tta, precision=precision,
-                    settings=cfg.fold_settings(FOLD_TASK_SETTINGS))
+                    settings=cfg.fold_settings())
 
 
 def _fold(cfg, data: Competition, task: FoldTask, x, y, fold_of, run_dir, progress: Progress) -> FoldResult | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import keras
 
+from kaggle_digits.devices import gpu_compute_capability
 from kaggle_digits.machine import cpu_flags
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -70,30 +71,3 @@ def fresh_session(name: str = "float32") -> None:
     """
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(POLICIES[name])
-
-
-def gpu_compute_capability() -> tuple[int, int] | None:
-    """(major, minor) of the first GPU the Keras backend sees; None on a CPU-only machine."""
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            if gpus:
-                return tuple(tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)))
-        elif backend == "jax":
-            import jax
-
-            gpus = [d for d in jax.devices() if d.platform == "gpu"]
-            if gpus:
-                major, minor = str(gpus[0].compute_capability).split(".")[:2]
-                return int(major), int(minor)
-        elif backend == "torch":
-            import torch
-
-            if torch.cuda.is_available():
-                return tuple(torch.cuda.get_device_capability(0))
-    except (RuntimeError, ValueError, AttributeError):
-        return None
-    return None

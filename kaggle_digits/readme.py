@@ -17,8 +17,10 @@ import re
 import sys
 from pathlib import Path
 
+from kaggle_digits import portable
 from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.models import describe_models, get_spec, list_models
+from kaggle_digits.rundir import REFERENCE_DIR, REFERENCE_MANIFEST
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 KIT_SOURCE = "kaggle-digits"
@@ -32,7 +34,7 @@ def kit_models_table() -> str:
     return markdown_table(("name", "what", "params", "input", "recipe"), rows, "llrll")
 
 
-def reference_table(manifest_path: Path = README.parent / "submissions" / "reference" / "manifest.json") -> str:
+def reference_table(manifest_path: Path = README.parent / REFERENCE_DIR / REFERENCE_MANIFEST) -> str:
     from kaggle_digits.reference import read_manifest
 
     if not manifest_path.is_file():
@@ -46,7 +48,7 @@ def reference_table(manifest_path: Path = README.parent / "submissions" / "refer
                            "lrrrrr")
     return (f"{table}\n\n{m['folds']} folds on {m['n_train']:,} rows, {m['wall_seconds'] / 60:.1f} min wall, "
             f"precision {m['precision']}, commit `{m['commit']}`, on: {m['machine']}.\n"
-            f"Command: `{m['command']}`")
+            f"Command: `{portable.command_text(m['command'], README.parent)}`")
 
 
 def budgets_table(folder: str) -> str:

@@ -15,11 +15,11 @@ import os
 import shutil
 from pathlib import Path
 
-from kaggle_digits import atomic, rundir, submission
+from kaggle_digits import atomic, portable, rundir, runload, submission
 from kaggle_digits.errors import DataError, OutputError
 
-REFERENCE_DIR = Path("submissions") / "reference"
-MANIFEST = "manifest.json"
+from kaggle_digits.rundir import REFERENCE_DIR, REFERENCE_MANIFEST
+
 # every key a manifest must hold, with its type: the README's results table and the tests rely on these
 SCHEMA = {"command": str, "commit": str, "config": dict, "oof_accuracy": float, "members": dict,
           "wall_seconds": float, "machine": str, "precision": str, "blend": str, "folds": int,
@@ -30,7 +30,7 @@ MEMBER_SCHEMA = {"oof_accuracy": float, "fold_accuracy": list, "fold_accuracy_st
 
 def build_manifest(run_dir: str | os.PathLike) -> dict:
     """The manifest of a finished full-data run (RunError / DataError saying why a run cannot be the reference)."""
-    run = rundir.load_run(run_dir)
+    run = runload.load_run(run_dir)
     info, summary = run.data_info, run.summary
     if info.get("is_sample") or info.get("n_train_used") != info.get("n_train_total"):
         raise DataError(f"{run.run_dir}: trained on {info.get('n_train_used')} of {info.get('n_train_total')} rows"
@@ -45,9 +45,9 @@ def build_manifest(run_dir: str | os.PathLike) -> dict:
                       "fold_accuracy_std": m["fold_accuracy_std"], "seconds_per_epoch": m["seconds_per_epoch"],
                       "epochs": m["epochs"], "params": m["params"]} for name, m in summary["models"].items()}
     return {
-        # a resumed run: every command that trained (``__main__.py`` is how early records wrote ``python -m kaggle_digits``)
-        "command": " && ".join(i["command"].replace("__main__.py ", "python -m kaggle_digits ", 1) for i in trained),
-        "commit": trained[-1]["commit"] or "unknown", "config": run.config,
+        # a resumed run: every command that trained; paths as the project sees them (portable.py)
+        "command": " && ".join(portable.command_text(i["command"]) for i in trained),
+        "commit": trained[-1]["commit"] or "unknown", "config": portable.values(run.config),
         "oof_accuracy": summary["ensemble"]["oof_accuracy"], "blend": summary["ensemble"]["weights_used"],
         "members": members, "error_overlap": summary.get("error_overlap", []),
         "wall_seconds": float(sum(i["wall_seconds"] for i in trained)), "machine": trained[-1]["machine"],
@@ -69,10 +69,10 @@ def write_reference(run_dir: str | os.PathLike, to: str | os.PathLike = REFERENC
         shutil.copyfile(source, to / rundir.SUBMISSION)
     except OSError as exc:
         raise OutputError(f"cannot write the reference into {to}: {exc.strerror or exc}") from None
-    return atomic.write_json(to / MANIFEST, manifest)
+    return atomic.write_json(to / REFERENCE_MANIFEST, manifest)
 
 
-def read_manifest(path: str | os.PathLike = REFERENCE_DIR / MANIFEST) -> dict:
+def read_manifest(path: str | os.PathLike = REFERENCE_DIR / REFERENCE_MANIFEST) -> dict:
     """manifest.json, checked: every SCHEMA key with its type, and the submission.csv beside it unchanged."""
     path = Path(path)
     try:

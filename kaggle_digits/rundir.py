@@ -1,4 +1,5 @@
-"""The run folder: the one module that spells its file names, opens, finds and resumes it, and reads it back.
+"""The run folder's files: every file name of a run folder and of the submissions folder, opening (or
+resuming) a run folder, and the small records written into it and read from it.
 
 ```
 submissions/<run-id>/
@@ -6,40 +7,41 @@ submissions/<run-id>/
   <model>/fold<k>/  fingerprint.json  history.json  oof.npy  test.npy  model.keras  done.json (last)
   ensemble.json  oof_probabilities.npy  test_probabilities.npy  submission.csv
   report.html  report/  tta.json                                      read-only extras
-  run.lock                                                          while a process writes the folder
+  run.lock  run.lock.owner                                            the OS lock while a process writes it
 submissions/submission.csv  submission.json                           copy of the latest full-data run's, its run
 submissions/submitted.json                                            what `submit` uploaded
-submissions/kernels-<time>/  plan.json  <slug>/output/{kernel_manifest.json, run/}  run/ (gathered)
+submissions/reference/  submission.csv  manifest.json                 the reference submission (reference.py)
+submissions/kernels-<time>/  fanout.json  <slug>/output/{kernel_manifest.json, run/}  run/ (gathered)
 ```
-Every other module asks this one for a path instead of spelling a name.
+Every other module asks this one for these names. The run folder lock is runlock.py; reading a finished
+run back (with its data) is runload.py. Files outside the submissions folder have one owner each too:
+the data cache (data.py), the measured model speeds (probe.py) and the time plans (budget.py), all under
+data.cache_root().
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import os
-import socket
-import time
-import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kaggle_digits import __version__, atomic
-from kaggle_digits.data import BUNDLED_SAMPLE, Competition, load_competition
-from kaggle_digits.errors import DataError, KaggleDigitsError, OutputError
+from kaggle_digits.config import DEFAULT_SUBMISSIONS
+from kaggle_digits.errors import KaggleDigitsError, OutputError
 
 if TYPE_CHECKING:
     from kaggle_digits.config import RunConfig
+    from kaggle_digits.data import Competition
 
-# --- the run folder
 log = logging.getLogger(__name__)
 
+# --- a run folder, <submissions>/<run-id>/
 CONFIG = "config.toml"
 RUN_RECORD = "run.json"
 DATA_RECORD = "data.json"
@@ -52,7 +54,8 @@ SUBMISSION = "submission.csv"  # also the name of the latest run's copy in the s
 REPORT_HTML = "report.html"
 REPORT_DIR = "report"
 TTA = "tta.json"
-LOCK = "run.lock"  # the pid of the process writing the folder (see lock)
+LOCK = "run.lock"  # the OS file lock held while a process writes the folder (runlock.py)
+LOCK_OWNER = "run.lock.owner"  # pid and host of the lock's holder, for the refusal message
 # --- a fold folder, <model>/fold<k>/
 FINGERPRINT = "fingerprint.json"
 HISTORY = "history.json"
@@ -60,13 +63,16 @@ FOLD_OOF = "oof.npy"
 FOLD_TEST = "test.npy"
 MODEL = "model.keras"
 DONE = "done.json"  # written last: a fold folder without it is unfinished
-# --- a Kaggle plan folder (see kaggle/fanout.py)
-PLAN = "plan.json"
-MANIFEST = "kernel_manifest.json"
-KERNEL_RUN = "run"  # the run folder inside a kernel's outputs and inside the plan folder
+# --- a Kaggle fan-out folder, <submissions>/kernels-<time>/ (kaggle/fanout.py)
+FANOUT = "fanout.json"  # the kernels pushed and what each trains ("plan" is only the --minutes time plan)
+KERNEL_MANIFEST = "kernel_manifest.json"  # what a kernel trained, in its outputs
+KERNEL_RUN = "run"  # the run folder inside a kernel's outputs and inside the fan-out folder
+PLAN, MANIFEST = FANOUT, KERNEL_MANIFEST  # the old names, until kaggle/ uses the new ones
 # --- the submissions folder: SUBMISSION (the latest full-data run's copy) with LATEST naming its run folder
 LATEST = "submission.json"
 SUBMITTED = "submitted.json"  # what `submit` uploaded: run, OOF accuracy, time (kaggle/provenance.py)
+REFERENCE_DIR = Path(DEFAULT_SUBMISSIONS) / "reference"  # the reference submission, beside its manifest
+REFERENCE_MANIFEST = "manifest.json"
 
 FINISHED = (DATA_RECORD, TRAIN_ROWS, FOLDS, ENSEMBLE, OOF_PROBABILITIES, TEST_PROBABILITIES)
 
@@ -140,69 +146,6 @@ def _same_run(root: Path, run_key: dict) -> Path | None:
     return None
 
 
-@contextlib.contextmanager
-def lock(run_dir: str | os.PathLike) -> Iterator[Path]:
-    """Hold RUN_DIR/run.lock (this pid, created with O_EXCL) while a run writes the folder: a second run on it,
-    this process's included, gets OutputError naming the holder; a lock whose process is gone is taken over."""
-    path, mine = Path(run_dir) / LOCK, f"{os.getpid()} {socket.gethostname()}\n"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        while not _create(path, mine):
-            _take_over_if_stale(path)
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise OutputError(f"cannot lock the run folder {run_dir}: {exc.strerror or exc}") from None
-    try:
-        yield path
-    finally:
-        with contextlib.suppress(OSError):
-            path.unlink() if path.read_text() == mine else None
-
-
-def _create(path: Path, text: str) -> bool:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    return True
-
-
-def _take_over_if_stale(path: Path) -> None:
-    """Remove the lock ``path`` if the process it names is gone; OutputError if that process may be alive."""
-    try:
-        text, age = path.read_text(), time.time() - path.stat().st_mtime
-    except FileNotFoundError:
-        return  # released meanwhile
-    pid, _, host = text.strip().partition(" ")
-    in_use = (f"the run folder {path.parent} is in use by process {pid or '?'}{f' on {host}' if host else ''}; wait "
-              f"for it to finish or use another --run-dir (delete {path} if no run is using it)")
-    alive = (host and host != socket.gethostname()) or _alive(int(pid)) if pid.isdigit() else age < 10
-    if alive:
-        raise OutputError(in_use)
-    aside = path.with_name(f"{LOCK}.stale-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        os.rename(path, aside)  # of two processes taking over one stale lock, only one moves it
-        if aside.read_text() != text:  # a newer, live lock was moved: put it back
-            with contextlib.suppress(OSError):
-                os.link(aside, path)
-            aside.unlink()
-            raise OutputError(in_use.replace(f"process {pid}", "another process"))
-        aside.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0) if os.name == "posix" else None  # elsewhere no safe probe: deleted by hand (see message)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass  # EPERM: alive, another user's
-    return True
-
-
 def record_inputs(run_dir: Path, cfg: RunConfig, data: Competition, rows: np.ndarray, fold_of: np.ndarray) -> None:
     atomic.write_text(run_dir / CONFIG, cfg.to_toml())
     atomic.write_json(run_dir / DATA_RECORD, {"source": data.source, "sha256": data.sha256,
@@ -249,128 +192,6 @@ def read_summary(run_dir: Path) -> dict:
             "oof": {"weights": e.get("fitted_weights", {}), "oof_accuracy": e.get("fitted_weights_oof_accuracy"),
                     "oof_log_loss": e.get("fitted_weights_oof_log_loss")}}
     return summary
-
-
-# --------------------------------------------------------------------------- reading a finished run
-@dataclasses.dataclass
-class Run:
-    """Everything a finished run folder holds, images re-loaded from the data it was trained on."""
-
-    run_dir: Path
-    config: dict
-    data_info: dict
-    summary: dict
-    rows: np.ndarray           # indices into train.csv of the rows used
-    fold_of: np.ndarray        # fold id per used row
-    oof: np.ndarray            # (n_used, 10) ensemble OOF probabilities
-    test: np.ndarray           # (n_test, 10) ensemble test probabilities
-    histories: dict            # model -> list (per fold) of Keras history dicts ({} when missing)
-    x: np.ndarray              # (n_used, 28, 28, 1) uint8 training images, in ``rows`` order
-    y: np.ndarray              # (n_used,) labels
-    x_test: np.ndarray         # (n_test, 28, 28, 1) uint8
-
-    @property
-    def models(self) -> list[str]:
-        return list(self.summary.get("models", {}))
-
-    @property
-    def n_folds(self) -> int:
-        return int(self.fold_of.max()) + 1 if len(self.fold_of) else 0
-
-    @property
-    def config_text(self) -> str:
-        path = self.run_dir / CONFIG
-        return path.read_text(encoding="utf-8") if path.is_file() else f"(no {CONFIG})"
-
-
-def load_run(run_dir: str | os.PathLike, data: Competition | str | os.PathLike | None = None) -> Run:
-    """Read ``run_dir``; ``data`` overrides where the images come from (a path or a loaded Competition)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunError(f"{run_dir}: no such run folder")
-    missing = [name for name in FINISHED if not (run_dir / name).is_file()]
-    if missing:
-        runs = sorted(p.parent for p in run_dir.glob(f"*/{ENSEMBLE}"))
-        hint = (f"; it holds run folders, e.g. {runs[-1]}" if runs else
-                "; finish the run with scripts/make_submission.py first")
-        raise RunError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)}){hint}")
-    try:
-        data_info = atomic.read_json(run_dir / DATA_RECORD)
-        summary = read_summary(run_dir)
-        config = _read_config(run_dir / CONFIG)
-        rows, fold_of = read_folds(run_dir)
-        oof = np.load(run_dir / OOF_PROBABILITIES, allow_pickle=False)
-        test = np.load(run_dir / TEST_PROBABILITIES, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{run_dir}: cannot read the run files ({exc})") from None
-    if not (len(rows) == len(fold_of) == len(oof)) or oof.shape[1:] != (10,) or test.shape[1:] != (10,):
-        raise RunError(f"{run_dir}: the run files disagree (train_rows {len(rows)}, folds {len(fold_of)}, "
-                       f"OOF probabilities {oof.shape}, test probabilities {test.shape})")
-
-    competition = _load_data(run_dir, data_info, data)
-    if rows.size and (rows.max() >= len(competition.x_train) or len(competition.x_test) != len(test)):
-        raise DataError(f"{run_dir}: the data at {competition.source} does not fit the run (train rows up to "
-                        f"{rows.max()}, {len(test)} test rows)")
-    histories = {name: [_read_history(fold_dir(run_dir, name, k)) for k in range(int(fold_of.max()) + 1)]
-                 for name in summary.get("models", {})}
-    return Run(run_dir=run_dir, config=config, data_info=data_info, summary=summary, rows=rows, fold_of=fold_of,
-               oof=oof, test=test, histories=histories, x=competition.x_train[rows], y=competition.y_train[rows],
-               x_test=competition.x_test)
-
-
-def _read_config(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def _read_history(folder: Path) -> dict:
-    try:
-        return atomic.read_json(folder / HISTORY)
-    except (OSError, ValueError):
-        return {}
-
-
-def load_run_data(run_dir: str | os.PathLike, data: Competition | str | os.PathLike | None = None) -> Competition:
-    """The competition data ``run_dir`` was trained on: data.json's source (or ``data``), SHA-256 checked."""
-    run_dir = Path(run_dir)
-    return _load_data(run_dir, atomic.read_json(run_dir / DATA_RECORD), data)
-
-
-def _load_data(run_dir: Path, data_info: dict, data) -> Competition:
-    """The competition data the run was trained on, checked against data.json's SHA-256."""
-    if isinstance(data, Competition):
-        competition = data
-    else:
-        source = _locate_data(run_dir, data_info) if data is None else Path(data)
-        if source is None or not source.exists():
-            raise RunError(f"{run_dir}: the run's data ({source or data_info.get('source', 'not recorded')}) "
-                           f"is not there any more; pass --data PATH (the folder or digit-recognizer.zip the "
-                           f"run was trained on)")
-        competition = load_competition(source, use_cache=not data_info.get("is_sample", False))
-    expected = data_info.get("sha256")
-    if expected and competition.sha256 != expected:
-        raise DataError(f"{competition.source} is not the data {run_dir} was trained on (SHA-256 "
-                        f"{competition.sha256[:12]}..., the run recorded {expected[:12]}...); pass --data with "
-                        f"the original files")
-    return competition
-
-
-def _locate_data(run_dir: Path, data_info: dict) -> Path | None:
-    """data.json's source; a relative one is tried from here and from the folder holding submissions/."""
-    recorded = data_info.get("source")
-    if not recorded:
-        return None
-    source = Path(recorded)
-    if not source.exists() and not source.is_absolute():
-        beside = run_dir.resolve().parent.parent / source  # <project>/submissions/<run> -> <project>/data
-        source = beside if beside.exists() else source
-    if not source.exists() and data_info.get("is_sample"):
-        source = BUNDLED_SAMPLE  # the run was made from another checkout's copy of the sample
-    return source
 
 
 # --------------------------------------------------------------------------- the latest copy and its run

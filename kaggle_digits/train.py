@@ -7,10 +7,8 @@ any fold folder that has a ``done.json`` whose fingerprint matches.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +16,18 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import __version__, atomic, precision, rundir, tta
+from kaggle_digits import atomic, precision, rundir, tta
 from kaggle_digits.augment import build_augmentation
-from kaggle_digits.config import AugmentConfig, non_default
+from kaggle_digits.codehash import code_version
+from kaggle_digits.config import AugmentConfig
 from kaggle_digits.devices import distribution_scope
+from kaggle_digits.digits import N_CLASSES
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.recipe import Recipe, make_loss, make_optimizer
 
-PREDICT_BATCH = 1024
-_PACKAGE_DIR = Path(__file__).parent
+# Bumped when a fold's fingerprint changes shape: every earlier fold is then retrained once, instead of
+# keeping rules that leave new keys out of the fingerprint while they sit at their defaults.
+FINGERPRINT_FORMAT = 2
 
 
 @dataclass
@@ -59,9 +60,7 @@ class FoldTask:
     settings: dict = field(default_factory=dict)  # the other fingerprinted settings (RunConfig.fold_settings)
 
     def fingerprint(self) -> dict:
-        # tta and ``settings`` only when not at their default: earlier fingerprints stay valid
-        return {**non_default(self.settings), **({"tta": True} if self.tta else {}),
-                **({"precision": self.precision} if self.precision != "float32" else {}),
+        return {"format": FINGERPRINT_FORMAT, **self.settings, "tta": self.tta, "precision": self.precision,
                 "model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
                 "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
                 "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,
@@ -80,29 +79,9 @@ def fingerprint_hash(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=list).encode()).hexdigest()
 
 
-TRAINING_MODULES = ("augment.py", "devices.py", "folds.py", "recipe.py", "train.py", "tta.py", "models/__init__.py",
-                    "models/blocks.py", "calibration.py", "precision.py", "machine.py")
-
-
-@functools.lru_cache(maxsize=None)
-def code_version(model: str) -> str:
-    """kaggle_digits version plus a hash of the code that decides ``model``'s fold results.
-
-    Only the training modules and the model's own family file count, so editing the report, the
-    Kaggle wrappers or another model's file does not throw away hours of trained folds. Cached per
-    process: the code that trains is what was imported, whatever happens to the files meanwhile.
-    """
-    family = Path(sys.modules[get_spec(model).builder.__module__].__file__)
-    digest = hashlib.sha256()
-    for path in sorted({*(_PACKAGE_DIR / m for m in TRAINING_MODULES), family}):
-        digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
-        digest.update(path.read_bytes())
-    return f"{__version__}+{digest.hexdigest()[:12]}"
-
-
 def one_hot(labels: np.ndarray) -> np.ndarray:
     """float32 one-hot targets (keras.utils.to_categorical would make float64)."""
-    return np.eye(10, dtype=np.float32)[labels]
+    return np.eye(N_CLASSES, dtype=np.float32)[labels]
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -169,8 +148,8 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
                             validation_data=validation, callbacks=callbacks, verbose=verbose)
         fit_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        oof = tta.predict(model, x_val, task.tta, PREDICT_BATCH)
-        test = tta.predict(model, x_test, task.tta, PREDICT_BATCH)
+        oof = tta.predict(model, x_val, task.tta)
+        test = tta.predict(model, x_test, task.tta)
         predict_seconds = time.perf_counter() - start
 
     epoch_seconds = [float(s) for s in history.history.get("epoch_seconds", [])]

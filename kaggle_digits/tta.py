@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kaggle_digits.digits import N_CLASSES
+
+PREDICT_BATCH = 1024  # images per predict() call: every prediction of the kit (folds, TTA, probe, baseline)
 SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows down, columns right)
 
 
@@ -20,10 +23,10 @@ def shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def predict(model, images: np.ndarray, tta: bool = False, batch_size: int = 1024) -> np.ndarray:
+def predict(model, images: np.ndarray, tta: bool = False, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """float32 (n, 10) probabilities; with ``tta`` the mean over SHIFTS."""
     views = SHIFTS if tta else SHIFTS[:1]
-    total = np.zeros((len(images), 10), dtype=np.float64)
+    total = np.zeros((len(images), N_CLASSES), dtype=np.float64)
     for dy, dx in views:
         view = images if (dy, dx) == (0, 0) else shift(images, dy, dx)
         total += model.predict(view, batch_size=batch_size, verbose=0)

@@ -66,7 +66,7 @@ def test_budget_table_renders_without_optional_packages():
     """The time-to-accuracy table is plain Markdown (bench.tables), also when the notebook had no epoch in time."""
     import pandas as pd
 
-    from kaggle_digits.bench.budget import render_markdown
+    from kaggle_digits.bench.time_to_accuracy import render_markdown
 
     table = pd.DataFrame([
         {"budget_min": 1.0, "kit_plan": "2 folds x cnn_small 1 ep", "kit_oof_accuracy": 0.97, "kit_wall_s": 70.4,

@@ -1,4 +1,4 @@
-"""Issue 13, the first hour as a new user: quiet start-up, readable redirected output, help without repeated
+"""The first hour as a new user: quiet start-up, readable redirected output, help without repeated
 defaults, a locked run folder, and `submit` that says which run it uploads and refuses a subset's file."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kaggle_digits import atomic, cli, rundir
+from kaggle_digits import atomic, cli, rundir, runlock
 from kaggle_digits.errors import OutputError
 from kaggle_digits.kaggle import provenance
 
@@ -25,48 +25,42 @@ ENV.pop("TF_CPP_MIN_LOG_LEVEL", None)  # what a user's shell has: nothing set
 
 # --------------------------------------------------------------------------- the run folder lock
 def test_a_locked_run_folder_refuses_a_second_run_and_is_released(tmp_path):
-    with rundir.lock(tmp_path / "run") as path:
-        assert path == tmp_path / "run" / rundir.LOCK and path.read_text().split()[0] == str(os.getpid())
-        with pytest.raises(OutputError, match=rf"in use by process {os.getpid()}\b") as refused:
-            with rundir.lock(tmp_path / "run"):
+    with runlock.lock(tmp_path / "run") as path:
+        assert path == tmp_path / "run" / rundir.LOCK
+        owner = (tmp_path / "run" / rundir.LOCK_OWNER).read_text().split()
+        assert owner[0] == str(os.getpid())
+        with pytest.raises(OutputError, match=rf"in use by process {os.getpid()}; wait") as refused:
+            with runlock.lock(tmp_path / "run"):
                 pass
         assert "\n" not in str(refused.value)
-        assert path.is_file()  # the refused attempt left the holder's lock alone
-    assert not path.exists()
-    with rundir.lock(tmp_path / "run"):  # free again
+        assert (tmp_path / "run" / rundir.LOCK_OWNER).is_file()  # the refused attempt left the holder alone
+    assert not (tmp_path / "run" / rundir.LOCK_OWNER).exists()
+    with runlock.lock(tmp_path / "run"):  # free again
         pass
-
-
-def test_a_stale_lock_is_taken_over(tmp_path):
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()  # a pid that is no longer alive
-    (tmp_path / rundir.LOCK).write_text(f"{gone.pid} {os.uname().nodename}\n")
-    with rundir.lock(tmp_path) as path:
-        assert path.read_text().split()[0] == str(os.getpid())
-    assert not path.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_the_lock_is_released_when_the_run_fails(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        with rundir.lock(tmp_path):
+        with runlock.lock(tmp_path):
             raise KeyboardInterrupt
-    assert not (tmp_path / rundir.LOCK).exists()
+    with runlock.lock(tmp_path):
+        pass
 
 
-def test_a_lock_held_by_another_live_process_is_refused(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from kaggle_digits import rundir\n"
-                               "with rundir.lock(sys.argv[1]):\n print('locked', flush=True); time.sleep(60)",
+def test_a_lock_held_by_another_live_process_is_refused_and_freed_when_it_dies(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from kaggle_digits import runlock\n"
+                               "with runlock.lock(sys.argv[1]):\n print('locked', flush=True); time.sleep(60)",
                                str(tmp_path)], env=ENV, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(OutputError, match=rf"in use by process {holder.pid}\b"):
-            with rundir.lock(tmp_path):
+            with runlock.lock(tmp_path):
                 pass
     finally:
         holder.kill()
         holder.wait()
-    with rundir.lock(tmp_path):  # killed: its lock is stale now
-        pass
+    with runlock.lock(tmp_path):  # killed: the OS released its lock (its stale owner file is overwritten)
+        assert (tmp_path / rundir.LOCK_OWNER).read_text().split()[0] == str(os.getpid())
 
 
 # --------------------------------------------------------------------------- --verbose, --help
@@ -93,7 +87,7 @@ def _parsers(parser: argparse.ArgumentParser, name: str = "kaggle-digits"):
 def test_help_shows_each_default_once_for_every_command():
     parsers = list(_parsers(cli.build_parser()))
     parsers += [(f"scripts/{c.script}", cli._setup(c, argparse.ArgumentParser(
-        formatter_class=argparse.RawDescriptionHelpFormatter))) for c in cli.COMMANDS.values()]
+        formatter_class=argparse.RawDescriptionHelpFormatter))) for c in cli.COMMANDS.values() if c.script]
     assert len(parsers) > len(cli.COMMANDS)
     for name, parser in parsers:
         text = parser.format_help()

@@ -67,7 +67,7 @@ def test_log_blend_undoes_an_under_confident_model():
 
 
 def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
-    """A new blend is one registered function: pipeline.summarise scores it, --weights offers it."""
+    """A new blend is one registered function: pipeline.summarise scores it, --blend offers it."""
     from kaggle_digits import cli
     from kaggle_digits.config import RunConfig, from_args
     from kaggle_digits.pipeline import summarise
@@ -88,10 +88,23 @@ def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
     assert set(e["blends"]) == {"calibrated", "equal", "oof", "first"} and e["weights"] == {"a": 1.0, "b": 0.0}
     assert e["oof_accuracy"] == ensemble.accuracy(probs["a"], y) == e["blends"]["first"]["oof_accuracy"]
     np.testing.assert_allclose(summary["_test_probabilities"], probs["a"][:5], rtol=1e-6)
-    cfg = from_args(cli.build_parser().parse_args(["make", "--weights", "first"]))
-    assert cfg.weights == "first" and cfg.validate() is cfg
-    with pytest.raises(ConfigError, match="--weights must be one of calibrated, equal, oof, first"):
-        RunConfig(weights="nope").validate()
+    cfg = from_args(cli.build_parser().parse_args(["make", "--blend", "first"]))
+    assert cfg.blend == "first" and cfg.validate() is cfg
+    with pytest.raises(ConfigError, match="--blend is 'nope'; expected one of calibrated, equal, oof, first"):
+        RunConfig(blend="nope").validate()
+
+
+def test_weights_is_a_deprecated_name_of_blend(capsys, tmp_path):
+    """--weights (flag) and weights = (a TOML key, as older runs' config.toml have) still choose the blend."""
+    from kaggle_digits import cli
+    from kaggle_digits.config import from_args
+
+    cfg = from_args(cli.build_parser().parse_args(["make", "--weights", "equal"]))
+    assert cfg.blend == "equal"
+    note = capsys.readouterr().err.strip()
+    assert note == "note: --weights is deprecated and will be removed in the next release; use --blend"
+    (tmp_path / "old.toml").write_text('weights = "oof"\n')
+    assert from_args(cli.build_parser().parse_args(["make", "--config", str(tmp_path / "old.toml")])).blend == "oof"
 
 
 def test_scores_are_sklearn_metrics():

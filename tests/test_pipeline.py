@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaggle_digits import atomic, cli, rundir, submission
+from kaggle_digits import atomic, cli, rundir, runlock, submission
 from kaggle_digits.config import RunConfig, from_args
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.pipeline import make_submission
@@ -135,13 +135,13 @@ def test_a_run_on_a_folder_in_use_is_refused_before_training(quick_run, caplog):
     workdir, first = quick_run
     caplog.set_level(logging.INFO, logger="kaggle_digits")
     caplog.clear()
-    with pytest.MonkeyPatch.context() as mp, rundir.lock(first.run_dir):  # as a live run holding the folder would
+    with pytest.MonkeyPatch.context() as mp, runlock.lock(first.run_dir):  # as a live run holding the folder would
         mp.chdir(workdir)
         mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
         with pytest.raises(OutputError, match=rf"in use by process {os.getpid()}\b"):
             make_submission(RunConfig(**QUICK, run_dir=str(first.run_dir), submissions_dir=str(workdir / "submissions")))
     assert not any("training on" in line or "reused" in line for line in caplog.messages)
-    assert not (first.run_dir / rundir.LOCK).exists()
+    assert not (first.run_dir / rundir.LOCK_OWNER).exists()
 
 
 def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch, caplog):
@@ -227,7 +227,7 @@ def make_config(*flags: str) -> RunConfig:
 
 def test_preset_is_a_starting_point_that_flags_override():
     quick = make_config("--preset", "quick")
-    assert (quick.minutes, quick.weights, quick.preset) == (15.0, "calibrated", "quick")
+    assert (quick.minutes, quick.blend, quick.preset) == (15.0, "calibrated", "quick")
     overridden = make_config("--preset", "quick", "--minutes", "4")
     assert overridden.minutes == 4.0 and overridden.preset == "quick"
     assert make_config("--preset", "full").full is True

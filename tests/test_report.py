@@ -21,7 +21,8 @@ from kaggle_digits.report import FIGURES, write_report
 from kaggle_digits.report.figures import (plot_augmentation, plot_confusion, plot_errors, plot_learning_curves,
                                           select_errors, select_uncertain)
 from kaggle_digits.report.page import results_rows
-from kaggle_digits.rundir import REPORT_DIR, RunError, load_run
+from kaggle_digits.rundir import REPORT_DIR, RunError
+from kaggle_digits.runload import load_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -157,7 +158,7 @@ def test_cli_rerun_and_one_line_errors(quick_run, tmp_path, capsys):
 
     assert cli.main(["report", str(tmp_path / "nowhere")]) == 2
     assert "no such run folder" in capsys.readouterr().err
-    assert cli.run_script("report", [str(copy), "--max-images", "0"]) == 2  # the scripts/report.py shim's path
+    assert cli.run_script("report", [str(copy), "--max-images", "0"]) == 2  # the path a scripts/ file takes
     assert "--max-images must be at least 1" in capsys.readouterr().err
     (copy / "ensemble.json").unlink()
     assert cli.main(["report", str(copy)]) == 2

@@ -1,5 +1,5 @@
 """The shape of the kit as specifications: import direction, module size, what the training fingerprint
-hashes, settings declared once, one command line with its script shims."""
+hashes, settings declared once, one command line (and the few scripts users know it by)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ import pytest
 from kaggle_digits import cli, config
 from kaggle_digits.config import RunConfig, setting
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.pipeline import FOLD_TASK_SETTINGS
-from kaggle_digits.train import TRAINING_MODULES
+from kaggle_digits.codehash import NOT_DECIDING, training_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kaggle_digits"
@@ -86,33 +85,37 @@ def test_dependencies_point_one_way():
         assert not upward, f"{part} imports {upward}"
 
 
-# Modules train.py imports (transitively) that do NOT decide a fold's result, and why.
-NOT_DECIDING = {
-    "kaggle_digits": "the kit version, which code_version() prefixes anyway",
-    "kaggle_digits.atomic": "writes files atomically; never changes a value",
-    "kaggle_digits.errors": "exception classes",
-    "kaggle_digits.logs": "progress lines",
-    "kaggle_digits.config": "settings: their values (not this code) enter the fingerprint",
-    "kaggle_digits.ensemble": "blends fold results after training (config lists its blend names)",
-    "kaggle_digits.rundir": "names and reads run-folder files",
-    "kaggle_digits.data": "its arrays enter the fingerprint as data_sha256 / rows_sha256",
-    "kaggle_digits.submission": "writes submission.csv after the ensemble",
-}
-
-
 def test_training_fingerprint_hashes_every_module_that_decides_a_fold():
-    """Every kaggle_digits module train.py imports, transitively, that decides a fold's result is in
-    TRAINING_MODULES (a model family file is hashed per model by code_version)."""
+    """codehash derives the hashed modules from train.py's imports: every module it reaches, less the listed
+    non-deciding ones and the model families (each fold hashes its own family file)."""
     graph = import_graph()
-    hashed = {"kaggle_digits." + m.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
-              for m in TRAINING_MODULES}
-    families = {m for m in graph if m.startswith("kaggle_digits.models.")}
+    hashed = set(training_modules())
+    families = {m for m in graph if m.startswith("kaggle_digits.models.") and m != "kaggle_digits.models.blocks"}
     reached = closure(graph, "kaggle_digits.train") | {"kaggle_digits.train"}
-    unhashed = reached - hashed - families - set(NOT_DECIDING)
-    assert not unhashed, f"imported by train.py, decide fold results, but not hashed: {sorted(unhashed)}"
-    assert "kaggle_digits.devices" in hashed  # the multi-GPU scope changes how a fold trains
-    assert all((PACKAGE / m).is_file() for m in TRAINING_MODULES)
-    assert not set(NOT_DECIDING) & hashed
+    assert hashed == reached - families - set(NOT_DECIDING)
+    assert {"kaggle_digits.train", "kaggle_digits.augment", "kaggle_digits.devices", "kaggle_digits.recipe",
+            "kaggle_digits.models.blocks"} <= hashed  # e.g. the multi-GPU scope changes how a fold trains
+    assert set(NOT_DECIDING) <= set(graph) and not set(NOT_DECIDING) & hashed
+
+
+def test_a_new_module_training_imports_is_hashed_without_listing_it(tmp_path, monkeypatch):
+    from kaggle_digits import codehash
+
+    package = tmp_path / "kaggle_digits"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "models" / "__init__.py").write_text("")
+    (package / "train.py").write_text("from kaggle_digits import helper, atomic\n")
+    (package / "helper.py").write_text("def f():\n    from kaggle_digits.deep import g\n")
+    (package / "deep.py").write_text("")
+    (package / "atomic.py").write_text("")
+    monkeypatch.setattr(codehash, "PACKAGE_DIR", package)
+    monkeypatch.setattr(codehash, "_families", lambda: set())
+    codehash.training_modules.cache_clear()
+    try:
+        assert codehash.training_modules() == ("kaggle_digits.deep", "kaggle_digits.helper", "kaggle_digits.train")
+    finally:
+        codehash.training_modules.cache_clear()
 
 
 # --------------------------------------------------------------------------- settings declared once
@@ -122,9 +125,13 @@ def test_every_setting_is_declared_once_with_its_flag_and_help():
     for s in config.settings():
         assert s.flag and s.spec.metadata["help"], f"{s.name} has no flag or no help"
     fingerprinted = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["fingerprint"]}
-    assert set(FOLD_TASK_SETTINGS) <= fingerprinted
-    assert not {"out", "run_dir", "verbose", "report", "weights", "debug"} & fingerprinted
-    assert RunConfig().fold_settings(FOLD_TASK_SETTINGS) == {}  # today the FoldTask spells out every one
+    assert not {"out", "run_dir", "verbose", "report", "blend", "debug"} & fingerprinted
+    from kaggle_digits.train import FoldTask
+
+    task_fields = {f.name for f in dataclasses.fields(FoldTask)}
+    for f in dataclasses.fields(RunConfig):  # in_fold names the FoldTask field that records the setting
+        assert f.metadata["in_fold"] is None or (f.metadata["fingerprint"] and f.metadata["in_fold"] in task_fields)
+    assert RunConfig().fold_settings() == {}  # today a FoldTask field records every fingerprinted setting
     local = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["local"]}
     assert local == {"data", "submissions_dir", "run_dir", "out", "force", "fresh", "debug", "ensemble_only"}
     assert not local & set(RunConfig().kernel_settings())
@@ -133,7 +140,7 @@ def test_every_setting_is_declared_once_with_its_flag_and_help():
 @pytest.mark.parametrize("name, value, counts", [
     ("folds", 4, True), ("seed", 1, True), ("epochs", 3, True), ("augment", {"zoom": 0.2}, True),
     ("tta", True, True), ("max_train_rows", 100, True),
-    ("weights", "oof", False), ("out", "x.csv", False), ("verbose", 0, False), ("report", False, False),
+    ("blend", "oof", False), ("out", "x.csv", False), ("verbose", 0, False), ("report", False, False),
 ])
 def test_the_run_fingerprint_follows_the_metadata(name, value, counts):
     assert (RunConfig(**{name: value}).training_fingerprint() != RunConfig().training_fingerprint()) is counts
@@ -152,9 +159,7 @@ def test_a_new_setting_is_one_line(tmp_path):
     mixed = config.from_args(parser.parse_args(["--precision", "mixed_float16"]), Extended)
     assert mixed.precision == "mixed_float16"
     assert mixed.training_fingerprint() != Extended().training_fingerprint()
-    assert mixed.fold_settings(FOLD_TASK_SETTINGS) == {"precision": "mixed_float16"}  # -> FoldTask.settings
-    assert config.non_default(Extended().fold_settings(FOLD_TASK_SETTINGS), Extended) == {}  # fingerprint: as before
-    assert config.non_default(mixed.fold_settings(FOLD_TASK_SETTINGS), Extended) == {"precision": "mixed_float16"}
+    assert mixed.fold_settings() == {"precision": "mixed_float16"}  # -> FoldTask.settings -> the fold fingerprint
     assert mixed.kernel_settings()["precision"] == "mixed_float16"
     (tmp_path / "c.toml").write_text('precision = "bfloat16"\n')
     assert config.from_args(parser.parse_args(["--config", str(tmp_path / "c.toml")]), Extended).precision == \
@@ -164,16 +169,15 @@ def test_a_new_setting_is_one_line(tmp_path):
 def test_a_setting_outside_the_fold_task_enters_the_fold_fingerprint():
     from kaggle_digits.config import AugmentConfig
     from kaggle_digits.recipe import Recipe
-    from kaggle_digits.train import FoldTask
+    from kaggle_digits.train import FINGERPRINT_FORMAT, FoldTask
 
     task = dict(model="cnn", hp={}, recipe=Recipe(), augment=AugmentConfig(), fold=0, n_folds=2, seed=1,
                 data_sha256="d", rows_sha256="r")
     plain = FoldTask(**task)
-    at_default = FoldTask(**task, settings=RunConfig().fold_settings(("folds",)))  # e.g. folds not spelled out
-    assert at_default.fingerprint() == plain.fingerprint()  # a setting at its default: earlier folds stay valid
-    used = FoldTask(**task, settings={"folds": 7, "precision": "mixed_float16"})
-    assert used.fingerprint()["folds"] == 7 and used.fingerprint()["precision"] == "mixed_float16"
-    assert plain.fingerprint_hash() != used.fingerprint_hash()
+    used = FoldTask(**task, settings={"new_setting": 7})
+    assert plain.fingerprint()["format"] == FINGERPRINT_FORMAT and "new_setting" not in plain.fingerprint()
+    assert used.fingerprint()["new_setting"] == 7 and plain.fingerprint_hash() != used.fingerprint_hash()
+    assert FoldTask(**task, tta=True).fingerprint_hash() != plain.fingerprint_hash()
 
 
 def test_kernel_runs_refuse_local_and_unknown_flags_in_one_line():
@@ -182,20 +186,21 @@ def test_kernel_runs_refuse_local_and_unknown_flags_in_one_line():
     assert kernel_run_config(["--folds", "3", "--models", "cnn"]).folds == 3
     for flags, message in ((["--out", "x.csv"], "local output options"), (["--run-dir=r"], "local output"),
                            (["--list-models"], "not an option of a kernel run"),
-                           (["--folds", "x"], "invalid int value"), (["--weights", "best"], "invalid choice")):
+                           (["--folds", "x"], "invalid int value"), (["--blend", "best"], "invalid choice")):
         with pytest.raises(ConfigError, match=message):
             kernel_run_config(flags)
 
 
 # --------------------------------------------------------------------------- one command line
-def test_every_script_is_a_shim_onto_one_command():
+def test_the_scripts_users_know_are_shims_onto_one_command():
     shims = {}
     for path in sorted((ROOT / "scripts").glob("*.py")):
         code = [line for line in path.read_text().splitlines()
                 if line.strip() and not line.startswith(("#", '"""'))]
         assert len(code) == 2, f"{path.name} is not a two-line shim: {code}"
         shims[path.name] = re.search(r'run_script\("([a-z ]+)"\)', code[1]).group(1)
-    assert shims == {c.script: name for name, c in cli.COMMANDS.items()}
+    assert shims == {c.script: name for name, c in cli.COMMANDS.items() if c.script}
+    assert "make_submission.py" in shims
 
 
 def test_console_script_and_help():

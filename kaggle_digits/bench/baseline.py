@@ -18,14 +18,14 @@ import keras
 import numpy as np
 import pandas as pd
 
-from kaggle_digits import atomic, ensemble, rundir, tta
+from kaggle_digits import atomic, ensemble, portable, rundir, runload, tta
 from kaggle_digits.bench.tables import markdown_table, write_csv
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data, load_competition
+from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES
 from kaggle_digits.machine import describe_machine
 from kaggle_digits.models import get_spec
 from kaggle_digits.pipeline import make_submission
-from kaggle_digits.train import one_hot
 
 log = logging.getLogger(__name__)
 
@@ -59,33 +59,47 @@ def pandas_load(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     return frames[0].drop(columns="label").to_numpy(), frames[0]["label"].to_numpy(), seconds
 
 
+def plain_images(pixels: np.ndarray) -> np.ndarray:
+    """CSV pixel rows as the notebooks feed them: float32 images divided by 255."""
+    return (pixels.reshape((-1,) + IMAGE_SHAPE) / 255.0).astype("float32")
+
+
+def baseline_batch() -> int:
+    """The baseline's batch size: seed 003's own recipe, as the notebooks run it."""
+    return get_spec(BASELINE_MODEL).recipe.batch_size
+
+
+def plain_model(seed: int) -> keras.Model:
+    """Seed 003's CNN as the notebooks build it: a plain keras.Model, Adam 1e-3, integer labels, no kit wrapper
+    (no augmentation, no schedule). The one plain-Keras baseline: this benchmark and the notebook process."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(IMAGE_SHAPE)
+    model = keras.Model(inputs, get_spec(BASELINE_MODEL).builder(inputs))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def plain_keras_baseline(data_path: Path, rows: np.ndarray, fold_of: np.ndarray, epochs: int,
                          seed: int, verbose: int = 0) -> BaselineResult:
     started = time.perf_counter()
     pixels, labels, load_seconds = pandas_load(data_path)
-    x = (pixels[rows].reshape(-1, 28, 28, 1) / 255.0).astype("float32")
-    y = labels[rows]
-    y_1h = one_hot(y)
-    spec = get_spec(BASELINE_MODEL)
-    oof = np.zeros((len(y), 10), dtype=np.float32)
+    x, y = plain_images(pixels[rows]), labels[rows]
+    oof = np.zeros((len(y), N_CLASSES), dtype=np.float32)
     fit_seconds, steady_epoch_seconds, params = 0.0, [], 0
     for fold in range(int(fold_of.max()) + 1):
         keras.backend.clear_session()
-        keras.utils.set_random_seed(seed * 1000 + fold)
-        inputs = keras.Input((28, 28, 1))
-        model = keras.Model(inputs, spec.builder(inputs))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+        model = plain_model(seed * 1000 + fold)
         held = fold_of == fold
         epoch_times = []
         timer = keras.callbacks.LambdaCallback(
             on_epoch_begin=lambda e, logs: epoch_times.append(-time.perf_counter()),
             on_epoch_end=lambda e, logs: epoch_times.__setitem__(-1, epoch_times[-1] + time.perf_counter()))
         start = time.perf_counter()
-        model.fit(x[~held], y_1h[~held], batch_size=spec.recipe.batch_size, epochs=epochs, verbose=verbose,
+        model.fit(x[~held], y[~held], batch_size=baseline_batch(), epochs=epochs, verbose=verbose,
                   callbacks=[timer])
         fit_seconds += time.perf_counter() - start
         steady_epoch_seconds += epoch_times[1:] or epoch_times
-        oof[held] = model.predict(x[held], batch_size=1024, verbose=0)
+        oof[held] = model.predict(x[held], batch_size=tta.PREDICT_BATCH, verbose=0)
         params = model.count_params()
     per_epoch = float(np.mean(steady_epoch_seconds))
     return BaselineResult(
@@ -116,11 +130,12 @@ def run(cfg: RunConfig, out_dir: Path, baseline_epochs: int | None = None) -> di
                   "fit_seconds": sum(m["fit_seconds"] for m in summary["models"].values()),
                   "oof_accuracy": summary["ensemble"]["oof_accuracy"]})
     table.append({"name": BASELINE_MODEL, "kind": "plain Keras baseline", "params": base.params, "epochs": epochs,
-                  "batch_size": get_spec(BASELINE_MODEL).recipe.batch_size,
+                  "batch_size": baseline_batch(),
                   "seconds_per_epoch": base.seconds_per_epoch, "images_per_second": base.images_per_second,
                   "fit_seconds": base.fit_seconds, "oof_accuracy": base.oof_accuracy})
     report = {
-        "machine": describe_machine(), "config": cfg.to_dict(), "run_dir": str(result.run_dir),
+        "machine": describe_machine(), "config": portable.values(cfg.to_dict()),
+        "run_dir": portable.path(result.run_dir),
         "n_train": summary["n_train"], "folds": int(fold_of.max()) + 1,
         "kit": {"load_seconds": summary["load_seconds"], "wall_seconds": summary["wall_seconds"]},
         "baseline": vars(base),
@@ -154,12 +169,12 @@ def render_markdown(report: dict) -> str:
 
 def tta_gain(run_dir: Path) -> dict:
     """OOF accuracy of a finished run's saved fold models without and with TTA (no retraining)."""
-    data = rundir.load_run_data(run_dir)  # finds moved/relative data and checks its SHA-256
+    data = runload.load_run_data(run_dir)  # finds moved/relative data and checks its SHA-256
     rows, fold_of = rundir.read_folds(run_dir)
     x, y = data.x_train[rows], data.y_train[rows]
     result, plain_all, tta_all = {}, [], []
     for model_dir in rundir.model_dirs(run_dir):
-        plain, shifted = np.zeros((len(y), 10), np.float32), np.zeros((len(y), 10), np.float32)
+        plain, shifted = np.zeros((len(y), N_CLASSES), np.float32), np.zeros((len(y), N_CLASSES), np.float32)
         for fold in range(int(fold_of.max()) + 1):
             model = keras.saving.load_model(rundir.fold_dir(run_dir, model_dir.name, fold) / rundir.MODEL)
             held = fold_of == fold
@@ -198,4 +213,4 @@ def load_times(path: str | Path, repeats: int = 3) -> dict:
         finally:
             shutil.rmtree(cache, ignore_errors=True)
     return {"pandas_read_csv": min(pandas_load(Path(path))[2] for _ in range(repeats)), "kit_cold": min(cold),
-            "kit_warm": warm, "source": str(path)}
+            "kit_warm": warm, "source": portable.path(path)}

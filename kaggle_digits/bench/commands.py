@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kaggle_digits.config import add_arguments, from_args, parse_model_list
+from kaggle_digits import options
+from kaggle_digits.config import add_arguments, from_args
 from kaggle_digits.errors import DataError
 
 
@@ -17,9 +18,9 @@ def baseline_arguments(p: argparse.ArgumentParser) -> None:
     add_arguments(p)
     p.add_argument("--out-dir", default="benchmarks/kit", metavar="DIR",
                    help="where benchmark.json/.csv/.md go (run folders: DIR/runs unless --submissions-dir)")
-    p.add_argument("--baseline-epochs", type=int, metavar="N",
+    p.add_argument("--baseline-epochs", type=options.positive, metavar="N",
                    help="epochs for the plain-Keras baseline (default: the kit models' largest)")
-    p.add_argument("--budgets", metavar="M,M,..", type=lambda t: [float(v) for v in t.split(",") if v.strip()],
+    p.add_argument("--budgets", metavar="M,M,..", type=options.positive_numbers,
                    help="time to accuracy instead: the kit with --minutes M for each budget against the plain "
                         "notebook given the same minutes (OUT_DIR/budgets.{csv,json,md,png})")
 
@@ -30,16 +31,16 @@ def baseline(args: argparse.Namespace) -> int:
     Takes every make_submission.py flag; prints and saves load time, s/epoch, images/s, wall time and OOF
     accuracy per model, for the ensemble and for the baseline (OUT_DIR/benchmark.{json,csv,md}).
     """
+    cfg = from_args(args).validate()  # every value checked before any work
     from kaggle_digits.bench.baseline import run
 
     if args.budgets:
-        from kaggle_digits.bench import budget
+        from kaggle_digits.bench import time_to_accuracy
         from kaggle_digits.data import BUNDLED_SAMPLE, find_data
 
-        table = budget.run(str(find_data(args.data) or BUNDLED_SAMPLE), args.budgets, Path(args.out_dir))
+        table = time_to_accuracy.run(str(find_data(args.data) or BUNDLED_SAMPLE), args.budgets, Path(args.out_dir))
         print(table.to_string(index=False))
         return 0
-    cfg = from_args(args)
     if args.submissions_dir is None:
         cfg.submissions_dir = str(Path(args.out_dir) / "runs")
     run(cfg, Path(args.out_dir), baseline_epochs=args.baseline_epochs)
@@ -47,27 +48,9 @@ def baseline(args: argparse.Namespace) -> int:
 
 
 def models_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", type=parse_model_list, metavar="A,B",
-                   help="models to benchmark (default: every seedNNN_* model; 'all' = every registered model)")
-    p.add_argument("--folds", type=int, default=5, help="number of stratified folds (default: 5)")
-    p.add_argument("--epochs", type=int, help="epochs for every model (default: each model's own recipe); "
-                   "fewer epochs are marked in the table")
-    p.add_argument("--max-train-rows", type=int, metavar="N", help="benchmark on a stratified subset of N rows")
-    p.add_argument("--data", metavar="PATH", help="folder or digit-recognizer.zip (default: ./data, "
-                   "./digit-recognizer.zip, else the bundled sample)")
-    p.add_argument("--out-dir", default="benchmarks", metavar="DIR",
-                   help="where results.csv, results.md and the run folders (DIR/runs) go (default: benchmarks)")
-    p.add_argument("--augment", action="store_true",
-                   help="train with the kit's rotation/zoom/shift augmentation (the seeds trained without)")
-    p.add_argument("--seed", type=int, default=42, help="seed for the subset, folds and initialisation (default: 42)")
-    p.add_argument("--no-merge", action="store_true",
-                   help="write only this run's rows (default: keep earlier rows of models not re-run)")
-    p.add_argument("--update-doc", action="append", default=[], metavar="FILE",
-                   help="also put the table between the <!-- MARKER:start/end --> markers in FILE (repeatable)")
-    p.add_argument("--marker", default="model-zoo", help="marker name for --update-doc (default: model-zoo)")
-    p.add_argument("--render-only", action="store_true",
-                   help="train nothing: rewrite results.md (and --update-doc files) from DIR/results.csv")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras progress output (default: 0)")
+    from kaggle_digits.bench.seed_models import SeedBenchConfig
+
+    options.add_arguments(p, SeedBenchConfig)
     _debug(p)
 
 
@@ -79,16 +62,13 @@ def models(args: argparse.Namespace) -> int:
     """
     from kaggle_digits.bench.seed_models import SeedBenchConfig, run_benchmark
 
-    run_benchmark(SeedBenchConfig(models=args.models or None, folds=args.folds, epochs=args.epochs,
-                            max_train_rows=args.max_train_rows, data=args.data, out_dir=args.out_dir,
-                            augment=args.augment, seed=args.seed, verbose=args.verbose, merge=not args.no_merge,
-                            update_docs=tuple(args.update_doc), marker=args.marker, render_only=args.render_only))
+    run_benchmark(options.from_args(args, SeedBenchConfig).validate())
     return 0
 
 
 def load_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="folder or digit-recognizer.zip (default: ./data ...)")
-    p.add_argument("--repeats", type=int, default=3, help="best of this many loads (default: 3)")
+    p.add_argument("--repeats", type=options.positive, default=3, help="best of this many loads (default: 3)")
     _debug(p)
 
 

@@ -17,12 +17,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from kaggle_digits import atomic
+from kaggle_digits import atomic, options
 from kaggle_digits.bench.tables import markdown_table, read_csv, write_csv
-from kaggle_digits.config import AugmentConfig, RunConfig
+from kaggle_digits.config import AugmentConfig, RunConfig, parse_model_list
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.machine import describe_machine
+from kaggle_digits.options import setting
 
 log = logging.getLogger(__name__)
 SEED_MODELS = "seed[0-9][0-9][0-9]_*"  # the seed write-ups' models in the registry
@@ -38,21 +40,53 @@ MARK_END = "<!-- model-zoo:end -->"
 CSV_NAME, MD_NAME = "results.csv", "results.md"
 
 
+def _like(name: str, default, help: str | None = None):  # noqa: A002
+    """RunConfig's setting ``name`` (its flag, parser, metavar and help) with this benchmark's default."""
+    meta = RunConfig.__dataclass_fields__[name].metadata
+    return setting(default, flag=meta["flag"], parse=meta["parse"], metavar=meta["metavar"],
+                   help=help or meta["help"])
+
+
 @dataclass
 class SeedBenchConfig:
-    models: tuple[str, ...] | None = None  # None = every seed model (registry names seedNNN_*)
-    folds: int = 5
-    epochs: int | None = None              # None = each model's own recipe
-    max_train_rows: int | None = None
-    data: str | None = None                # as RunConfig.data: None = ./data, then the bundled sample
-    out_dir: str = "benchmarks"
-    augment: bool = False                  # the seeds trained without augmentation
-    seed: int = 42
-    verbose: int = 0
-    merge: bool = True                     # keep earlier rows of models not re-run
-    update_docs: tuple[str, ...] = ()      # files whose markers get the new table
-    marker: str = "model-zoo"              # <!-- MARKER:start --> ... <!-- MARKER:end --> in those files
-    render_only: bool = False              # no training: re-render results.md / update_docs from results.csv
+    """``bench models``' settings: its flags derive from these fields (options.add_arguments), the shared ones
+    from RunConfig's."""
+
+    models: tuple[str, ...] | None = _like("models", None, "models to benchmark (default: every seedNNN_* model; "
+                                                          "'all' = every registered model)")
+    folds: int = _like("folds", 5)
+    epochs: int | None = _like("epochs", None, "epochs for every model (default: each model's own recipe); fewer "
+                                               "epochs are marked in the table")
+    max_train_rows: int | None = _like("max_train_rows", None)
+    data: str | None = _like("data", None)
+    out_dir: str = setting("benchmarks", flag="--out-dir", metavar="DIR",
+                           help="where results.csv, results.md and the run folders (DIR/runs) go")
+    augment: bool = setting(False, flag="--augment",
+                            help="train with the kit's rotation/zoom/shift augmentation (the seeds trained without)")
+    seed: int = _like("seed", 42)
+    verbose: Literal[0, 1, 2] = _like("verbose", 0)
+    merge: bool = setting(True, flag="--no-merge",
+                          help="write only this run's rows (default: keep earlier rows of models not re-run)")
+    update_docs: tuple[str, ...] = setting((), flag="--update-doc", metavar="FILE,..", parse=parse_model_list,
+                                           help="also put the table between the <!-- MARKER:start/end --> markers "
+                                                "in these files")
+    marker: str = setting("model-zoo", flag="--marker", help="marker name for --update-doc")
+    render_only: bool = setting(False, flag="--render-only",
+                                help="train nothing: rewrite results.md (and --update-doc files) from DIR/results.csv")
+
+    def validate(self) -> "SeedBenchConfig":
+        """The same checks as a run's: types and choices, then positive numbers."""
+        for s in options.settings(type(self)):
+            if (value := s.get(self)) is not None:
+                s.check(value, s.flag)
+        for name, least in (("folds", 2), ("epochs", 1), ("max_train_rows", 1)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ConfigError(f"--{name.replace('_', '-')} is {value}; expected {least} or more")
+        if self.data is not None and not Path(self.data).exists():
+            raise ConfigError(f"--data {self.data}: no such file or folder")
+        resolve_models(self.models)
+        return self
 
 
 def seed_models() -> list[str]:

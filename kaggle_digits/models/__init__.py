@@ -14,13 +14,13 @@ from typing import Callable
 import keras
 from keras import layers
 
+from kaggle_digits.digits import IMAGE_SHAPE
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.recipe import Recipe
 
-IMAGE_SHAPE = (28, 28, 1)
 VIEWS = {
     "image": ("28x28x1 image", lambda x: x),
-    "sequence": ("28x28 sequence of rows", lambda x: layers.Reshape((28, 28), name="rows")(x)),
+    "sequence": ("28x28 sequence of rows", lambda x: layers.Reshape(IMAGE_SHAPE[:2], name="rows")(x)),
     "flat": ("flat 784 vector", lambda x: layers.Flatten(name="flat")(x)),
 }
 

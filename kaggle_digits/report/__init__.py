@@ -1,6 +1,6 @@
 """The run report: look at what a run did instead of reading its JSON.
 
-``write_report(run_dir)`` reads a finished run folder (through rundir.load_run) -- it never trains -- and
+``write_report(run_dir)`` reads a finished run folder (through runload.load_run) -- it never trains -- and
 writes, next to the submission:
 
 * ``report/learning_curves.png``   loss and accuracy per epoch, train vs validation, folds overlaid

@@ -18,7 +18,8 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from sklearn.metrics import confusion_matrix
 
 from kaggle_digits.config import AugmentConfig
-from kaggle_digits.rundir import Run
+from kaggle_digits.digits import IMAGE_SIDE, N_CLASSES
+from kaggle_digits.runload import Run
 
 GRID_COLUMNS = 10
 DPI = 100
@@ -97,11 +98,11 @@ def plot_confusion(y: np.ndarray, probs: np.ndarray) -> Figure:
     """Counts; correct cells blue, errors red (scaled to the largest error share, so rare mistakes
     still show); the per-class accuracy is printed beside each true digit."""
     pred = probs.argmax(axis=1)
-    counts = confusion_matrix(y, pred, labels=range(10))
+    counts = confusion_matrix(y, pred, labels=range(N_CLASSES))
     support = counts.sum(axis=1)
     share = counts / np.maximum(support, 1)[:, None]
     per_class = np.diag(counts) / np.maximum(support, 1)
-    diagonal = np.eye(10, dtype=bool)
+    diagonal = np.eye(N_CLASSES, dtype=bool)
     errors_max = max(float(share[~diagonal].max()), 0.01)
     fig = Figure(figsize=(7.8, 6.6), dpi=DPI, layout="constrained")
     ax = fig.subplots()
@@ -109,20 +110,20 @@ def plot_confusion(y: np.ndarray, probs: np.ndarray) -> Figure:
     errors_image = ax.imshow(np.ma.masked_where(diagonal | (counts == 0), share), cmap="Reds", vmin=0,
                              vmax=min(1.0, errors_max * 1.15))
     size = 8 if counts.max() < 10_000 else 7
-    for t in range(10):
-        for p in range(10):
+    for t in range(N_CLASSES):
+        for p in range(N_CLASSES):
             if counts[t, p] == 0:
                 continue
             dark = share[t, p] > (0.6 if t == p else 0.6 * errors_max)
             ax.text(p, t, f"{counts[t, p]:,}", ha="center", va="center", fontsize=size,
                     color="white" if dark else "black", fontweight="normal" if t == p else "bold")
-    ax.set_xticks(range(10), [str(d) for d in range(10)])
-    ax.set_yticks(range(10), [f"{d}  {per_class[d]:7.2%}" for d in range(10)], fontfamily="monospace")
+    ax.set_xticks(range(N_CLASSES), [str(d) for d in range(N_CLASSES)])
+    ax.set_yticks(range(N_CLASSES), [f"{d}  {per_class[d]:7.2%}" for d in range(N_CLASSES)], fontfamily="monospace")
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit   (per-class accuracy)")
     ax.tick_params(length=0)
-    ax.set_xticks(np.arange(-0.5, 10), minor=True)
-    ax.set_yticks(np.arange(-0.5, 10), minor=True)
+    ax.set_xticks(np.arange(-0.5, N_CLASSES), minor=True)
+    ax.set_yticks(np.arange(-0.5, N_CLASSES), minor=True)
     ax.grid(which="minor", color="white", linewidth=1)
     ax.tick_params(which="minor", length=0)
     accuracy = float(np.mean(pred == y)) if len(y) else 0.0
@@ -150,7 +151,7 @@ def plot_digit_grid(images: np.ndarray, captions: list[tuple[str, str]], title: 
         ax.set_axis_off()
         if i >= n:
             continue
-        ax.imshow(np.asarray(images[i]).reshape(28, 28), cmap="gray_r", vmin=0, vmax=vmax,
+        ax.imshow(np.asarray(images[i]).reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r", vmin=0, vmax=vmax,
                   interpolation="nearest")
         top, bottom = captions[i]
         colour = caption_colours[i] if caption_colours else "black"
@@ -209,21 +210,21 @@ def plot_augmentation(run: Run, n_digits: int = 6, n_variants: int = 9) -> Figur
     import keras
 
     rng = np.random.default_rng(seed)
-    digits = rng.choice(10, size=min(n_digits, 10), replace=False)
+    digits = rng.choice(N_CLASSES, size=min(n_digits, N_CLASSES), replace=False)
     picks = [int(rng.choice(np.flatnonzero(run.y == d))) for d in digits if np.any(run.y == d)]
     originals = run.x[picks].astype("float32") / 255.0
     batch = np.repeat(originals, n_variants, axis=0)
     variants = keras.ops.convert_to_numpy(augmentation(batch, training=True))
-    variants = np.clip(variants.reshape(len(picks), n_variants, 28, 28), 0, 1)
+    variants = np.clip(variants.reshape(len(picks), n_variants, IMAGE_SIDE, IMAGE_SIDE), 0, 1)
     images, captions = [], []
     for r, i in enumerate(picks):
-        images.append(originals[r].reshape(28, 28))
+        images.append(originals[r].reshape(IMAGE_SIDE, IMAGE_SIDE))
         captions.append(("original", f"digit {int(run.y[i])}"))
         for v in range(n_variants):
             images.append(variants[r, v])
             captions.append(("", f"variant {v + 1}"))
     title = (f"What training saw: random rotation ±{settings.rotation_deg:g}°, zoom ±{settings.zoom:.0%}, "
-             f"shift ±{settings.shift:.0%} ({settings.shift * 28:.1f} px); validation and test see the originals")
+             f"shift ±{settings.shift:.0%} ({settings.shift * IMAGE_SIDE:.1f} px); validation and test see the originals")
     return plot_digit_grid(np.stack(images), captions, title, columns=n_variants + 1, vmax=1.0)
 
 

@@ -16,7 +16,7 @@ from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.data import Competition
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.report.figures import FIGURES, figure_png
-from kaggle_digits.rundir import Run, load_run
+from kaggle_digits.runload import Run, load_run
 
 
 # --------------------------------------------------------------------------- tables

@@ -22,11 +22,12 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pandas as pd
 
-from kaggle_digits import atomic, rundir
+from kaggle_digits import atomic, portable, rundir
 from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.machine import describe_machine
 
@@ -49,10 +50,10 @@ def kit_run(data: str, minutes: float, out_dir: Path, extra: list[str] | None = 
     subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     wall = time.perf_counter() - start
     summary = rundir.read_summary(run_dir)
-    config = (run_dir / rundir.CONFIG).read_text()
+    config = tomllib.loads((run_dir / rundir.CONFIG).read_text())
     return {"minutes": minutes, "wall_seconds": wall, "oof_accuracy": summary["ensemble"]["oof_accuracy"],
             "members": {m: v["oof_accuracy"] for m, v in summary["models"].items()},
-            "plan": summary.get("plan"), "command": " ".join(cmd[1:]), "config_toml": config}
+            "plan": summary.get("plan"), "command": portable.command(cmd), "config": portable.values(config)}
 
 
 def warm_probe() -> None:

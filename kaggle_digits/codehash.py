@@ -1,0 +1,99 @@
+"""The code a fold's fingerprint hashes, derived from the imports (no list of files to keep in step).
+
+A fold is reused only while the code that decided its result is unchanged. That code is every
+kaggle_digits module train.py imports, directly or not (function-level imports count), found by reading
+the import statements -- so a module that training starts to import is hashed without anyone listing it.
+Two kinds of module are left out, so that editing them does not throw away hours of trained folds:
+
+- NOT_DECIDING below: modules training imports that cannot change a fold's numbers (each with why);
+  forgetting one here only costs a retrain, never a silently reused fold;
+- the model families (models/<family>.py): a fold hashes only its own model's family file.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import sys
+from pathlib import Path
+
+from kaggle_digits import __version__
+
+PACKAGE_DIR = Path(__file__).parent
+ROOT_MODULE = "kaggle_digits.train"
+
+NOT_DECIDING = {
+    "kaggle_digits": "the kit version, which code_version() prefixes anyway",
+    "kaggle_digits.atomic": "writes files atomically; never changes a value",
+    "kaggle_digits.errors": "exception classes",
+    "kaggle_digits.logs": "progress lines",
+    "kaggle_digits.config": "settings: their values (not this code) enter the fingerprint",
+    "kaggle_digits.ensemble": "blends fold results after training (config lists its blend names)",
+    "kaggle_digits.rundir": "names and records run-folder files",
+    "kaggle_digits.data": "its arrays enter the fingerprint as data_sha256 / rows_sha256",
+    "kaggle_digits.submission": "writes submission.csv after the ensemble",
+}
+
+
+def module_files() -> dict[str, Path]:
+    """Every module of the package by dotted name."""
+    files = {}
+    for path in PACKAGE_DIR.rglob("*.py"):
+        parts = ("kaggle_digits", *path.relative_to(PACKAGE_DIR).with_suffix("").parts)
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return files
+
+
+def imports(path: Path, files: dict[str, Path], name: str) -> set[str]:
+    """The package modules ``path`` imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            candidates = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for target in candidates:
+            while target and target not in files:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def training_modules() -> tuple[str, ...]:
+    """The modules code_version hashes for every model: train.py's import closure, less NOT_DECIDING and
+    the model families."""
+    files = module_files()
+    seen, todo = {ROOT_MODULE}, [ROOT_MODULE]
+    while todo:
+        name = todo.pop()
+        for target in imports(files[name], files, name) - seen:
+            seen.add(target)
+            todo.append(target)
+    return tuple(sorted(m for m in seen - set(NOT_DECIDING) if m not in _families()))
+
+
+def _families() -> set[str]:
+    from kaggle_digits.models import get_spec, list_models
+
+    return {get_spec(m).builder.__module__ for m in list_models()}
+
+
+@functools.lru_cache(maxsize=None)
+def code_version(model: str) -> str:
+    """kaggle_digits version plus a hash of the code that decides ``model``'s fold results: the training
+    modules and the model's own family file. Cached per process: the code that trains is what was imported,
+    whatever happens to the files meanwhile."""
+    from kaggle_digits.models import get_spec
+
+    files = module_files()
+    paths = {files[m] for m in training_modules()} | {Path(sys.modules[get_spec(model).builder.__module__].__file__)}
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"

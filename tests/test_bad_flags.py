@@ -1,0 +1,97 @@
+"""Every bad flag value is refused before any work: exit code 2, one line saying what was found and what is
+allowed, no traceback, nothing written, no data read."""
+
+from __future__ import annotations
+
+import pytest
+
+from kaggle_digits import cli
+
+TOML = {
+    "wrong-type.toml": 'folds = "five"\n',
+    "unknown-key.toml": "foldz = 3\n",
+    "augment-type.toml": '[augment]\nzoom = "big"\n',
+    "augment-not-table.toml": "augment = 5\n",
+    "models-type.toml": "models = [1, 2]\n",
+    "bool-type.toml": 'tta = "yes"\n',
+    "broken.toml": "folds = = 3\n",
+    "range.toml": "minutes = -2.0\n",
+}
+
+BAD = [
+    ["make", "--folds", "x"],
+    ["make", "--folds", "1"],
+    ["make", "--epochs", "0"],
+    ["make", "--epochs", "2.5"],
+    ["make", "--models", "cnn,nope"],
+    ["make", "--models", "cnn,cnn"],
+    ["make", "--models", ","],
+    ["make", "--blend", "best"],
+    ["make", "--weights", "best"],
+    ["make", "--augmentation", "afine"],
+    ["make", "--precision", "fp8"],
+    ["make", "--minutes", "0"],
+    ["make", "--minutes", "nan"],
+    ["make", "--learning-rate", "-1e-3"],
+    ["make", "--rotation", "500"],
+    ["make", "--zoom", "1.5"],
+    ["make", "--shift", "-0.1"],
+    ["make", "--max-train-rows", "0"],
+    ["make", "--batch-size", "0"],
+    ["make", "--only-folds", "7"],
+    ["make", "--model-epochs", "cnn=x"],
+    ["make", "--models", "cnn", "--model-epochs", "cnn_gru=3"],
+    ["make", "--verbose", "5"],
+    ["make", "--preset", "slow"],
+    ["make", "--data", "nowhere/digit-recognizer.zip"],
+    ["make", "--config", "missing.toml"],
+    *(["make", "--config", name] for name in TOML),
+    ["bench", "models", "--folds", "1"],
+    ["bench", "models", "--models", "nope"],
+    ["bench", "baseline", "--budgets", "0,-1"],
+    ["bench", "load", "--repeats", "0"],
+    ["report", "run", "--max-images", "-1"],
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A fresh folder holding only the TOML files; loading data or starting a run fails the test."""
+    for name, text in TOML.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path / "cache"))
+
+    def work(*args, **kwargs):
+        pytest.fail("work started before the bad value was refused")
+
+    import kaggle_digits.data
+    import kaggle_digits.pipeline
+
+    monkeypatch.setattr(kaggle_digits.data, "load_competition", work)
+    monkeypatch.setattr(kaggle_digits.pipeline, "make_submission", work)
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv", BAD, ids=lambda argv: " ".join(argv))
+def test_a_bad_value_is_refused_in_one_line_before_any_work(argv, workdir, capsys):
+    before = sorted(p.name for p in workdir.iterdir())
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0], err
+    assert "Traceback" not in err + out
+    assert sorted(p.name for p in workdir.iterdir()) == before  # nothing written
+
+
+def test_the_message_says_what_was_found_and_what_is_allowed(workdir, capsys):
+    assert cli.main(["make", "--augmentation", "afine"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --augmentation is 'afine'; choose from affine, keras_layers"
+    assert cli.main(["make", "--config", "wrong-type.toml"]) == 2
+    assert capsys.readouterr().err.strip() == "error: wrong-type.toml: folds is str 'five'; expected a whole number"
+    assert cli.main(["make", "--config", "augment-type.toml"]) == 2
+    assert capsys.readouterr().err.strip() == "error: augment-type.toml: augment.zoom is str 'big'; expected a number"
