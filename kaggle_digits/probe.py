@@ -21,15 +21,16 @@ import numpy as np
 from kaggle_digits import atomic
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
+from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES
 from kaggle_digits.machine import cpu_model
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.planner import ModelCost
 from kaggle_digits.precision import fresh_session
 from kaggle_digits.recipe import make_loss, make_optimizer
+from kaggle_digits.tta import PREDICT_BATCH
 
 SHORT_FIT, LONG_FIT = 4, 24  # batches in two timed ``fit`` calls; their difference is the cost of a step
 REPEATS = 2                  # each timed twice, the faster kept (a shared machine is noisy)
-PREDICT_BATCH = 1024
 PROBE_FORMAT = 3      # 2: at the asked precision (1 timed float32 whatever it said); 3: fit differences
 
 
@@ -61,8 +62,8 @@ def measure(name: str, augment: AugmentConfig, precision: str = "float32", seed:
     recipe = get_spec(name).recipe
     b = recipe.batch_size
     rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, size=(b * LONG_FIT, 28, 28, 1), dtype=np.uint8)
-    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, size=b * LONG_FIT)]
+    x = rng.integers(0, 256, size=(b * LONG_FIT, *IMAGE_SHAPE), dtype=np.uint8)
+    y = np.eye(N_CLASSES, dtype=np.float32)[rng.integers(0, N_CLASSES, size=b * LONG_FIT)]
     start = time.perf_counter()
     model = create_model(name, augmentation=build_augmentation(augment, seed=seed))
     model.compile(optimizer=make_optimizer(recipe, 2 * LONG_FIT), loss=make_loss(recipe))
@@ -75,7 +76,7 @@ def measure(name: str, augment: AugmentConfig, precision: str = "float32", seed:
         seconds[steps] = min(seconds[steps], time.perf_counter() - start)
     step_seconds = max(seconds[LONG_FIT] - seconds[SHORT_FIT], 1e-6) / (LONG_FIT - SHORT_FIT)
     train_ips = b / step_seconds
-    batch = np.resize(x, (PREDICT_BATCH, 28, 28, 1))
+    batch = np.resize(x, (PREDICT_BATCH, *IMAGE_SHAPE))
     start = time.perf_counter()
     model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)  # traces the prediction step
     predict_trace = time.perf_counter() - start
