@@ -18,18 +18,21 @@ import time
 from pathlib import Path
 
 import kaggle_digits
-from kaggle_digits import atomic, probe
+from kaggle_digits import atomic, probe, workers
 from kaggle_digits import precision as precision_mod
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root
 from kaggle_digits.devices import gpu_devices
 from kaggle_digits.models import get_spec
-from kaggle_digits.planner import (FINISH_SECONDS, REPORT_SECONDS, Plan, candidate_model_sets, estimate_seconds,
-                                   format_minutes, make_plan)
+from kaggle_digits.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, Plan, candidate_model_sets,
+                                   chosen_models_may_fit, epoch_caps, estimate_seconds, format_minutes, make_plan)
 
 log = logging.getLogger(__name__)
 
 CPU_DEFAULT_MINUTES = 20.0
+# printed beside the CPU estimate of --full; no GPU time is quoted: none has been measured for these models yet
+FULL_ON_GPU = "the default on a GPU and on Kaggle kernels"
+PLAN_FORMAT = 2  # part of a kept plan's key: plans made by an earlier planner rule are not reused
 SAMPLE_DEFAULT_MINUTES = 2.0
 
 
@@ -61,16 +64,26 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
         log.info(f"plan: {plan.describe()} (as this command planned it before here; --fresh plans again)")
         return planned_config(cfg, plan)
     candidates = candidate_model_sets(models)
-    costs = measure_costs(cfg, precision)
+    n_workers = planned_workers(cfg, n_rows)
+    recipe_epochs = {m: get_spec(m).recipe.epochs for s in candidates for m in s}
+    finish = FINISH_SECONDS + (REPORT_SECONDS if cfg.report else 0.0)
+    costs = measure_costs(cfg, precision, n_workers, models=_cheap_models(candidates))
+    spent = time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)
+    if len(candidates) > 2 and not chosen_models_may_fit(max(minutes * 60 - spent, 1.0), costs, candidates[1],
+                                                          n_rows, data.n_test, epoch_caps(recipe_epochs), finish,
+                                                          n_workers):
+        candidates = candidates[1:]  # the user's (slower) models cannot fit where their stand-ins do not
+    else:
+        costs = measure_costs(cfg, precision, n_workers)
     # the budget counts from the command's start: imports, data loading and (on a first run) the probe are spent
     spent = time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)
-    caps = {m: get_spec(m).recipe.epochs for m in costs}
-    finish = FINISH_SECONDS + (REPORT_SECONDS if cfg.report else 0.0)
-    plan = make_plan(max(minutes * 60 - spent, 1.0), costs, candidates, n_rows, data.n_test, caps, finish)
+    plan = make_plan(max(minutes * 60 - spent, 1.0), costs, candidates, n_rows, data.n_test,
+                     epoch_caps(recipe_epochs), finish, n_workers)
     if cfg.minutes is None:
-        full = estimate_seconds(costs, {m: caps[m] for m in models}, 5, n_rows, data.n_test, cfg.augment.enabled)
+        full = (f"about {format_minutes(estimate_seconds(costs, {m: recipe_epochs[m] for m in models}, 5, n_rows, data.n_test, cfg.augment.enabled, workers=n_workers))} here"
+                if all(m in costs for m in models) else "hours here")
         log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
-                 f"full recipe, 5 folds: about {format_minutes(full)} here)")
+                 f"full recipe, 5 folds: {full}; {FULL_ON_GPU})")
     log.info(f"plan: {plan.describe()}; {spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
     try:
         _plan_path(key).parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +95,7 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
 
 def _plan_key(cfg: RunConfig, minutes: float, data: Competition, n_rows: int, precision: str) -> str:
     """What a plan depends on besides the machine's speed: the request, the data, the budget, the precision."""
-    identity = [cfg.training_fingerprint(), minutes, data.sha256, n_rows, precision, cfg.report, probe.machine_key()]
+    identity = [PLAN_FORMAT, cfg.training_fingerprint(), minutes, data.sha256, n_rows, precision, cfg.report, probe.machine_key()]
     return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:16]
 
 
@@ -98,10 +111,23 @@ def _read_plan(key: str) -> Plan | None:
         return None
 
 
-def measure_costs(cfg: RunConfig, precision: str) -> dict[str, probe.ModelCost]:
-    """The measured speed of every model a plan for ``cfg`` may use (cached per machine; see probe.py)."""
-    models = tuple(dict.fromkeys(m for s in candidate_model_sets(cfg.models) for m in s))
-    return probe.measure_costs(models, cfg.augment, precision, cache_root(), log=log.info)
+def planned_workers(cfg: RunConfig, n_rows: int) -> int:
+    """The worker processes a planned run will train with (workers.py), assuming it has folds enough for all."""
+    return workers.resolve_workers(cfg.workers, 2 * FOLD_CHOICES[0], n_rows * (FOLD_CHOICES[0] - 1) // FOLD_CHOICES[0],
+                                   bool(gpu_devices()))
+
+
+def measure_costs(cfg: RunConfig, precision: str, n_workers: int = 1,
+                  models: tuple[str, ...] | None = None) -> dict[str, probe.ModelCost]:
+    """The measured speed of ``models`` (default: every model a plan for ``cfg`` may use), cached per machine."""
+    if models is None:
+        models = tuple(dict.fromkeys(m for s in candidate_model_sets(cfg.models) for m in s))
+    return probe.measure_costs(models, cfg.augment, precision, cache_root(), log=log.info, n_workers=n_workers)
+
+
+def _cheap_models(candidates: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The models of every candidate set but the user's own (their fast stand-ins and the fallback)."""
+    return tuple(dict.fromkeys(m for s in candidates[1:] for m in s)) or candidates[0]
 
 
 def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
@@ -112,4 +138,5 @@ def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
     """
     augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
     return dataclasses.replace(cfg, minutes=None, folds=plan.folds, models=plan.models, epochs=None,
-                               model_epochs=dict(plan.epochs), augment=augment, validate_each_epoch=False)
+                               model_epochs=dict(plan.epochs), augment=augment, validate_each_epoch=False,
+                               workers=cfg.workers or plan.workers)

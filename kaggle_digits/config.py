@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kaggle_digits import options
-from kaggle_digits.ensemble import BLENDS
+from kaggle_digits.ensemble import AUTO, blend_choices
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.options import Setting, dict_to_toml, setting, upgrade
 
@@ -116,16 +116,21 @@ class RunConfig:
                         help="test-time augmentation: average OOF and test predictions over the image and its "
                              "four 1-pixel shifts (5x prediction time)")
     # ensembling
-    blend: str = setting("calibrated", flag="--blend", choices=BLENDS.keys(), metavar="NAME", deprecated="--weights",
-                         help="the blend that makes the submission: calibrated = probability average after one "
-                              "OOF-fitted temperature per model, equal = plain probability average, oof = "
-                              "log-probability blend with weights fitted on OOF probabilities (all are scored)")
+    blend: str = setting(AUTO, flag="--blend", choices=blend_choices(), metavar="NAME", deprecated="--weights",
+                           help="the blend that makes the submission: auto = whichever of the blends and the "
+                                "models alone scores best on OOF rows (never below the best model); calibrated = "
+                                "probability average after one OOF-fitted temperature per model; weighted = the same "
+                                "with fitted weights; equal = plain probability average; oof = log-probability blend "
+                                "with fitted weights (every blend is scored, cross-fitted, in ensemble.json)")
     # time and numbers
     minutes: float | None = setting(None, flag="--minutes", metavar="M", help="plan the run for about M minutes "
                                     "here (CPU-only default: 20, 2 on the sample; see README)")
     full: bool = setting(False, flag="--full", help="every model's full recipe, also on a CPU (default with a GPU)")
     precision: Literal["auto", "float32", "bfloat16", "float16"] = setting(
         "auto", flag="--precision", help="auto: bf16 where GPU/CPU has it, fp16 on T4/P100")
+    workers: int | None = setting(None, flag="--workers", metavar="N", local=True,
+                                  help="folds trained at once, one process each (default: one per CPU core on a "
+                                       "CPU-only machine for full-data runs, else 1)")
     # outputs
     submissions_dir: str = setting(DEFAULT_SUBMISSIONS, flag="--submissions-dir", metavar="DIR", local=True,
                                    help="where run folders go")
@@ -182,7 +187,7 @@ class RunConfig:
             raise ConfigError(f"--models {','.join(self.models)} lists a model twice; give each once")
         if self.folds < 2:
             raise ConfigError(f"--folds is {self.folds}; expected 2 or more (k-fold needs a held-out fold)")
-        for name in ("epochs", "batch_size", "max_train_rows"):
+        for name in ("epochs", "batch_size", "max_train_rows", "workers"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} is {value}; expected a positive whole number")

@@ -18,18 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits import budget, ensemble, probe, rundir, runlock, submission
+from kaggle_digits import budget, ensemble, probe, rundir, runlock, submission, workers
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root, load_competition
 from kaggle_digits.errors import DataError, OutputError
+from kaggle_digits.devices import gpu_devices
 from kaggle_digits.folds import training_folds
 from kaggle_digits.machine import describe_machine, git_commit
 from kaggle_digits.models import get_spec
-from kaggle_digits.planner import Progress
+from kaggle_digits.planner import ModelCost, Progress, fold_seconds
 from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
+MIN_STEPS, MIN_BATCH = 120, 16  # a fold with fewer optimizer steps than MIN_STEPS learns little (_enough_steps)
 SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
 
 
@@ -73,14 +75,9 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     rundir.record_inputs(run_dir, cfg, data, rows, fold_of)
 
     rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
-    tasks = {(name, fold): _task(cfg, data, name, fold, rows_sha, precision)
+    tasks = {(name, fold): _task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)))
              for name in cfg.models for fold in range(cfg.folds)}
-    progress = Progress({rundir.fold_name(n, k): t.recipe.epochs * np.sum(fold_of != k) / len(y)
-                         for (n, k), t in tasks.items()}, clock=time.perf_counter)
-    results: dict[str, list[FoldResult]] = {}
-    for name in cfg.models:
-        results[name] = [_fold(cfg, data, tasks[name, fold], x, y, fold_of, run_dir, progress)
-                         for fold in range(cfg.folds)]
+    results = _train_folds(cfg, data, tasks, x, y, fold_of, run_dir)
     missing = [rundir.fold_name(name, k) for name, folds in results.items() for k, r in enumerate(folds) if r is None]
     if missing:  # --only-folds: the ensemble waits until every fold of every model is in the run folder
         log.info(f"not trained yet: {', '.join(missing)}; no ensemble or submission until they are in {run_dir} "
@@ -160,19 +157,101 @@ def _refuse_existing_out(cfg: RunConfig) -> None:
         raise OutputError(f"--out {cfg.out}: the folder {Path(cfg.out).resolve().parent} does not exist")
 
 
-def _task(cfg: RunConfig, data: Competition, name: str, fold: int, rows_sha: str, precision: str) -> FoldTask:
+def _task(cfg: RunConfig, data: Competition, name: str, fold: int, rows_sha: str, precision: str,
+          n_train: int) -> FoldTask:
     spec = get_spec(name)
     epochs = (cfg.model_epochs or {}).get(name, cfg.epochs)
     recipe = spec.recipe.override(epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
+    if cfg.batch_size is None:
+        recipe = _enough_steps(recipe, name, n_train, log_it=fold == 0)
     return FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
                     n_folds=cfg.folds, seed=cfg.seed, data_sha256=data.sha256, rows_sha256=rows_sha,
                     validate_each_epoch=cfg.validate_each_epoch, tta=cfg.tta, precision=precision,
                     settings=cfg.fold_settings())
 
 
-def _fold(cfg, data: Competition, task: FoldTask, x, y, fold_of, run_dir, progress: Progress) -> FoldResult | None:
-    name, fold, recipe = task.model, task.fold, task.recipe
-    fold_dir = rundir.fold_dir(run_dir, name, fold)
+def _enough_steps(recipe, name: str, n_train: int, log_it: bool):
+    """The recipe with a smaller batch when its fold would get fewer than ``MIN_STEPS`` optimizer steps.
+
+    A fold of 2,000 rows x 1 epoch at batch 128 is 16 steps: the model ends near chance (11% OOF, measured)
+    and says nothing. Smaller batches give it steps enough to learn; below ``MIN_BATCH`` the run is too small
+    to learn at all, and the log says its result will be near chance."""
+    steps = recipe.epochs * -(-n_train // recipe.batch_size)
+    if steps >= MIN_STEPS:
+        return recipe
+    batch = max(MIN_BATCH, n_train * recipe.epochs // MIN_STEPS)
+    if batch < recipe.batch_size:
+        recipe = recipe.override(batch_size=batch)
+    steps_now = recipe.epochs * -(-n_train // recipe.batch_size)
+    if log_it and steps_now < MIN_STEPS:
+        log.warning(f"[{name}] only {steps_now} optimizer steps per fold ({n_train:,} rows x {recipe.epochs} "
+                    f"epoch(s), batch {recipe.batch_size}): expect a result near chance; give it more epochs or rows")
+    elif log_it:
+        log.info(f"[{name}] {steps} steps per fold at the recipe's batch are too few to learn: batch {recipe.batch_size} "
+                 f"instead ({steps_now} steps; --batch-size to choose)")
+    return recipe
+
+
+def _planned_seconds(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int) -> dict[str, float]:
+    """Estimated seconds of each fold from its model's measured speed here (the probe cache), for the ETA.
+
+    A model never measured on this machine counts as fast as the slowest one measured (or, with none, each
+    fold weighs its epochs x rows): the ETA rescales by the pace of the folds done, so only ratios matter.
+    """
+    costs = {t.model: probe.cached_cost(t.model, t.augment, t.precision, cache_root(), n_workers) for t in tasks}
+    known = [c.train_images_per_second for c in costs.values() if c is not None]
+    guess = ModelCost("?", min(known), min(known) * 3) if known else ModelCost("?", 1.0, 1e9, 0.0)
+    planned = {}
+    for task in tasks:
+        n_train, n_held = int(np.sum(fold_of != task.fold)), int(np.sum(fold_of == task.fold))
+        planned[rundir.fold_name(task.model, task.fold)] = fold_seconds(
+            costs[task.model] or guess, task.recipe.epochs, n_train, n_held + n_test, task.augment.enabled)
+    return planned
+
+
+def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of,
+                 run_dir: Path) -> dict[str, list[FoldResult | None]]:
+    """Every (model, fold) result: reused from the run folder, or trained -- several at once with --workers."""
+    results: dict[str, list[FoldResult | None]] = {name: [None] * cfg.folds for name in cfg.models}
+    to_train = []
+    for (name, fold), task in tasks.items():
+        result = _reuse(cfg, task, run_dir)
+        if result is not None:
+            log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {result.metrics['val_accuracy']:.4f} "
+                     f"(reused from an earlier run)")
+            results[name][fold] = result
+        elif cfg.only_folds is None or fold in cfg.only_folds:
+            to_train.append(task)
+    n_workers = workers.resolve_workers(cfg.workers, len(to_train), len(y) * (cfg.folds - 1) // cfg.folds,
+                                        bool(gpu_devices()))
+    planned = _planned_seconds(to_train, fold_of, data.n_test, n_workers)
+    progress = Progress(planned, clock=time.perf_counter, workers=n_workers)
+    # longest first: with several workers the last folds to finish are short ones, so none waits long
+    to_train.sort(key=lambda t: -planned[rundir.fold_name(t.model, t.fold)])
+    if n_workers > 1:
+        log.info(f"training {len(to_train)} folds, {n_workers} at a time (one process each, "
+                 f"{workers.threads_per_worker(n_workers)} thread(s); --workers 1 trains one at a time)")
+    jobs = []
+    for task in to_train:
+        held = fold_of == task.fold
+        if n_workers == 1:
+            log.info(_start_line(cfg, task, int(np.sum(~held))))
+        jobs.append((task, x[~held], y[~held], x[held], y[held], data.x_test,
+                     rundir.fold_dir(run_dir, task.model, task.fold), cfg.verbose if n_workers == 1 else 0))
+    for i, result in workers.run_all(train_fold, jobs, n_workers):
+        task = to_train[i]
+        _record_speed(task, result, n_workers)
+        m, label = result.metrics, rundir.fold_name(task.model, task.fold)
+        log.info(f"[{task.model}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
+                 f"{m['epochs']} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
+                 f"{progress.fold_done(label)}")
+        results[task.model][task.fold] = result
+    return results
+
+
+def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path) -> FoldResult | None:
+    """The finished result of ``task`` in the run folder, or None; --ensemble-only refuses a missing one."""
+    fold_dir = rundir.fold_dir(run_dir, task.model, task.fold)
     result = load_fold(fold_dir, task)
     if result is None and cfg.ensemble_only:  # folds trained elsewhere (Kaggle kernels): code/backend may differ
         result = load_fold(fold_dir, task, ignore=("code", "backend"))
@@ -180,32 +259,26 @@ def _fold(cfg, data: Competition, task: FoldTask, x, y, fold_of, run_dir, progre
             raise DataError(f"{fold_dir}: no finished fold result for this configuration (--ensemble-only trains "
                             f"nothing; the fold must come from a run with the same data, models, folds, seed and "
                             f"recipe)")
-    if result is None and cfg.only_folds is not None and fold not in cfg.only_folds:
-        return None
-    if result is None:
-        log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: training on {int(np.sum(fold_of != fold)):,} rows, "
-                 f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate:g}")
-        held = fold_of == fold
-        result = train_fold(task, x[~held], y[~held], x[held], y[held], data.x_test, fold_dir, verbose=cfg.verbose)
-        if result.metrics["epochs"] > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS:  # long enough epochs:
-            # the next plan on this machine uses the speed this fold sustained
-            probe.record_sustained(name, task.augment, task.precision, result.metrics["images_per_second"],
-                                   cache_root())
-    m = result.metrics
-    label = rundir.fold_name(name, fold)
-    if result.reused:
-        progress.remaining.pop(label, None)  # not part of this run's time
-        log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f} (reused from an "
-                 f"earlier run)")
-    else:
-        log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
-                 f"{m['seconds_per_epoch']:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; {progress.fold_done(label)}")
     return result
 
 
-def summarise(results: dict[str, list[FoldResult]], y: np.ndarray, fold_of: np.ndarray, weights: str) -> dict:
-    """OOF scores per model and fold, and for every registered blend; ``weights`` names the blend used."""
-    per_model, oof_by_model, test_by_model = {}, [], []
+def _start_line(cfg: RunConfig, task: FoldTask, n_train: int) -> str:
+    r = task.recipe
+    return (f"[{task.model}] fold {task.fold + 1}/{cfg.folds}: training on {n_train:,} rows, {r.epochs} epochs, "
+            f"batch {r.batch_size}, {r.optimizer} lr {r.learning_rate:g}")
+
+
+def _record_speed(task: FoldTask, result: FoldResult, n_workers: int) -> None:
+    """Long enough epochs: the next plan on this machine uses the speed this fold sustained."""
+    if result.metrics["epochs"] > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS:
+        probe.record_sustained(task.model, task.augment, task.precision, result.metrics["images_per_second"],
+                               cache_root(), n_workers)
+
+
+def summarise(results: dict[str, list[FoldResult]], y: np.ndarray, fold_of: np.ndarray, blend: str) -> dict:
+    """OOF scores per model and fold, and for every registered blend (cross-fitted); ``blend`` names the blend
+    that makes the submission, or ``auto``: the best on OOF rows of the blends and each model alone."""
+    per_model, oof_by_model, test_by_model = {}, {}, {}
     for name, folds in results.items():
         oof = np.zeros((len(y), 10), dtype=np.float32)
         for r in folds:
@@ -220,28 +293,36 @@ def summarise(results: dict[str, list[FoldResult]], y: np.ndarray, fold_of: np.n
             "fit_seconds": float(sum(r.metrics["fit_seconds"] for r in folds)),
             "epochs": folds[0].metrics["epochs"], "params": folds[0].metrics["params"],
         }
-        oof_by_model.append(oof)
-        test_by_model.append(ensemble.average([r.test for r in folds]))
-    blends, fitted = {}, {}
-    for name, blend in ensemble.BLENDS.items():
-        fitted[name] = blend.fit(oof_by_model, y)
-        oof_blend = blend.oof_probabilities(oof_by_model, y, fold_of, fitted[name])
-        blends[name] = {"description": blend.description, "weights": dict(zip(results, map(float, fitted[name]))),
-                        "oof_accuracy": ensemble.accuracy(oof_blend, y),
-                        "oof_log_loss": ensemble.log_loss(oof_blend, y)}
-        if name == weights:
-            chosen_oof = oof_blend
-    chosen = ensemble.get_blend(weights)
+        oof_by_model[name] = oof
+        test_by_model[name] = ensemble.average([r.test for r in folds])
+    oofs, tests = list(oof_by_model.values()), list(test_by_model.values())
+    blends, fitted, oof_blended, test_blended = {}, {}, {}, {}
+    for name, b in ensemble.BLENDS.items():
+        fitted[name] = b.fit(oofs, y)
+        oof_blended[name] = b.oof_probabilities(oofs, y, fold_of)
+        test_blended[name] = b.apply(tests, fitted[name])
+        blends[name] = {"description": b.description, "weights": dict(zip(results, map(float, fitted[name]))),
+                        "fitted": [float(v) for v in fitted[name]],
+                        "oof_accuracy": ensemble.accuracy(oof_blended[name], y),
+                        "oof_log_loss": ensemble.log_loss(oof_blended[name], y)}
+    candidates = dict(blends)
+    for name, m in per_model.items():  # each model alone is a candidate too: auto never loses to a member
+        key = f"model:{name}"
+        candidates[key] = {"oof_accuracy": m["oof_accuracy"], "oof_log_loss": m["oof_log_loss"],
+                           "weights": {n: float(n == name) for n in results}}
+        oof_blended[key], test_blended[key] = oof_by_model[name], test_by_model[name]
+    chosen = ensemble.choose(candidates) if blend == ensemble.AUTO else blend
+    description = blends[chosen]["description"] if chosen in blends else f"{chosen[len('model:'):]} alone"
     best = max(per_model, key=lambda m: per_model[m]["oof_accuracy"])
     return {
         "models": per_model,
-        "ensemble": {"weights_used": weights, "blend": chosen.description, "weights": blends[weights]["weights"],
-                     "oof_accuracy": blends[weights]["oof_accuracy"], "oof_log_loss": blends[weights]["oof_log_loss"],
-                     "blends": blends, "best_member": best,
-                     "gain_over_best_member": blends[weights]["oof_accuracy"] - per_model[best]["oof_accuracy"]},
-        "error_overlap": ensemble.error_overlap(dict(zip(results, oof_by_model)), y),
-        "_test_probabilities": chosen.apply(test_by_model, fitted[weights]),
-        "_oof_probabilities": chosen_oof,
+        "ensemble": {"weights_used": chosen, "blend_requested": blend, "blend": description,
+                     "weights": candidates[chosen]["weights"], "oof_accuracy": candidates[chosen]["oof_accuracy"],
+                     "oof_log_loss": candidates[chosen]["oof_log_loss"], "blends": blends, "best_member": best,
+                     "gain_over_best_member": candidates[chosen]["oof_accuracy"] - per_model[best]["oof_accuracy"]},
+        "error_overlap": ensemble.error_overlap(oof_by_model, y),
+        "_test_probabilities": test_blended[chosen],
+        "_oof_probabilities": oof_blended[chosen],
     }
 
 

@@ -4,16 +4,19 @@ The planner is pure arithmetic over measured costs, so it is tested with made-up
 
 1. ``measure_costs`` (in ``probe.py``) times a few training and prediction steps of each model on
    this machine, or reuses an earlier measurement of the same model, backend and precision.
-2. ``make_plan`` picks the configuration whose estimated wall time fits the budget, by the rule
+2. ``make_plan`` picks the configuration whose estimated wall time fills the budget, by the rule
    below, and returns a ``Plan``; the run records it in config.toml so a rerun reproduces it.
 
-The rule, read off measured runs on 2 CPU cores (benchmarks/budgets, benchmarks/planner): accuracy rises
-steeply over the first epochs and keeps rising to the recipe's end (the schedules anneal fully at any
-length); augmentation only pays after ~6 epochs; and per CPU-second the small ``cnn_fast`` beats ``cnn``
-at every budget measured -- in 15 minutes cnn_fast 5 folds x 21 epochs reached 99.56% OOF where cnn
-4 folds x 12 epochs reached 99.40% (in 15.4 min). So: ``cnn_fast``, epochs first, then folds,
-augmentation once epochs allow it; the chosen models (all, then fewer) only when they get 5 folds of
-``CHOSEN_MIN_EPOCHS`` epochs each -- a threshold not yet measured against cnn_fast's full recipe.
+The rule (the measurements behind it are in benchmarks/planner/README.md):
+
+- Averaging a CNN and a CNN-GRU beats either alone once both get enough epochs, because their errors
+  differ. So the user's models (``cnn`` + ``cnn_gru`` by default) train when 5 folds of
+  ``CHOSEN_MIN_EPOCHS`` each fit; otherwise their fast stand-ins (``FAST_STAND_IN``: ``cnn_fast`` for the
+  CNN, the small ``cnn_gru`` for the deep one) train as a pair when 5 folds of ``PAIR_MIN_EPOCHS`` each fit;
+  below that, ``cnn_fast`` alone at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``.
+- The budget is filled: epochs go past a recipe's own count (up to ``MAX_EPOCHS_FACTOR`` times it) while
+  time is left -- the schedules anneal fully at any length, so a longer schedule is a better model.
+- Augmentation only when the models get ``AUGMENT_MIN_EPOCHS`` epochs (below, unaugmented runs score higher).
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ from dataclasses import dataclass
 
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 1}  # fewest epochs that make k folds worth their cost
-CHOSEN_MIN_EPOCHS = 20     # the chosen models only at 5 folds with this many epochs; below, the fast model
-FALLBACK_MODEL = "cnn_fast"  # the model for budgets too short for the chosen models
+CHOSEN_MIN_EPOCHS = 20     # the user's models only at 5 folds with this many epochs each
+PAIR_MIN_EPOCHS = 8        # the fast stand-ins as an ensemble only at 5 folds with this many epochs each
+FALLBACK_MODEL = "cnn_fast"  # the model for budgets too short for any ensemble
+# the cheaper model of the same family that a plan trains in a model's place when its own would get too few epochs
+FAST_STAND_IN = {"cnn": "cnn_fast", "cnn_small": "cnn_fast", "cnn_gru_deep": "cnn_gru"}
+MAX_EPOCHS_FACTOR = 2      # a plan may lengthen a model's schedule up to this multiple of its recipe's epochs
+WORKER_START_SECONDS = 8.0  # worker processes start and import TensorFlow before their first fold
+TARGET_FILL = 0.97         # plan to this share of the budget: the estimate's own error is a few percent
 AUGMENT_MIN_EPOCHS = 6     # shorter runs score higher without augmentation
 FINISH_SECONDS = 3.0       # after the last fold: ensemble, calibration, submission (measured: ~1-2 s)
 REPORT_SECONDS = 6.0       # report.html and its figures, when the run writes them (measured: ~5 s)
@@ -53,6 +62,7 @@ class Plan:
     augment: bool
     estimate_seconds: float
     budget_seconds: float
+    workers: int = 1                # folds trained at once (workers.py)
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -60,19 +70,24 @@ class Plan:
 
     def describe(self) -> str:
         parts = " + ".join(f"{m} {e} ep" for m, e in self.epochs.items())
-        return (f"{self.folds} folds x {parts}, augmentation {'on' if self.augment else 'off'} "
+        at_once = f", {self.workers} at a time" if self.workers > 1 else ""
+        return (f"{self.folds} folds x {parts}{at_once}, augmentation {'on' if self.augment else 'off'} "
                 f"~ {format_minutes(self.estimate_seconds)} (budget {format_minutes(self.budget_seconds)})")
 
 
 def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds: int, n_rows: int,
-                     n_test: int, augment: bool = False, finish: float = FINISH_SECONDS) -> float:
-    """Estimated wall time of a run from the plan on: per fold each model's overhead, epochs and predictions,
-    then ``finish`` seconds (the ensemble, the submission and, if written, the report)."""
+                     n_test: int, augment: bool = False, finish: float = FINISH_SECONDS, workers: int = 1) -> float:
+    """Estimated wall time of a run from the plan on: every fold's overhead, epochs and predictions, spread
+    over ``workers`` processes longest first (as the run schedules them), then ``finish`` seconds (the
+    ensemble, the submission and, if written, the report)."""
     train_rows = n_rows * (folds - 1) / folds
     predict_rows = n_rows / folds + n_test
-    per_fold = sum(costs[m].fold_overhead_seconds + e * train_rows / _train_speed(costs[m], augment)
-                   + predict_rows / costs[m].predict_images_per_second for m, e in epochs.items())
-    return finish + folds * per_fold
+    loads = sorted((fold_seconds(costs[m], e, train_rows, predict_rows, augment) for m, e in epochs.items()
+                    for _ in range(folds)), reverse=True)
+    busy = [0.0] * max(1, workers)
+    for seconds in loads:
+        busy[busy.index(min(busy))] += seconds
+    return finish + max(busy) + (WORKER_START_SECONDS if workers > 1 else 0.0)
 
 
 def _train_speed(cost: ModelCost, augment: bool) -> float:
@@ -80,29 +95,41 @@ def _train_speed(cost: ModelCost, augment: bool) -> float:
 
 
 def candidate_model_sets(models: tuple[str, ...], fallback: str | None = FALLBACK_MODEL) -> list[tuple[str, ...]]:
-    """The model sets a plan may use, most preferred first: all, then fewer, then the fast fallback."""
-    sets = [models[:n] for n in range(len(models), 0, -1)]
+    """The model sets a plan may use, most preferred first: the user's, their fast stand-ins, the fast model."""
+    sets = [tuple(models)]
+    stand_ins = tuple(dict.fromkeys(FAST_STAND_IN.get(m, m) for m in models))
+    if len(stand_ins) > 1 and stand_ins not in sets:
+        sets.append(stand_ins)
     if fallback and (fallback,) not in sets:
         sets.append((fallback,))
     return sets
 
 
-def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: list[tuple[str, ...]], n_rows: int,
-              n_test: int, max_epochs: dict[str, int], finish: float = FINISH_SECONDS) -> Plan:
-    """The configuration that fits ``budget_seconds`` by the module's rule.
+def epoch_caps(recipe_epochs: dict[str, int]) -> dict[str, int]:
+    """The most epochs a plan gives each model: its recipe's, lengthened up to ``MAX_EPOCHS_FACTOR`` times."""
+    return {m: MAX_EPOCHS_FACTOR * e for m, e in recipe_epochs.items()}
 
-    ``candidates``: model sets in order of preference (``candidate_model_sets``), the fast model last. A
-    chosen set is taken only at 5 folds with ``CHOSEN_MIN_EPOCHS`` epochs; the fast model at the most folds
-    whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``. ``max_epochs`` caps each model at its recipe.
+
+def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: list[tuple[str, ...]], n_rows: int,
+              n_test: int, max_epochs: dict[str, int], finish: float = FINISH_SECONDS, workers: int = 1) -> Plan:
+    """The configuration that fills ``budget_seconds`` by the module's rule.
+
+    ``candidates``: model sets in order of preference (``candidate_model_sets``), the fast model last. The
+    first set is taken at 5 folds with ``CHOSEN_MIN_EPOCHS`` epochs each, any other set of several models at
+    5 folds with ``PAIR_MIN_EPOCHS``; the fast model at the most folds whose epochs reach
+    ``MIN_EPOCHS_FOR_FOLDS``. ``max_epochs`` caps each model (``epoch_caps``).
     """
     if budget_seconds <= 0:
         raise ValueError(f"the time budget must be positive, got {budget_seconds}")
-    *chosen_sets, fast = candidates
-    fit = functools.partial(_fit, budget_seconds, costs, n_rows=n_rows, n_test=n_test, max_epochs=max_epochs,
-                            finish=finish)
-    for chosen in chosen_sets:
-        epochs = fit(chosen, FOLD_CHOICES[0])
-        if min(epochs.values()) >= min(CHOSEN_MIN_EPOCHS, *(max_epochs[m] for m in chosen)):
+    *ensembles, fast = candidates
+    target = budget_seconds * TARGET_FILL
+    fit = functools.partial(_fit, target, costs, n_rows=n_rows, n_test=n_test, max_epochs=max_epochs, finish=finish,
+                            workers=workers)
+    _plan = functools.partial(_make, workers=workers)
+    for i, models in enumerate(ensembles):
+        least = CHOSEN_MIN_EPOCHS if i == 0 else PAIR_MIN_EPOCHS
+        epochs = fit(models, FOLD_CHOICES[0])
+        if min(epochs.values()) >= min(least, *(max_epochs[m] for m in models)):
             return _plan(budget_seconds, costs, epochs, FOLD_CHOICES[0], n_rows, n_test, finish)
     for folds in FOLD_CHOICES:
         epochs = fit(fast, folds)
@@ -112,27 +139,65 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
     return _plan(budget_seconds, costs, {fast[0]: 1}, FOLD_CHOICES[-1], n_rows, n_test, finish)
 
 
-def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish) -> dict[str, int]:
+def chosen_models_may_fit(budget_seconds: float, costs: dict[str, ModelCost], stand_ins: tuple[str, ...],
+                          n_rows: int, n_test: int, max_epochs: dict[str, int], finish: float = FINISH_SECONDS,
+                          workers: int = 1) -> bool:
+    """Whether the user's models could get ``CHOSEN_MIN_EPOCHS`` at 5 folds: only if their faster stand-ins do.
+
+    Lets a run skip timing the user's slower models when the budget rules them out anyway."""
+    epochs = _fit(budget_seconds * TARGET_FILL, costs, stand_ins, FOLD_CHOICES[0], n_rows=n_rows, n_test=n_test,
+                  max_epochs=max_epochs, finish=finish, workers=workers)
+    return min(epochs.values()) >= CHOSEN_MIN_EPOCHS
+
+
+def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish, workers) -> dict[str, int]:
     """The epochs ``models`` get at ``folds``: with augmentation if that still leaves enough, else plain (faster)."""
-    epochs = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, True, finish)
+    epochs = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, True, finish, workers)
     if min(epochs.values()) < AUGMENT_MIN_EPOCHS:
-        plain = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, False, finish)
+        plain = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, False, finish, workers)
         epochs = {m: min(e, AUGMENT_MIN_EPOCHS - 1) for m, e in plain.items()}
     return epochs
 
 
-def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, augment, finish) -> dict[str, int]:
-    """Equal epochs for every model (capped at its recipe), as many as the budget holds; at least 1."""
-    fixed = estimate_seconds(costs, {m: 0 for m in models}, folds, n_rows, n_test, finish=finish)
-    per_epoch = sum(folds * n_rows * (folds - 1) / folds / _train_speed(costs[m], augment) for m in models)
-    e = max(1, math.floor((budget - fixed) / per_epoch)) if budget > fixed else 0
-    return {m: max(1, min(e, max_epochs[m])) if e else 0 for m in models}
+def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, augment, finish,
+                     workers) -> dict[str, int]:
+    """As many epochs as the budget holds, equal for every model until one reaches its cap, whose time then
+    goes to the others; 0 for every model when not even the fixed costs fit."""
+    estimate = functools.partial(estimate_seconds, costs, folds=folds, n_rows=n_rows, n_test=n_test,
+                                 augment=augment, finish=finish, workers=workers)
+    fixed = estimate({m: 0 for m in models})
+    if budget <= fixed:
+        return {m: 0 for m in models}
+    # the workers share the epochs; a whole fold is the smallest piece, so the exact fit is checked below
+    epoch_cost = {m: folds * n_rows * (folds - 1) / folds / _train_speed(costs[m], augment) / workers
+                  for m in models}
+    epochs, left, open_ = {}, budget - fixed, list(models)
+    while open_:
+        e = max(1, math.floor(left / sum(epoch_cost[m] for m in open_)))
+        capped = [m for m in open_ if max_epochs[m] <= e]
+        if not capped:
+            epochs.update({m: e for m in open_})
+            break
+        for m in capped:  # a capped model takes only its cap; the time it leaves goes to the others
+            epochs[m] = max_epochs[m]
+            left -= max_epochs[m] * epoch_cost[m]
+            open_.remove(m)
+    while estimate(epochs) > budget and max(epochs.values()) > 1:  # uneven folds per worker: trim to fit
+        longest = max(epochs, key=epochs.get)
+        epochs[longest] -= 1
+    return {m: epochs[m] for m in models}
 
 
-def _plan(budget, costs, epochs, folds, n_rows, n_test, finish) -> Plan:
+def _make(budget, costs, epochs, folds, n_rows, n_test, finish, workers=1) -> Plan:
     augment = min(epochs.values()) >= AUGMENT_MIN_EPOCHS
-    return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget,
-                estimate_seconds=estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish))
+    return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget, workers=workers,
+                estimate_seconds=estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers))
+
+
+def fold_seconds(cost: ModelCost, epochs: int, n_train: int, n_predict: int, augment: bool) -> float:
+    """Estimated seconds of one fold of one model: overhead, ``epochs`` over ``n_train`` rows, predictions."""
+    return (cost.fold_overhead_seconds + epochs * n_train / _train_speed(cost, augment)
+            + n_predict / cost.predict_images_per_second)
 
 
 def format_minutes(seconds: float) -> str:
@@ -142,15 +207,17 @@ def format_minutes(seconds: float) -> str:
 
 
 class Progress:
-    """Elapsed time and the run's ETA after each fold: the plan's estimate, rescaled by the pace so far.
+    """Elapsed time and the run's ETA after each fold: the estimated seconds left, rescaled by the pace so far.
 
-    ``planned`` maps each fold still to train (a label) to its estimated seconds; ``clock`` returns
-    seconds (time.perf_counter in a run, a fake clock in tests).
+    ``planned`` maps each fold still to train (a label) to its estimated seconds (``fold_seconds`` from each
+    model's measured speed, so a slow model's folds weigh what they cost); ``workers`` folds train at once;
+    ``clock`` returns seconds (time.perf_counter in a run, a fake clock in tests).
     """
 
-    def __init__(self, planned: dict[str, float], clock):
+    def __init__(self, planned: dict[str, float], clock, workers: int = 1):
         self.remaining = dict(planned)
         self.clock = clock
+        self.workers = max(1, workers)
         self.start = clock()
         self.done_estimate = 0.0
 
@@ -158,6 +225,7 @@ class Progress:
         """Mark ``label`` finished; returns a line with the elapsed time and the ETA."""
         self.done_estimate += self.remaining.pop(label, 0.0)
         elapsed = self.clock() - self.start
-        pace = elapsed / self.done_estimate if self.done_estimate > 0 else 1.0
+        # seconds of wall per estimated fold-second, ``workers`` folds at a time
+        pace = elapsed / self.done_estimate if self.done_estimate > 0 else 1.0 / self.workers
         left = sum(self.remaining.values()) * pace
         return f"{label} done: elapsed {format_minutes(elapsed)}, ETA {format_minutes(left)}"

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import atomic
+from kaggle_digits import atomic, workers
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES
@@ -35,18 +35,32 @@ PROBE_FORMAT = 3      # 2: at the asked precision (1 timed float32 whatever it s
 
 
 def measure_costs(models: tuple[str, ...], augment: AugmentConfig, precision: str,
-                  cache_root: Path | None = None, log=None) -> dict[str, ModelCost]:
-    """A ``ModelCost`` for each model: from the cache, else measured now (and cached)."""
-    costs = {}
-    for name in models:
-        path = _cache_path(cache_root, name, augment, precision)
-        cost = _read(path)
-        if cost is None:
-            if log:
-                log(f"timing a few training steps of {name} on this machine...")
-            cost = measure(name, augment, precision)
-            if path is not None:
-                atomic.write_json(path, vars(cost))
+                  cache_root: Path | None = None, log=None, n_workers: int = 1) -> dict[str, ModelCost]:
+    """A ``ModelCost`` for each model: from the cache, else measured now (and cached).
+
+    With ``n_workers`` > 1 the speeds are what one of that many worker processes gets while the others train
+    too (workers.py): the models are timed side by side, one per worker (repeated to keep every worker
+    busy), and the mean of a model's timings kept.
+    """
+    costs = {name: _read(_cache_path(cache_root, name, augment, precision, n_workers)) for name in models}
+    missing = [name for name, cost in costs.items() if cost is None]
+    if missing and log:
+        log(f"timing a few training steps of {', '.join(missing)} on this machine"
+            + (f" ({n_workers} workers at once)..." if n_workers > 1 else "..."))
+    # every worker busy while timing (as in a run): the models side by side, repeated to fill the workers
+    names = list(missing)
+    while names and len(names) % n_workers:
+        names.append(missing[len(names) % len(missing)])
+    jobs = [(name, augment, precision) for name in names]
+    measured: dict[str, list[ModelCost]] = {}
+    for i, cost in workers.run_all(measure, jobs, n_workers):
+        measured.setdefault(jobs[i][0], []).append(cost)
+    for name, runs in measured.items():
+        cost = ModelCost(name, *(float(np.mean([getattr(r, f) for r in runs])) for f in
+                                 ("train_images_per_second", "predict_images_per_second", "fold_overhead_seconds")))
+        path = _cache_path(cache_root, name, augment, precision, n_workers)
+        if path is not None:
+            atomic.write_json(path, vars(cost))
         costs[name] = cost
     return costs
 
@@ -88,12 +102,18 @@ def measure(name: str, augment: AugmentConfig, precision: str = "float32", seed:
     return ModelCost(name, float(train_ips), float(predict_ips), float(overhead))
 
 
+def cached_cost(name: str, augment: AugmentConfig, precision: str, cache_root: Path | None,
+                n_workers: int = 1) -> ModelCost | None:
+    """The model's cached speed on this machine, or None if it was never measured here (nothing is timed)."""
+    return _read(_cache_path(cache_root, name, augment, precision, n_workers))
+
+
 def record_sustained(name: str, augment: AugmentConfig, precision: str, images_per_second: float | None,
-                     cache_root: Path | None) -> None:
+                     cache_root: Path | None, n_workers: int = 1) -> None:
     """Store the training speed a fold sustained (steady epochs) as the model's cached speed on this machine."""
     if cache_root is None or not images_per_second:
         return
-    path = _cache_path(cache_root, name, augment, precision)
+    path = _cache_path(cache_root, name, augment, precision, n_workers)
     cost = _read(path)
     if cost is not None:  # keep the probe's prediction speed and per-fold overhead
         atomic.write_json(path, {**vars(cost), "train_images_per_second": float(images_per_second),
@@ -105,12 +125,13 @@ def machine_key() -> list:
     return [keras.backend.backend(), cpu_model(), os.cpu_count()]
 
 
-def _cache_path(cache_root: Path | None, name: str, augment: AugmentConfig, precision: str) -> Path | None:
-    """The cache file of (model, batch, augmentation, precision) on this machine; None without a cache."""
+def _cache_path(cache_root: Path | None, name: str, augment: AugmentConfig, precision: str,
+                n_workers: int = 1) -> Path | None:
+    """The cache file of (model, batch, augmentation, precision, workers) on this machine; None without a cache."""
     if cache_root is None:
         return None
     identity = [PROBE_FORMAT, name, get_spec(name).recipe.batch_size, augment.enabled, augment.kind, precision,
-                *machine_key()]
+                *machine_key()] + ([n_workers] if n_workers > 1 else [])
     return cache_root / f"speed-{hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]}.json"
 
 

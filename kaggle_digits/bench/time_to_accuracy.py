@@ -32,6 +32,7 @@ from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.machine import describe_machine
 
 log = logging.getLogger(__name__)
+FULL_TRAIN_ROWS = 42_000  # the competition's train.csv: the benchmark's runs use all of it
 
 
 def notebook_curve(data: str, max_minutes: float, seed: int = 42) -> list[dict]:
@@ -63,7 +64,7 @@ def warm_probe() -> None:
 
     log.info("timing the models' training steps once (cached per machine) ...")
     cfg = RunConfig()
-    budget.measure_costs(cfg, budget.resolve_precision(cfg).name)
+    budget.measure_costs(cfg, budget.resolve_precision(cfg).name, budget.planned_workers(cfg, FULL_TRAIN_ROWS))
 
 
 def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | None = None) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from pathlib import Path
 from kaggle_digits import rundir, submission
 from kaggle_digits.config import RunConfig, add_arguments, from_args, settings
 from kaggle_digits.data import check_data
-from kaggle_digits.ensemble import BLENDS
+from kaggle_digits.ensemble import blend_choices
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.kaggle import client, fanout, limits, provenance, scores
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
@@ -301,7 +301,7 @@ def gather_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="local competition data (default: ./data)")
     p.add_argument("--no-fetch", action="store_true", help="use the outputs fetched already; call no kaggle command")
     p.add_argument("--poll", type=float, default=60, metavar="SECONDS", help="status poll interval (default 60)")
-    p.add_argument("--weights", choices=BLENDS.keys(), help="the blend that makes the submission (default: as pushed)")
+    p.add_argument("--weights", choices=blend_choices(), help="the blend that makes the submission (default: as pushed)")
     p.add_argument("--submissions-dir", metavar="DIR", help="where submission.csv is copied (default: the plan "
                    "folder's parent)")
     _debug(p)

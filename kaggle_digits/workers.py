@@ -1,0 +1,83 @@
+"""Train folds side by side: one worker process per core on a CPU, each with its own thread.
+
+A small Keras model on a CPU leaves a core partly idle: TensorFlow's per-step work does not split well
+over threads at batch 128, so one process with two threads used about 1.3 of 2 cores. Folds are
+independent, so ``--workers N`` trains N folds at once in N processes of ``cores // N`` threads each
+(on 2 cores: 1.3-1.5x the images per second of one process; benchmarks/planner/README.md). The parent
+process keeps the logging, the run folder lock and the ETA; a worker only runs ``train_fold`` (which
+writes its own fold folder atomically) and returns the ``FoldResult``.
+
+``auto`` means one worker per core (at most ``MAX_AUTO_WORKERS``) on a CPU-only machine when the run has
+several folds to train on the full data, and one worker with a GPU (the GPU is the shared resource) or
+for small runs, where a worker's start-up (a fresh process imports TensorFlow) costs more than it saves.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import os
+from typing import Callable, Iterable, Iterator
+
+MAX_AUTO_WORKERS = 4
+PARALLEL_MIN_ROWS = 10_000  # folds on fewer training rows finish before a worker process has started
+
+
+def resolve_workers(requested: int | None, n_jobs: int, n_train_rows: int, has_gpu: bool) -> int:
+    """The number of worker processes: ``requested`` if given (1 = train in this process), else ``auto``."""
+    if requested is not None:
+        return max(1, min(requested, max(n_jobs, 1)))
+    if has_gpu or n_jobs < 2 or n_train_rows < PARALLEL_MIN_ROWS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS, n_jobs))
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _init_worker(threads: int, keras_backend: str) -> None:
+    """Runs first in each worker: its backend, its share of the cores, TensorFlow's C++ logs quiet."""
+    os.environ["KERAS_BACKEND"] = keras_backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if keras_backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def pool(workers: int) -> futures.ProcessPoolExecutor:
+    """A pool of ``workers`` fresh processes ("spawn": no TensorFlow state is forked), each initialised."""
+    import keras
+
+    # the workers inherit this: TensorFlow's C++ start-up logs stay hidden unless the user asked for them
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker,
+                                       initargs=(threads_per_worker(workers), keras.backend.backend()))
+
+
+def run_all(function: Callable, jobs: Iterable[tuple], workers: int) -> Iterator[tuple[int, object]]:
+    """``function(*job)`` for every job, ``workers`` at a time; yields (job index, result) as each finishes.
+
+    With one worker the jobs run here, in order. A failure in any job cancels the jobs not yet started
+    and is raised in the caller, as if the job had run in this process.
+    """
+    jobs = list(jobs)
+    if workers <= 1:
+        for i, job in enumerate(jobs):
+            yield i, function(*job)
+        return
+    with pool(workers) as executor:
+        pending = {executor.submit(function, *job): i for i, job in enumerate(jobs)}
+        try:
+            for done in futures.as_completed(pending):
+                yield pending[done], done.result()
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
