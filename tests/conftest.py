@@ -1,4 +1,5 @@
-"""Shared fixtures: small competition-shaped files made from the bundled sample, and the replica zip."""
+"""Shared fixtures: small competition-shaped files made from the bundled sample, the replica zip, and one real
+tiny run that every test which only reads a finished run folder shares."""
 
 from __future__ import annotations
 
@@ -21,6 +22,21 @@ REPLICA_ZIP = Path(os.environ.get("KAGGLE_DIGITS_REPLICA",
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own loader cache, so none reads or writes the user's ~/.cache."""
     monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """One finished run, made once per session: the bundled sample (300 rows), 2 folds x 1 epoch of the fast
+    model, report included. Read it, never change it (copy the folder first, as test_report does)."""
+    from kaggle_digits.config import RunConfig
+    from kaggle_digits.pipeline import make_submission
+
+    root = tmp_path_factory.mktemp("sample-run")
+    with pytest.MonkeyPatch.context() as patch:  # session scope: the per-test cache fixture is not active yet
+        patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
+        patch.chdir(root)
+        return make_submission(RunConfig(data=None, max_train_rows=300, folds=2, epochs=1, models=("cnn_fast",),
+                                         submissions_dir=str(root / "submissions"), verbose=0))
 
 
 def sample_lines(name: str, n_rows: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""The run report: one real quick run (bundled sample, 300 rows, 2 folds, 1 epoch), then its files."""
+"""The run report: the session's real tiny run (bundled sample, 300 rows, 2 folds, 1 epoch), then its files."""
 
 from __future__ import annotations
 
@@ -27,17 +27,10 @@ from kaggle_digits.runload import load_run
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    """make_submission on the bundled sample (run from a folder without ./data); it writes the report."""
-    from kaggle_digits.pipeline import make_submission
-
-    root = tmp_path_factory.mktemp("report-run")
-    with pytest.MonkeyPatch.context() as patch:  # module scope: the per-test cache fixture is not active yet
-        patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
-        patch.chdir(root)
-        return make_submission(RunConfig(data=None, max_train_rows=300, folds=2, epochs=1, models=("cnn",),
-                                         submissions_dir=str(root / "submissions"), verbose=0))
+@pytest.fixture(scope="session")
+def quick_run(sample_run):
+    """The session's tiny finished run (conftest.sample_run): make_submission wrote its report."""
+    return sample_run
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +72,7 @@ def test_html_is_self_contained(quick_run):
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG_MAGIC
     assert "bundled 4,000-row sample" in text  # the sample warning
-    assert "<td>cnn</td>" in text and "ensemble (calibrated weights)" in text  # the results table
+    assert "<td>cnn_fast</td>" in text and "ensemble (calibrated weights)" in text  # the results table
     accuracy = atomic.read_json(quick_run.run_dir / "ensemble.json")["ensemble"]["oof_accuracy"]
     assert f"{accuracy:.2%}" in text
 
@@ -215,7 +208,7 @@ def test_confusion_matrix_cells_count_the_oof_predictions(run):
 
 def test_results_table_follows_the_blend_used_and_reads_old_runs(run, tmp_path):
     rows = results_rows(run.summary)
-    assert [r["model"] for r in rows] == ["cnn", "ensemble (calibrated weights)"]  # the default blend
+    assert [r["model"] for r in rows] == ["cnn_fast", "ensemble (calibrated weights)"]  # the default blend
     e = run.summary["ensemble"]
     assert rows[-1]["oof_accuracy"] == e["oof_accuracy"] == e["blends"]["calibrated"]["oof_accuracy"]
     assert rows[-1]["oof_log_loss"] == e["blends"]["calibrated"]["oof_log_loss"]

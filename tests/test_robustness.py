@@ -22,7 +22,7 @@ from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.pipeline import make_submission
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(data=None, max_train_rows=240, epochs=1, verbose=0, models=("cnn_gru",), report=False)
+TINY = dict(data=None, max_train_rows=240, epochs=1, verbose=0, models=("cnn_fast",), report=False)  # the model is incidental
 
 
 def test_same_seed_gives_byte_identical_probabilities(tmp_path, monkeypatch):
@@ -42,7 +42,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the scripts import this checkou
 
 def _cli(subs: Path, cwd: Path) -> list[str]:
     return [sys.executable, str(ROOT / "scripts" / "make_submission.py"), "--max-train-rows", "240", "--folds", "4",
-            "--epochs", "1", "--models", "cnn_gru", "--verbose", "0", "--no-report", "--submissions-dir", str(subs)]
+            "--epochs", "1", "--models", "cnn_fast", "--verbose", "0", "--no-report", "--submissions-dir", str(subs)]
 
 
 def test_kill_9_mid_run_then_same_command_resumes(tmp_path):
@@ -51,7 +51,7 @@ def test_kill_9_mid_run_then_same_command_resumes(tmp_path):
     proc = subprocess.Popen(_cli(subs, tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=ENV)
     deadline = time.monotonic() + 240
-    while not list(subs.glob("*/cnn_gru/fold0/done.json")):
+    while not list(subs.glob("*/cnn_fast/fold0/done.json")):
         assert proc.poll() is None, proc.stdout.read().decode()
         assert time.monotonic() < deadline, "first fold never finished"
         time.sleep(0.05)
@@ -65,7 +65,7 @@ def test_kill_9_mid_run_then_same_command_resumes(tmp_path):
                              env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert f"run folder: {run_dir}" in resumed.stdout
-    assert "[cnn_gru] fold 1/4: val accuracy" in resumed.stdout and "reused from an earlier run" in resumed.stdout
+    assert "[cnn_fast] fold 1/4: val accuracy" in resumed.stdout and "reused from an earlier run" in resumed.stdout
     assert "fold 1/4: training" not in resumed.stdout
 
     clean = subprocess.run(_cli(tmp_path / "clean", tmp_path), cwd=tmp_path, capture_output=True, text=True,

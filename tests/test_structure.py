@@ -147,23 +147,27 @@ def test_the_run_fingerprint_follows_the_metadata(name, value, counts):
 
 
 def test_a_new_setting_is_one_line(tmp_path):
-    """Declared once, a setting reaches the flags, TOML, the kernels and both fingerprints."""
+    """Declared once, a setting RunConfig does not have yet reaches the flags, TOML (type-checked), the
+    kernels and both fingerprints."""
     @dataclasses.dataclass
     class Extended(RunConfig):
-        precision: str = setting("float32", flag="--precision", fingerprint=True, help="compute precision")
+        label_noise: float = setting(0.0, flag="--label-noise", fingerprint=True, help="fraction of labels to flip")
 
     import argparse
 
+    assert "label_noise" not in {f.name for f in dataclasses.fields(RunConfig)}
     parser = config.add_arguments(argparse.ArgumentParser(), Extended)
-    assert "--precision" in parser.format_help() and "(default: float32)" in parser.format_help()
-    mixed = config.from_args(parser.parse_args(["--precision", "mixed_float16"]), Extended)
-    assert mixed.precision == "mixed_float16"
-    assert mixed.training_fingerprint() != Extended().training_fingerprint()
-    assert mixed.fold_settings() == {"precision": "mixed_float16"}  # -> FoldTask.settings -> the fold fingerprint
-    assert mixed.kernel_settings()["precision"] == "mixed_float16"
-    (tmp_path / "c.toml").write_text('precision = "bfloat16"\n')
-    assert config.from_args(parser.parse_args(["--config", str(tmp_path / "c.toml")]), Extended).precision == \
-        "bfloat16"
+    assert "--label-noise" in parser.format_help() and "(default: 0.0)" in parser.format_help()
+    noisy = config.from_args(parser.parse_args(["--label-noise", "0.1"]), Extended)
+    assert noisy.label_noise == 0.1
+    assert noisy.training_fingerprint() != Extended().training_fingerprint()
+    assert noisy.fold_settings() == {"label_noise": 0.1}  # -> FoldTask.settings -> the fold fingerprint
+    assert noisy.kernel_settings()["label_noise"] == 0.1
+    (tmp_path / "c.toml").write_text("label_noise = 0.2\n")
+    assert config.from_args(parser.parse_args(["--config", str(tmp_path / "c.toml")]), Extended).label_noise == 0.2
+    (tmp_path / "bad.toml").write_text('label_noise = "some"\n')
+    with pytest.raises(ConfigError, match="label_noise is str 'some'; expected a number"):
+        config.from_args(parser.parse_args(["--config", str(tmp_path / "bad.toml")]), Extended)
 
 
 def test_a_setting_outside_the_fold_task_enters_the_fold_fingerprint():
