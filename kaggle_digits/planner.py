@@ -185,6 +185,17 @@ def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, a
     while estimate(epochs) > budget and max(epochs.values()) > 1:  # uneven folds per worker: trim to fit
         longest = max(epochs, key=epochs.get)
         epochs[longest] -= 1
+    # what is left buys single epochs, cheapest model first: the budget is filled, not rounded down
+    grown = True
+    while grown:
+        grown = False
+        for m in sorted(models, key=epoch_cost.get):
+            if epochs[m] < max_epochs[m]:
+                epochs[m] += 1
+                if estimate(epochs) <= budget:
+                    grown = True
+                else:
+                    epochs[m] -= 1
     return {m: epochs[m] for m in models}
 
 

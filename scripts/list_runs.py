@@ -1,4 +1,5 @@
 #!/usr/bin/env python
 """`kaggle-digits runs` under a script name: python scripts/list_runs.py --help (needs `pip install -e .`)."""
 from kaggle_digits.cli import run_script
-raise SystemExit(run_script("runs"))
+if __name__ == "__main__":  # folds trained in worker processes import this file again
+    raise SystemExit(run_script("runs"))

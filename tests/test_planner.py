@@ -4,54 +4,104 @@ from __future__ import annotations
 
 import pytest
 
-from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, MIN_EPOCHS_FOR_FOLDS, ModelCost, Progress, candidate_model_sets, estimate_seconds,
-                                   make_plan)
+from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, WORKER_START_SECONDS,
+                                   ModelCost, Progress, candidate_model_sets, chosen_models_may_fit, epoch_caps,
+                                   estimate_seconds, fold_seconds, make_plan)
 
-COSTS = {"cnn": ModelCost("cnn", 2000, 6000, 5), "cnn_gru": ModelCost("cnn_gru", 1000, 3000, 6),
+COSTS = {"cnn": ModelCost("cnn", 2000, 6000, 5), "cnn_gru": ModelCost("cnn_gru", 3000, 8000, 6),
          "cnn_fast": ModelCost("cnn_fast", 6000, 9000, 4)}
-CAPS = {"cnn": 30, "cnn_gru": 30, "cnn_fast": 30}
+CAPS = epoch_caps({"cnn": 30, "cnn_gru": 30, "cnn_fast": 30})
 SETS = candidate_model_sets(("cnn", "cnn_gru"))
 
 
-def plan(minutes: float):
-    return make_plan(minutes * 60, COSTS, SETS, 42_000, 28_000, CAPS)
+def plan(minutes: float, workers: int = 1):
+    return make_plan(minutes * 60, COSTS, SETS, 42_000, 28_000, CAPS, workers=workers)
 
 
+def test_the_candidates_are_the_users_models_their_fast_stand_ins_then_the_fast_model():
+    assert SETS == [("cnn", "cnn_gru"), ("cnn_fast", "cnn_gru"), ("cnn_fast",)]
+    assert candidate_model_sets(("cnn_fast",)) == [("cnn_fast",)]
+    assert candidate_model_sets(("cnn_gru",)) == [("cnn_gru",), ("cnn_fast",)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("minutes", [1, 3, 10, 15, 20, 30, 60, 120])
-def test_every_plan_fits_its_budget_or_is_the_smallest_run(minutes):
-    p = plan(minutes)
+def test_every_plan_fits_its_budget_or_is_the_smallest_run(minutes, workers):
+    p = plan(minutes, workers)
     smallest = p.folds == 2 and sum(p.epochs.values()) == 1
     assert p.estimate_seconds <= minutes * 60 or smallest
-    assert p.estimate_seconds == pytest.approx(estimate_seconds(COSTS, p.epochs, p.folds, 42_000, 28_000, p.augment))
+    assert p.estimate_seconds == pytest.approx(
+        estimate_seconds(COSTS, p.epochs, p.folds, 42_000, 28_000, p.augment, workers=workers))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("minutes", [10, 20, 30, 60, 120])
+def test_the_budget_is_filled_not_left_idle(minutes, workers):
+    """Nothing stops at the recipe's epoch count while time is left: 90-100% of the budget is planned."""
+    p = plan(minutes, workers)
+    capped = all(e == CAPS[m] for m, e in p.epochs.items())  # every schedule at twice its recipe: nothing to buy
+    assert 0.90 * minutes * 60 <= p.estimate_seconds <= minutes * 60 or capped
 
 
 def test_more_time_never_buys_a_worse_plan():
-    plans = [plan(m) for m in (1, 3, 10, 20, 30, 60, 120, 600)]
-    spent = [p.estimate_seconds for p in plans]  # a longer budget is used, not left idle
+    plans = [plan(m) for m in (1, 3, 10, 20, 30, 60, 120, 600, 6000)]
+    spent = [p.estimate_seconds for p in plans]
     assert spent == sorted(spent)
-    assert plans[-1].folds == 5 and plans[-1].epochs == {"cnn": 30, "cnn_gru": 30}  # the full recipe, capped
+    assert plans[-1].folds == 5 and plans[-1].epochs == {"cnn": 60, "cnn_gru": 60}  # twice the recipe, capped
     assert plans[-1].augment
 
 
-def test_short_budgets_drop_models_then_fall_back_to_the_fast_one():
-    assert plan(120).models == ("cnn", "cnn_gru")
-    tiny = make_plan(40, COSTS, SETS, 42_000, 28_000, CAPS)
-    assert tiny.models == ("cnn_fast",) and tiny.folds == 2
-    assert not tiny.augment  # short runs train without augmentation
-
-
-def test_the_chosen_models_only_at_five_folds_with_enough_epochs():
-    for minutes in (1, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120):
+def test_the_ensemble_by_budget_users_models_then_the_fast_pair_then_the_fast_model():
+    for minutes in (1, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120, 240):
         p = plan(minutes)
-        assert p.models == ("cnn_fast",) or (p.folds == 5 and min(p.epochs.values()) >= CHOSEN_MIN_EPOCHS)
-    assert plan(3).models == ("cnn_fast",) and plan(3).folds == 3  # 3 folds x 6+ epochs beat 2 folds x more
+        if p.models == ("cnn", "cnn_gru"):
+            assert p.folds == 5 and min(p.epochs.values()) >= CHOSEN_MIN_EPOCHS
+        elif p.models == ("cnn_fast", "cnn_gru"):
+            assert p.folds == 5 and min(p.epochs.values()) >= PAIR_MIN_EPOCHS
+        else:
+            assert p.models == ("cnn_fast",)
+    assert plan(3).models == ("cnn_fast",)
+    assert plan(30).models == ("cnn_fast", "cnn_gru")  # the pair, not one model with more epochs
+    assert plan(240).models == ("cnn", "cnn_gru")
+
+
+def test_schedules_lengthen_past_the_recipe_when_time_is_left():
+    p = plan(60)
+    assert p.models == ("cnn_fast", "cnn_gru") and min(p.epochs.values()) > 30
+
+
+def test_a_capped_model_leaves_its_time_to_the_others():
+    caps = {"cnn_fast": 4, "cnn_gru": 60, "cnn": 60}
+    p = make_plan(3600, COSTS, SETS[1:], 42_000, 28_000, caps)
+    assert p.epochs["cnn_fast"] == 4 and p.epochs["cnn_gru"] > plan(60).epochs["cnn_gru"]
 
 
 def test_folds_need_their_minimum_epochs():
     for minutes in (5, 15, 30, 45, 90):
         p = plan(minutes)
-        if p.folds > 2:
+        if p.models == ("cnn_fast",) and p.folds > 2:
             assert min(p.epochs.values()) >= MIN_EPOCHS_FOR_FOLDS[p.folds]
+
+
+def test_workers_share_the_folds_longest_first():
+    """Two workers: the run's wall is the busier worker's folds (5 equal folds: 3 on one, 2 on the other)."""
+    one = fold_seconds(COSTS["cnn_fast"], 10, 42_000 * 4 / 5, 42_000 / 5 + 28_000, augment=False)
+    alone = estimate_seconds(COSTS, {"cnn_fast": 10}, 5, 42_000, 28_000, finish=0)
+    shared = estimate_seconds(COSTS, {"cnn_fast": 10}, 5, 42_000, 28_000, finish=0, workers=2)
+    assert alone == pytest.approx(5 * one)
+    assert shared == pytest.approx(3 * one + WORKER_START_SECONDS)
+    # ten folds of two models balance: each worker gets five
+    pair = estimate_seconds(COSTS, {"cnn_fast": 10, "cnn_gru": 10}, 5, 42_000, 28_000, finish=0, workers=2)
+    assert pair < 0.6 * estimate_seconds(COSTS, {"cnn_fast": 10, "cnn_gru": 10}, 5, 42_000, 28_000, finish=0)
+
+
+def test_more_workers_buy_more_epochs_in_the_same_budget():
+    assert sum(plan(30, workers=2).epochs.values()) > sum(plan(30).epochs.values())
+
+
+def test_the_users_slower_models_are_timed_only_when_their_stand_ins_could_reach_the_threshold():
+    assert not chosen_models_may_fit(20 * 60, COSTS, ("cnn_fast", "cnn_gru"), 42_000, 28_000, CAPS)
+    assert chosen_models_may_fit(240 * 60, COSTS, ("cnn_fast", "cnn_gru"), 42_000, 28_000, CAPS)
 
 
 def test_a_non_positive_budget_is_refused():
@@ -67,6 +117,24 @@ def test_progress_rescales_the_estimate_by_the_pace_so_far():
     assert "elapsed 2.5 min" in line and "ETA 7.5 min" in line  # (100 + 200) * 1.5 = 450 s
     now[0] = 300.0
     assert "ETA 5.0 min" in progress.fold_done("cnn/fold1")  # 200 * (300 / 200)
+
+
+def test_progress_weighs_folds_by_their_seconds_not_their_epochs():
+    """A slow model's fold of the same epochs weighs what it costs: after a fast fold, the ETA is in seconds."""
+    now = [0.0]
+    fast = fold_seconds(COSTS["cnn_fast"], 10, 33_600, 36_400, augment=False)
+    slow = fold_seconds(COSTS["cnn"], 10, 33_600, 36_400, augment=False)
+    progress = Progress({"cnn_fast/fold0": fast, "cnn/fold0": slow}, clock=lambda: now[0])
+    now[0] = fast  # the fast fold took exactly its estimate
+    assert f"ETA {slow / 60:.1f} min" in progress.fold_done("cnn_fast/fold0")
+
+
+def test_progress_with_two_workers_counts_two_folds_per_wall_second():
+    now = [0.0]
+    progress = Progress({f"m/fold{k}": 100.0 for k in range(4)}, clock=lambda: now[0], workers=2)
+    now[0] = 100.0  # two folds ran side by side and finished together
+    progress.fold_done("m/fold0")
+    assert "ETA 100 s" in progress.fold_done("m/fold1")
 
 
 def test_a_sustained_speed_is_planned_as_is_and_a_probed_one_with_the_augmentation_margin():
