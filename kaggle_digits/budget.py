@@ -69,11 +69,10 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     finish = FINISH_SECONDS + (REPORT_SECONDS if cfg.report else 0.0)
     costs = measure_costs(cfg, precision, n_workers, models=_cheap_models(candidates))
     spent = time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)
-    if len(candidates) > 2 and not chosen_models_may_fit(max(minutes * 60 - spent, 1.0), costs, candidates[1],
-                                                          n_rows, data.n_test, epoch_caps(recipe_epochs), finish,
-                                                          n_workers):
-        candidates = candidates[1:]  # the user's (slower) models cannot fit where their stand-ins do not
-    else:
+    # the user's (slower) models cannot fit where their stand-ins do not: then they go untimed, and make_plan
+    # skips them; a single-model or stand-in-free request is timed in full
+    if len(candidates) <= 2 or chosen_models_may_fit(max(minutes * 60 - spent, 1.0), costs, candidates[1], n_rows,
+                                                     data.n_test, epoch_caps(recipe_epochs), finish, n_workers):
         costs = measure_costs(cfg, precision, n_workers)
     # the budget counts from the command's start: imports, data loading and (on a first run) the probe are spent
     spent = time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)

@@ -117,7 +117,8 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
     ``candidates``: model sets in order of preference (``candidate_model_sets``), the fast model last. The
     first set is taken at 5 folds with ``CHOSEN_MIN_EPOCHS`` epochs each, any other set of several models at
     5 folds with ``PAIR_MIN_EPOCHS``; the fast model at the most folds whose epochs reach
-    ``MIN_EPOCHS_FOR_FOLDS``. ``max_epochs`` caps each model (``epoch_caps``).
+    ``MIN_EPOCHS_FOR_FOLDS``. ``max_epochs`` caps each model (``epoch_caps``). A set with a model missing
+    from ``costs`` is skipped (the user's slower models go untimed when their stand-ins rule them out).
     """
     if budget_seconds <= 0:
         raise ValueError(f"the time budget must be positive, got {budget_seconds}")
@@ -125,8 +126,10 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
     target = budget_seconds * TARGET_FILL
     fit = functools.partial(_fit, target, costs, n_rows=n_rows, n_test=n_test, max_epochs=max_epochs, finish=finish,
                             workers=workers)
-    _plan = functools.partial(_make, workers=workers)
+    _plan = functools.partial(_make, workers=workers, max_epochs=max_epochs)
     for i, models in enumerate(ensembles):
+        if any(m not in costs for m in models):
+            continue  # not timed: ruled out before timing (chosen_models_may_fit)
         least = CHOSEN_MIN_EPOCHS if i == 0 else PAIR_MIN_EPOCHS
         epochs = fit(models, FOLD_CHOICES[0])
         if min(epochs.values()) >= min(least, *(max_epochs[m] for m in models)):
@@ -153,7 +156,7 @@ def chosen_models_may_fit(budget_seconds: float, costs: dict[str, ModelCost], st
 def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish, workers) -> dict[str, int]:
     """The epochs ``models`` get at ``folds``: with augmentation if that still leaves enough, else plain (faster)."""
     epochs = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, True, finish, workers)
-    if min(epochs.values()) < AUGMENT_MIN_EPOCHS:
+    if not _augments(epochs, max_epochs):
         plain = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, False, finish, workers)
         epochs = {m: min(e, AUGMENT_MIN_EPOCHS - 1) for m, e in plain.items()}
     return epochs
@@ -199,8 +202,13 @@ def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, a
     return {m: epochs[m] for m in models}
 
 
-def _make(budget, costs, epochs, folds, n_rows, n_test, finish, workers=1) -> Plan:
-    augment = min(epochs.values()) >= AUGMENT_MIN_EPOCHS
+def _augments(epochs: dict[str, int], max_epochs: dict[str, int]) -> bool:
+    """Augmentation pays once every model gets AUGMENT_MIN_EPOCHS epochs, or all its cap allows."""
+    return all(e >= min(AUGMENT_MIN_EPOCHS, max_epochs.get(m, AUGMENT_MIN_EPOCHS)) for m, e in epochs.items())
+
+
+def _make(budget, costs, epochs, folds, n_rows, n_test, finish, workers=1, max_epochs=None) -> Plan:
+    augment = _augments(epochs, max_epochs or {})
     return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget, workers=workers,
                 estimate_seconds=estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers))
 

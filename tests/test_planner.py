@@ -134,7 +134,7 @@ def test_progress_with_two_workers_counts_two_folds_per_wall_second():
     progress = Progress({f"m/fold{k}": 100.0 for k in range(4)}, clock=lambda: now[0], workers=2)
     now[0] = 100.0  # two folds ran side by side and finished together
     progress.fold_done("m/fold0")
-    assert "ETA 100 s" in progress.fold_done("m/fold1")
+    assert "ETA 1.7 min" in progress.fold_done("m/fold1")  # 2 folds left x 100 s, 2 at a time
 
 
 def test_a_sustained_speed_is_planned_as_is_and_a_probed_one_with_the_augmentation_margin():
@@ -144,3 +144,9 @@ def test_a_sustained_speed_is_planned_as_is_and_a_probed_one_with_the_augmentati
     as_is = estimate_seconds({"cnn_fast": sustained}, {"cnn_fast": 10}, 5, 42_000, 28_000, augment=True)
     plain = estimate_seconds({"cnn_fast": probed}, {"cnn_fast": 10}, 5, 42_000, 28_000, augment=False)
     assert as_is == pytest.approx(plain) and slow > as_is
+
+
+def test_untimed_user_models_are_skipped_and_the_fast_pair_is_judged_as_a_pair():
+    untimed = {m: c for m, c in COSTS.items() if m != "cnn"}  # budget.py does not time cnn when it cannot fit
+    p = make_plan(30 * 60, untimed, SETS, 42_000, 28_000, CAPS)
+    assert p.models == ("cnn_fast", "cnn_gru") and PAIR_MIN_EPOCHS <= min(p.epochs.values()) < CHOSEN_MIN_EPOCHS
