@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+import kaggle_digits
 from kaggle_digits import budget, ensemble, probe, rundir, runlock, submission, workers
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root, load_competition
@@ -92,7 +93,9 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds)
     test_probs = summary.pop("_test_probabilities")
     oof_probs = summary.pop("_oof_probabilities")
-    summary.update({"load_seconds": load_seconds, "wall_seconds": time.perf_counter() - started,
+    # wall from the command's start when there is one (imports included, as the --minutes budget counts)
+    summary.update({"load_seconds": load_seconds,
+                    "wall_seconds": time.perf_counter() - (kaggle_digits.STARTED or started),
                     "is_sample": data.is_sample, "n_train": int(len(y)), "n_test": int(data.n_test)})
     rundir.record_ensemble(run_dir, summary, oof_probs, test_probs)
     rundir.record_invocation(run_dir, {
@@ -347,7 +350,9 @@ def _log_summary(summary: dict) -> None:
                  f"± {m['fold_accuracy_std']:.4%}){spe}")
     e = summary["ensemble"]
     scores = ", ".join(f"{name} {b['oof_accuracy']:.4%}" for name, b in e["blends"].items())
-    log.info(f"{'ensemble':>14}: OOF accuracy {e['oof_accuracy']:.4%} ({e['weights_used']} blend; {scores})")
+    chosen = (f"--blend auto chose {e['weights_used']}" if e.get("blend_requested") == ensemble.AUTO
+              else f"{e['weights_used']} blend")
+    log.info(f"{'ensemble':>14}: OOF accuracy {e['oof_accuracy']:.4%} ({chosen}; {scores})")
     if len(summary["models"]) > 1:
         for pair in summary["error_overlap"]:
             log.info(f"{'errors':>14}: {pair['model']} gets {pair['errors']} OOF rows wrong; {pair['other']} gets "

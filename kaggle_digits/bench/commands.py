@@ -23,6 +23,9 @@ def baseline_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budgets", metavar="M,M,..", type=options.positive_numbers,
                    help="time to accuracy instead: the kit with --minutes M for each budget against the plain "
                         "notebook given the same minutes (OUT_DIR/budgets.{csv,json,md,png})")
+    p.add_argument("--budget-runs", metavar="M=RUN_DIR,..", type=budget_runs, default={},
+                   help="with --budgets: finished `make --minutes M` run folders to take as the kit's row for budget M "
+                        "(their recorded wall time and OOF) instead of running them again")
 
 
 def baseline(args: argparse.Namespace) -> int:
@@ -38,13 +41,28 @@ def baseline(args: argparse.Namespace) -> int:
         from kaggle_digits.bench import time_to_accuracy
         from kaggle_digits.data import BUNDLED_SAMPLE, find_data
 
-        table = time_to_accuracy.run(str(find_data(args.data) or BUNDLED_SAMPLE), args.budgets, Path(args.out_dir))
+        table = time_to_accuracy.run(str(find_data(args.data) or BUNDLED_SAMPLE), args.budgets, Path(args.out_dir),
+                                     reuse=args.budget_runs)
         print(table.to_string(index=False))
         return 0
     if args.submissions_dir is None:
         cfg.submissions_dir = str(Path(args.out_dir) / "runs")
     run(cfg, Path(args.out_dir), baseline_epochs=args.baseline_epochs)
     return 0
+
+
+def budget_runs(text: str) -> dict[float, Path]:
+    """argparse type: ``20=submissions/run-a,60=submissions/run-b`` -> {20.0: Path(...), 60.0: Path(...)}."""
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ValueError(text)
+    runs = {options.positive_numbers(m)[0]: Path(d) for m, d in pairs}
+    if not all(d.is_dir() for d in runs.values()):
+        raise ValueError(text)
+    return runs
+
+
+budget_runs.__name__ = "list of MINUTES=RUN_DIR (existing folders)"
 
 
 def models_arguments(p: argparse.ArgumentParser) -> None:

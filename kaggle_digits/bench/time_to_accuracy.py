@@ -67,21 +67,40 @@ def warm_probe() -> None:
     budget.measure_costs(cfg, budget.resolve_precision(cfg).name, budget.planned_workers(cfg, FULL_TRAIN_ROWS))
 
 
-def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | None = None) -> pd.DataFrame:
+def reused_run(minutes: float, run_dir: Path) -> dict:
+    """A finished ``make --minutes`` run as the kit's row: its own record of wall time (from the command's start)
+    and OOF accuracy -- the same figures ``kit_run`` measures, without training again."""
+    summary = rundir.read_summary(run_dir)
+    command = rundir.read_invocations(run_dir)[-1]["command"] if rundir.read_invocations(run_dir) else ""
+    return {"minutes": minutes, "wall_seconds": summary["wall_seconds"], "oof_accuracy": summary["ensemble"]["oof_accuracy"],
+            "members": {m: v["oof_accuracy"] for m, v in summary["models"].items()}, "plan": summary.get("plan"),
+            "command": command, "config_toml": (run_dir / rundir.CONFIG).read_text(), "reused": run_dir.name}
+
+
+def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | None = None,
+        reuse: dict[float, Path] | None = None) -> pd.DataFrame:
+    """``reuse``: budget -> a finished run folder taken as that budget's kit row (not run again); the notebook
+    runs as long as the largest of ``budgets`` and is compared wherever its curve reaches."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    reuse = reuse or {}
     rows, kit = [], []
     warm_probe()
-    for minutes in budgets:
-        log.info(f"kit: --minutes {minutes:g} ...")
-        k = kit_run(data, minutes, out_dir, kit_extra)
+    for minutes in sorted({*budgets, *reuse}):
+        if minutes in reuse:
+            k = reused_run(minutes, reuse[minutes])
+            log.info(f"kit: --minutes {minutes:g} -> OOF {k['oof_accuracy']:.4%} in {k['wall_seconds']:.0f} s "
+                     f"(the finished run {reuse[minutes]})")
+        else:
+            log.info(f"kit: --minutes {minutes:g} ...")
+            k = kit_run(data, minutes, out_dir, kit_extra)
+            log.info(f"kit: --minutes {minutes:g} -> OOF {k['oof_accuracy']:.4%} in {k['wall_seconds']:.0f} s")
         kit.append(k)
-        log.info(f"kit: --minutes {minutes:g} -> OOF {k['oof_accuracy']:.4%} in {k['wall_seconds']:.0f} s")
     log.info(f"notebook: seed 003 CNN, model.fit epoch by epoch for up to {max(budgets):g} min ...")
     curve = notebook_curve(data, max(budgets))
     for k in kit:
         minutes = k["minutes"]
         in_time = [c for c in curve if c["seconds"] <= minutes * 60]
-        nb = in_time[-1] if in_time else None
+        nb = in_time[-1] if in_time and minutes <= max(budgets) else None  # not run that long: no figure
         rows.append({"budget_min": minutes, "kit_oof_accuracy": k["oof_accuracy"], "kit_wall_s": k["wall_seconds"],
                      "kit_plan": _plan_text(k["plan"]),
                      "notebook_holdout_accuracy": nb["accuracy"] if nb else None,
@@ -91,15 +110,16 @@ def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | N
     atomic.write_text(out_dir / "budgets.csv", table.to_csv(index=False))
     atomic.write_json(out_dir / "budgets.json", {"machine": machine, "kit": kit, "notebook_curve": curve,
                                                  "table": rows})
-    atomic.write_text(out_dir / "budgets.md", render_markdown(table, machine))
+    atomic.write_text(out_dir / "budgets.md", render_markdown(table, machine, max(budgets)))
     plot(table, curve, out_dir / "budgets.png", machine)
     return table
 
 
-def render_markdown(table: pd.DataFrame, machine: dict) -> str:
+def render_markdown(table: pd.DataFrame, machine: dict, notebook_minutes: float = float("inf")) -> str:
     header = ("budget", "kit plan", "kit OOF accuracy", "kit wall", "notebook holdout accuracy", "notebook epochs")
     rows = [(f"{r.budget_min:g} min", r.kit_plan, f"{r.kit_oof_accuracy:.2%}", f"{r.kit_wall_s:.0f} s",
-             "no epoch in time" if pd.isna(r.notebook_holdout_accuracy) else f"{r.notebook_holdout_accuracy:.2%}",
+             ("no epoch in time" if r.budget_min <= notebook_minutes else f"not run (ran {notebook_minutes:g} min)")
+             if pd.isna(r.notebook_holdout_accuracy) else f"{r.notebook_holdout_accuracy:.2%}",
              r.notebook_epochs) for r in table.itertuples()]
     return f"Machine: {machine['full']}\n\n" + markdown_table(header, rows, "llrrrr") + "\n"
 
