@@ -177,7 +177,7 @@ def test_out_file_is_refused_if_it_exists_unless_forced(tmp_path, monkeypatch):
 def test_config_is_validated_before_any_work():
     with pytest.raises(ConfigError, match="unknown model"):
         RunConfig(models=("cnn", "nope")).validate()
-    with pytest.raises(ConfigError, match="--folds must be at least 2"):
+    with pytest.raises(ConfigError, match="--folds is 1; expected 2 or more"):
         RunConfig(folds=1).validate()
     with pytest.raises(ConfigError, match="augment.zoom"):
         RunConfig(augment={"zoom": 1.5}).validate()
