@@ -133,7 +133,7 @@ def test_every_setting_is_declared_once_with_its_flag_and_help():
         assert f.metadata["in_fold"] is None or (f.metadata["fingerprint"] and f.metadata["in_fold"] in task_fields)
     assert RunConfig().fold_settings() == {}  # today a FoldTask field records every fingerprinted setting
     local = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["local"]}
-    assert local == {"data", "submissions_dir", "run_dir", "out", "force", "fresh", "debug", "ensemble_only"}
+    assert local == {"data", "submissions_dir", "run_dir", "out", "force", "fresh", "debug", "ensemble_only", "workers"}
     assert not local & set(RunConfig().kernel_settings())
 
 
