@@ -115,6 +115,10 @@ class RunConfig:
     tta: bool = setting(False, flag="--tta", fingerprint=True, in_fold="tta",
                         help="test-time augmentation: average OOF and test predictions over the image and its "
                              "four 1-pixel shifts (5x prediction time)")
+    pseudo_label: float | None = setting(
+        None, flag="--pseudo-label", metavar="P", fingerprint=True, in_fold="pseudo",
+        help="a second round: each fold also trains on the test images its own first-round models labelled with "
+             "probability >= P (0.5 <= P < 1); the second round's models join the ensemble (see docs/options.md)")
     # ensembling
     blend: str = setting(AUTO, flag="--blend", choices=blend_choices(), metavar="NAME", deprecated="--weights",
                            help="the blend that makes the submission: auto = whichever of the blends and the "
@@ -191,6 +195,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} is {value}; expected a positive whole number")
+        if self.pseudo_label is not None and not 0.5 <= self.pseudo_label < 1:
+            raise ConfigError(f"--pseudo-label is {self.pseudo_label}; expected a probability in [0.5, 1)")
         for name in ("minutes", "learning_rate"):
             value = getattr(self, name)
             if value is not None and not 0 < value < float("inf"):

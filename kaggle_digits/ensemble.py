@@ -54,9 +54,18 @@ BLENDS: dict[str, Blend] = {}  # registration order
 AUTO = "auto"  # --blend auto: the best-scoring of the blends and the members alone (``choose``)
 
 
-def blend_choices() -> tuple[str, ...]:
-    """What --blend accepts: ``auto`` and every registered blend."""
-    return (AUTO, *BLENDS)
+class _BlendChoices:
+    """What --blend accepts: ``auto`` and every registered blend, read from the registry when asked."""
+
+    def __iter__(self):
+        return iter((AUTO, *BLENDS))
+
+    def __contains__(self, name) -> bool:
+        return name == AUTO or name in BLENDS
+
+
+def blend_choices() -> _BlendChoices:
+    return _BlendChoices()
 
 
 def register_blend(name: str, *, apply: Callable, description: str) -> Callable:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import kaggle_digits
-from kaggle_digits import budget, ensemble, probe, rundir, runlock, submission, workers
+from kaggle_digits import budget, ensemble, probe, pseudo, rundir, runlock, submission, workers
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root, load_competition
 from kaggle_digits.errors import DataError, OutputError
@@ -79,6 +79,12 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     tasks = {(name, fold): _task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)))
              for name in cfg.models for fold in range(cfg.folds)}
     results = _train_folds(cfg, data, tasks, x, y, fold_of, run_dir)
+    if cfg.pseudo_label is not None and not any(r is None for folds in results.values() for r in folds):
+        rows_by_fold = pseudo.pseudo_rows(results, cfg.folds, cfg.pseudo_label)
+        log.info(pseudo.describe(rows_by_fold, cfg.pseudo_label, data.n_test))
+        round2 = {key: pseudo.second_round(task, *rows_by_fold[task.fold], cfg.pseudo_label)
+                  for key, task in tasks.items()}
+        results |= _train_folds(cfg, data, round2, x, y, fold_of, run_dir, pseudo_rows=rows_by_fold)
     missing = [rundir.fold_name(name, k) for name, folds in results.items() for k, r in enumerate(folds) if r is None]
     if missing:  # --only-folds: the ensemble waits until every fold of every model is in the run folder
         log.info(f"not trained yet: {', '.join(missing)}; no ensemble or submission until they are in {run_dir} "
@@ -195,29 +201,35 @@ def _enough_steps(recipe, name: str, n_train: int, log_it: bool):
     return recipe
 
 
-def _planned_seconds(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int) -> dict[str, float]:
+def _planned_seconds(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int,
+                     extra_rows: dict[str, int] | None = None) -> dict[str, float]:
     """Estimated seconds of each fold from its model's measured speed here (the probe cache), for the ETA.
 
     A model never measured on this machine counts as fast as the slowest one measured (or, with none, each
     fold weighs its epochs x rows): the ETA rescales by the pace of the folds done, so only ratios matter.
     """
     costs = {t.model: probe.cached_cost(t.model, t.augment, t.precision, cache_root(), n_workers) for t in tasks}
+    extra = {t.member: 0 for t in tasks} | (extra_rows or {})
     known = [c.train_images_per_second for c in costs.values() if c is not None]
     guess = ModelCost("?", min(known), min(known) * 3) if known else ModelCost("?", 1.0, 1e9, 0.0)
     planned = {}
     for task in tasks:
         n_train, n_held = int(np.sum(fold_of != task.fold)), int(np.sum(fold_of == task.fold))
-        planned[rundir.fold_name(task.model, task.fold)] = fold_seconds(
-            costs[task.model] or guess, task.recipe.epochs, n_train, n_held + n_test, task.augment.enabled)
+        planned[rundir.fold_name(task.member, task.fold)] = fold_seconds(
+            costs[task.model] or guess, task.recipe.epochs, n_train + extra[task.member], n_held + n_test,
+            task.augment.enabled)
     return planned
 
 
-def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of,
-                 run_dir: Path) -> dict[str, list[FoldResult | None]]:
-    """Every (model, fold) result: reused from the run folder, or trained -- several at once with --workers."""
-    results: dict[str, list[FoldResult | None]] = {name: [None] * cfg.folds for name in cfg.models}
+def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, run_dir: Path,
+                 pseudo_rows: dict | None = None) -> dict[str, list[FoldResult | None]]:
+    """Every (member, fold) result: reused from the run folder, or trained -- several at once with --workers.
+
+    ``pseudo_rows``: fold -> (test row ids, their pseudo-labels) added to that fold's training rows (pseudo.py)."""
+    results: dict[str, list[FoldResult | None]] = {t.member: [None] * cfg.folds for t in tasks.values()}
     to_train = []
     for (name, fold), task in tasks.items():
+        name = task.member
         result = _reuse(cfg, task, run_dir)
         if result is not None:
             log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {result.metrics['val_accuracy']:.4f} "
@@ -227,10 +239,11 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of,
             to_train.append(task)
     n_workers = workers.resolve_workers(cfg.workers, len(to_train), len(y) * (cfg.folds - 1) // cfg.folds,
                                         bool(gpu_devices()))
-    planned = _planned_seconds(to_train, fold_of, data.n_test, n_workers)
+    extra = {t.member: len(pseudo_rows[t.fold][0]) for t in to_train if pseudo_rows}
+    planned = _planned_seconds(to_train, fold_of, data.n_test, n_workers, extra)
     progress = Progress(planned, clock=time.perf_counter, workers=n_workers)
     # longest first: with several workers the last folds to finish are short ones, so none waits long
-    to_train.sort(key=lambda t: -planned[rundir.fold_name(t.model, t.fold)])
+    to_train.sort(key=lambda t: -planned[rundir.fold_name(t.member, t.fold)])
     if n_workers > 1:
         log.info(f"training {len(to_train)} folds, {n_workers} at a time (one process each, "
                  f"{workers.threads_per_worker(n_workers)} thread(s); --workers 1 trains one at a time)")
@@ -239,22 +252,26 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of,
         held = fold_of == task.fold
         if n_workers == 1:
             log.info(_start_line(cfg, task, int(np.sum(~held))))
-        jobs.append((task, x[~held], y[~held], x[held], y[held], data.x_test,
-                     rundir.fold_dir(run_dir, task.model, task.fold), cfg.verbose if n_workers == 1 else 0))
+        x_fit, y_fit = x[~held], y[~held]
+        if pseudo_rows:  # a second round: the test images this fold's own first-round models labelled confidently
+            test_rows, labels = pseudo_rows[task.fold]
+            x_fit, y_fit = np.concatenate([x_fit, data.x_test[test_rows]]), np.concatenate([y_fit, labels])
+        jobs.append((task, x_fit, y_fit, x[held], y[held], data.x_test,
+                     rundir.fold_dir(run_dir, task.member, task.fold), cfg.verbose if n_workers == 1 else 0))
     for i, result in workers.run_all(train_fold, jobs, n_workers):
         task = to_train[i]
         _record_speed(task, result, n_workers)
-        m, label = result.metrics, rundir.fold_name(task.model, task.fold)
-        log.info(f"[{task.model}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
+        m, label = result.metrics, rundir.fold_name(task.member, task.fold)
+        log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
                  f"{m['epochs']} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
                  f"{progress.fold_done(label)}")
-        results[task.model][task.fold] = result
+        results[task.member][task.fold] = result
     return results
 
 
 def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path) -> FoldResult | None:
     """The finished result of ``task`` in the run folder, or None; --ensemble-only refuses a missing one."""
-    fold_dir = rundir.fold_dir(run_dir, task.model, task.fold)
+    fold_dir = rundir.fold_dir(run_dir, task.member, task.fold)
     result = load_fold(fold_dir, task)
     if result is None and cfg.ensemble_only:  # folds trained elsewhere (Kaggle kernels): code/backend may differ
         result = load_fold(fold_dir, task, ignore=("code", "backend"))
@@ -267,13 +284,13 @@ def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path) -> FoldResult | None:
 
 def _start_line(cfg: RunConfig, task: FoldTask, n_train: int) -> str:
     r = task.recipe
-    return (f"[{task.model}] fold {task.fold + 1}/{cfg.folds}: training on {n_train:,} rows, {r.epochs} epochs, "
+    return (f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: training on {n_train:,} rows, {r.epochs} epochs, "
             f"batch {r.batch_size}, {r.optimizer} lr {r.learning_rate:g}")
 
 
 def _record_speed(task: FoldTask, result: FoldResult, n_workers: int) -> None:
     """Long enough epochs: the next plan on this machine uses the speed this fold sustained."""
-    if result.metrics["epochs"] > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS:
+    if result.metrics["epochs"] > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS and not task.pseudo:
         probe.record_sustained(task.model, task.augment, task.precision, result.metrics["images_per_second"],
                                cache_root(), n_workers)
 

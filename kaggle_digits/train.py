@@ -41,6 +41,9 @@ class FoldResult:
     reused: bool = False
 
 
+PSEUDO_SUFFIX = "+pl"  # a second round's member name: cnn_fast+pl (its fold folders: RUN_DIR/cnn_fast+pl/fold<k>)
+
+
 @dataclass(frozen=True)
 class FoldTask:
     """Everything that decides a fold's result; its hash is the fold's fingerprint."""
@@ -58,9 +61,17 @@ class FoldTask:
     tta: bool = False
     precision: str = "float32"    # the resolved --precision (precision.resolve)
     settings: dict = field(default_factory=dict)  # the other fingerprinted settings (RunConfig.fold_settings)
+    # a second round's pseudo-labels (pseudo.py): {"threshold", "rows", "labels_sha256"}; None in round one
+    pseudo: dict | None = None
+
+    @property
+    def member(self) -> str:
+        """The ensemble member this fold belongs to: the model, or the model's pseudo-labelled second round."""
+        return f"{self.model}{PSEUDO_SUFFIX}" if self.pseudo else self.model
 
     def fingerprint(self) -> dict:
         return {"format": FINGERPRINT_FORMAT, **self.settings, "tta": self.tta, "precision": self.precision,
+                **({"pseudo": self.pseudo} if self.pseudo else {}),
                 "model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
                 "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
                 "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,

@@ -73,7 +73,7 @@ def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
     from kaggle_digits.pipeline import summarise
     from kaggle_digits.train import FoldResult
 
-    assert list(ensemble.BLENDS) == ["calibrated", "equal", "oof"]
+    assert list(ensemble.BLENDS) == ["calibrated", "equal", "weighted", "oof"]
     monkeypatch.setitem(ensemble.BLENDS, "first", ensemble.Blend(  # what @register_blend adds
         "first", fit=lambda oof, y: np.eye(len(oof))[0], apply=ensemble.average, description="the first model"))
     rng = np.random.default_rng(0)
@@ -85,12 +85,13 @@ def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
                    for k in (0, 1)] for m, p in probs.items()}
     summary = summarise(results, y, fold_of, "first")
     e = summary["ensemble"]
-    assert set(e["blends"]) == {"calibrated", "equal", "oof", "first"} and e["weights"] == {"a": 1.0, "b": 0.0}
+    assert set(e["blends"]) == {"calibrated", "equal", "weighted", "oof", "first"}
+    assert e["weights"] == {"a": 1.0, "b": 0.0}
     assert e["oof_accuracy"] == ensemble.accuracy(probs["a"], y) == e["blends"]["first"]["oof_accuracy"]
     np.testing.assert_allclose(summary["_test_probabilities"], probs["a"][:5], rtol=1e-6)
     cfg = from_args(cli.build_parser().parse_args(["make", "--blend", "first"]))
     assert cfg.blend == "first" and cfg.validate() is cfg
-    with pytest.raises(ConfigError, match="--blend is 'nope'; expected one of calibrated, equal, oof, first"):
+    with pytest.raises(ConfigError, match="--blend is 'nope'; expected one of auto, calibrated, equal, weighted, oof, first"):
         RunConfig(blend="nope").validate()
 
 
@@ -132,3 +133,58 @@ def test_the_calibrated_average_scores_oof_rows_with_cross_fitted_temperatures()
     by_hand = ensemble.average([calibration.cross_fitted(p, y, fold_of)[0] for p in oof])
     np.testing.assert_allclose(scored, by_hand, rtol=1e-6)
     assert not np.allclose(scored, blend.apply(oof, temps))  # not the all-rows temperatures
+
+
+def _results(probs: dict, fold_of: np.ndarray) -> dict:
+    from kaggle_digits.train import FoldResult
+
+    return {m: [FoldResult(m, k, p[fold_of == k], p[:5], metrics={"val_accuracy": 0.5, "fit_seconds": 1.0,
+                                                                   "epochs": 1, "params": 10})
+                for k in np.unique(fold_of)] for m, p in probs.items()}
+
+
+def test_auto_blend_is_never_below_the_best_member():
+    """A strong model beside a near-random one: any average loses to the strong one, so auto takes it alone."""
+    from kaggle_digits.pipeline import summarise
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 10, 1000)
+    fold_of = np.arange(1000) % 5
+    strong = np.full((1000, 10), 0.02, dtype=np.float32)
+    strong[np.arange(1000), y] = 0.82
+    wrong = rng.random(1000) < 0.03  # 3% errors
+    strong[wrong] = np.roll(strong[wrong], 1, axis=1)
+    noise = rng.dirichlet(np.full(10, 0.1), 1000).astype(np.float32) * 0.999 + 1e-4
+    summary = summarise(_results({"strong": strong, "noise": noise}, fold_of), y, fold_of, "auto")
+    e, members = summary["ensemble"], summary["models"]
+    assert e["oof_accuracy"] >= members["strong"]["oof_accuracy"] == pytest.approx(0.97, abs=0.02)
+    assert e["gain_over_best_member"] >= 0
+    assert e["blends"]["equal"]["oof_accuracy"] < members["strong"]["oof_accuracy"]  # a plain average loses
+    assert ensemble.accuracy(summary["_oof_probabilities"], y) == e["oof_accuracy"]
+
+
+def test_every_blend_is_scored_with_weights_fitted_on_the_other_folds(monkeypatch):
+    seen = []
+
+    def fit(oof, y):
+        seen.append(len(y))
+        return np.full(len(oof), 1 / len(oof))
+
+    blend = ensemble.Blend("probe", fit=fit, apply=ensemble.average, description="records its fitting rows")
+    rng = np.random.default_rng(0)
+    oof = [rng.dirichlet(np.ones(10), 90).astype(np.float32) for _ in range(2)]
+    fold_of = np.repeat([0, 1, 2], 30)
+    blend.oof_probabilities(oof, rng.integers(0, 10, 90), fold_of)
+    assert seen == [60, 60, 60]  # each fold's rows blended with weights from the 60 rows of the other two folds
+
+
+def test_the_weighted_blend_fits_temperatures_then_convex_weights():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 10, 600)
+    good = np.full((600, 10), 0.01, dtype=np.float32)
+    good[np.arange(600), y] = 0.91
+    bad = rng.dirichlet(np.ones(10), 600).astype(np.float32)
+    fitted = ensemble.get_blend("weighted").fit([good, bad], y)
+    temperatures, weights = fitted[:2], fitted[2:]
+    assert weights.sum() == pytest.approx(1.0) and weights[0] > 0.9  # nearly all weight on the good model
+    assert all(0.05 <= t <= 20 for t in temperatures)

@@ -30,11 +30,22 @@ def test_seed001_cnn_gru_keeps_the_seed_parameter_count():
     assert create_model("seed001_cnn_gru", reset_after=True).count_params() == 28_746
 
 
-def test_cnn_gru_reads_the_conv_feature_map_with_a_bidirectional_gru():
+def test_cnn_gru_reads_the_rows_of_cnn_fasts_feature_map_with_a_bidirectional_gru():
     model = create_model("cnn_gru")
-    assert model.get_layer("feature_rows").output.shape[1:] == (7, 7 * 64)  # 7 rows of a 7x7x64 map
+    assert model.get_layer("feature_rows").output.shape[1:] == (10, 10 * 64)  # 10 rows of a 10x10x64 map
     gru = model.get_layer("bigru")
-    assert gru.forward_layer.units == 128 and gru.backward_layer.go_backwards
+    assert gru.forward_layer.units == 64 and gru.backward_layer.go_backwards
+    assert model.count_params() == 292_010
+    # its stem is cnn_fast's first two stages, layer for layer
+    fast = create_model("cnn_fast")
+    conv_shapes = [tuple(w.shape) for w in fast.weights if len(w.shape) == 4][:2]
+    assert [tuple(w.shape) for w in model.weights if len(w.shape) == 4] == conv_shapes
+
+
+def test_cnn_gru_deep_keeps_the_earlier_design():
+    model = create_model("cnn_gru_deep")
+    assert model.get_layer("feature_rows").output.shape[1:] == (7, 7 * 64)  # 7 rows of a 7x7x64 map
+    assert model.get_layer("bigru").forward_layer.units == 128
     assert model.count_params() == 640_426
 
 

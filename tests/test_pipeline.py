@@ -74,15 +74,18 @@ def test_ensemble_report_and_submission_agree(quick_run):
     for m in summary["models"].values():
         assert 0.0 <= m["oof_accuracy"] <= 1.0 and len(m["fold_accuracy"]) == 2
         assert m["seconds_per_epoch"] > 0
-    # the default blend: one OOF-fitted temperature per model, then the probability average
-    temps = summary["ensemble"]["weights"]
+    # the calibrated blend: one OOF-fitted temperature per model, then the probability average
+    blends = summary["ensemble"]["blends"]
+    temps = blends["calibrated"]["weights"]
     assert set(temps) == {"cnn", "cnn_gru"} and all(0.05 <= t <= 20 for t in temps.values())
-    assert summary["ensemble"]["blends"]["equal"]["weights"] == {"cnn": 0.5, "cnn_gru": 0.5}
-    # every registered blend is scored; the one used ("calibrated" by default) is the ensemble's figure
-    assert set(summary["ensemble"]["blends"]) == {"calibrated", "equal", "oof"}
-    assert summary["ensemble"]["oof_accuracy"] == summary["ensemble"]["blends"]["calibrated"]["oof_accuracy"]
+    assert blends["equal"]["weights"] == {"cnn": 0.5, "cnn_gru": 0.5}
+    # every registered blend is scored; the default (--blend auto) takes the best of them and the models alone
+    assert set(blends) == {"calibrated", "equal", "weighted", "oof"}
+    e = summary["ensemble"]
     best = max(m["oof_accuracy"] for m in summary["models"].values())
-    assert summary["ensemble"]["gain_over_best_member"] == pytest.approx(summary["ensemble"]["oof_accuracy"] - best)
+    assert e["blend_requested"] == "auto" and e["oof_accuracy"] >= best
+    assert e["oof_accuracy"] == max(best, *(b["oof_accuracy"] for b in blends.values()))
+    assert e["gain_over_best_member"] == pytest.approx(e["oof_accuracy"] - best) and e["gain_over_best_member"] >= 0
     # error overlap: each model's OOF errors and how many of them the other model gets right
     oof = {m: np.zeros((300, 10)) for m in ("cnn", "cnn_gru")}
     _, fold_of = rundir.read_folds(run)
