@@ -131,7 +131,7 @@ class RunConfig:
                                     "here (CPU-only default: 20, 2 on the sample; see README)")
     full: bool = setting(False, flag="--full", help="every model's full recipe, also on a CPU (default with a GPU)")
     precision: Literal["auto", "float32", "bfloat16", "float16"] = setting(
-        "auto", flag="--precision", help="auto: bf16 where GPU/CPU has it, fp16 on T4/P100")
+        "auto", flag="--precision", help="auto: bf16 where GPU/CPU has it, fp16 on T4")
     workers: int | None = setting(None, flag="--workers", metavar="N", local=True,
                                   help="folds trained at once, one process each (default: one per CPU core on a "
                                        "CPU-only machine for full-data runs, else 1)")
