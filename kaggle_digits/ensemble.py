@@ -164,8 +164,8 @@ def fit_weights(oof: Probabilities, y: np.ndarray) -> np.ndarray:
 
     Fitting on log-probabilities, not on a plain average, lets each weight rescale its model's
     confidence: a model trained with label smoothing is under-confident, so a probability-average
-    fit that minimises log loss shifts weight to a less accurate but sharper model (seen on the
-    5-fold CPU run: 98.63% fitted vs 99.28% for the CNN alone).
+    fit that minimises log loss shifts weight to a less accurate but sharper model, and the blend can
+    score below its best model (benchmarks/planner/README.md).
     """
     from scipy.optimize import minimize
 

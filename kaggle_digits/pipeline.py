@@ -183,8 +183,8 @@ def _task(cfg: RunConfig, data: Competition, name: str, fold: int, rows_sha: str
 def _enough_steps(recipe, name: str, n_train: int, log_it: bool):
     """The recipe with a smaller batch when its fold would get fewer than ``MIN_STEPS`` optimizer steps.
 
-    A fold of 2,000 rows x 1 epoch at batch 128 is 16 steps: the model ends near chance (11% OOF, measured)
-    and says nothing. Smaller batches give it steps enough to learn; below ``MIN_BATCH`` the run is too small
+    A fold of 2,000 rows x 1 epoch at batch 128 is 16 steps: the model ends near chance
+    (benchmarks/planner/README.md) and says nothing. Smaller batches give it steps enough to learn; below ``MIN_BATCH`` the run is too small
     to learn at all, and the log says its result will be near chance."""
     steps = recipe.epochs * -(-n_train // recipe.batch_size)
     if steps >= MIN_STEPS:

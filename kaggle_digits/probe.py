@@ -1,10 +1,10 @@
 """Time a few training and prediction steps of each model on this machine, for the planner.
 
 A measurement is cached per (model, batch, augmentation, backend, precision, CPU, cores) in the kit's
-cache folder, so only the first ``--minutes`` run on a machine pays for it (a few seconds a model). A short
-probe is a rough guess (on a shared 2-core machine it was off by -30% to +55%), so every trained fold then
-writes the speed it really sustained into the same cache entry (``record_sustained``): later plans on the
-machine use what whole epochs took.
+cache folder, so only the first ``--minutes`` run on a machine pays for it. A short probe is a rough guess
+(off either way on a shared machine; benchmarks/planner/README.md), so every trained fold then writes the
+speed it really sustained into the same cache entry (``record_sustained``): later plans on the machine use
+what whole epochs took.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def measure(name: str, augment: AugmentConfig, precision: str = "float32", seed:
     """Time ``fit`` on random digits: a first call (tracing), then 4 and 24 batches (twice); 1 then 2 predict batches.
 
     The speed is the difference of the two timed fits, so what ``fit`` pays once per call (iterators,
-    callbacks) does not count as training time: a short probe that timed whole calls overestimated
-    the seconds per epoch of small models by a third.
+    callbacks) does not count as training time: for a small model, a short probe that timed whole calls
+    overestimated the seconds per epoch.
     """
     fresh_session(precision)
     recipe = get_spec(name).recipe

@@ -1,9 +1,9 @@
 """Train folds side by side: one worker process per core on a CPU, each with its own thread.
 
 A small Keras model on a CPU leaves a core partly idle: TensorFlow's per-step work does not split well
-over threads at batch 128, so one process with two threads used about 1.3 of 2 cores. Folds are
+over threads at batch 128, so one process with several threads does not keep them all busy. Folds are
 independent, so ``--workers N`` trains N folds at once in N processes of ``cores // N`` threads each
-(on 2 cores: 1.3-1.5x the images per second of one process; benchmarks/planner/README.md). The parent
+(more images per second than one process; the figures are in benchmarks/planner/README.md). The parent
 process keeps the logging, the run folder lock and the ETA; a worker only runs ``train_fold`` (which
 writes its own fold folder atomically) and returns the ``FoldResult``.
 

@@ -33,8 +33,8 @@ def cnn(x, width: int = 32, dropout: float = 0.4):
     return layers.Dense(10, activation="softmax", dtype="float32")(x)
 
 
-# The same family at half width and lighter dropout: ~4x fewer multiply-adds (on 2 CPU cores only
-# ~2x faster than cnn, so the planner's short-budget model is cnn_fast below).
+# The same family at half width and lighter dropout: ~4x fewer multiply-adds, but on a CPU the speed-up is
+# far smaller (benchmarks/planner/README.md), so the planner's short-budget model is cnn_fast below.
 register_model(
     "cnn_small", view="image",
     recipe=Recipe(optimizer="adamw", learning_rate=3e-3, schedule="cosine", warmup=0.05,
