@@ -35,7 +35,7 @@ class Recipe:
             raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
 
     def override(self, **changes) -> "Recipe":
-        """The recipe with every non-None change applied (CLI overrides)."""
+        """The recipe with every non-None change applied (a kit model's differences from KIT_RECIPE, CLI overrides)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict:
@@ -51,6 +51,12 @@ class Recipe:
             parts.append(f"label smoothing {self.label_smoothing:g}")
         parts.append(f"{self.epochs} epochs, batch {self.batch_size}")
         return ", ".join(parts)
+
+
+# The kit's own models train with this recipe, each registering it as is or as KIT_RECIPE.override(...) with only
+# what differs (timm's model_args style), so the shared choices are written once.
+KIT_RECIPE = Recipe(optimizer="adamw", learning_rate=3e-3, schedule="cosine", warmup=0.05, weight_decay=1e-4,
+                    label_smoothing=0.1, epochs=30, batch_size=128)
 
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:

@@ -9,6 +9,7 @@ from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.models import create_model, get_spec, list_models
+from kaggle_digits.recipe import Recipe
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,18 @@ def test_registry_lists_the_kit_models():
         get_spec("resnet9000")
     with pytest.raises(ConfigError, match="has no hyper-parameter"):
         create_model("cnn", depth=3)
+
+
+def test_the_kit_models_recipes_are_the_kit_recipe_with_only_their_differences():
+    """KIT_RECIPE.override(...) gives each kit model exactly the recipe it had when each was written out in full."""
+    def written_out(learning_rate: float) -> Recipe:
+        return Recipe(optimizer="adamw", learning_rate=learning_rate, schedule="cosine", warmup=0.05,
+                      weight_decay=1e-4, momentum=0.0, label_smoothing=0.1, epochs=30, batch_size=128,
+                      early_stopping_patience=None)
+
+    expected = {"cnn": written_out(2e-3), "cnn_small": written_out(3e-3), "cnn_fast": written_out(3e-3),
+                "cnn_gru": written_out(3e-3), "cnn_gru_deep": written_out(2e-3)}
+    assert {name: get_spec(name).recipe for name in expected} == expected
 
 
 def test_seed001_cnn_gru_keeps_the_seed_parameter_count():

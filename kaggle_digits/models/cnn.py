@@ -11,13 +11,11 @@ from keras import layers
 
 from kaggle_digits.models import register_model
 from kaggle_digits.models.blocks import conv_bn_relu
-from kaggle_digits.recipe import Recipe
+from kaggle_digits.recipe import KIT_RECIPE
 
 
 @register_model(
-    "cnn", view="image",
-    recipe=Recipe(optimizer="adamw", learning_rate=2e-3, schedule="cosine", warmup=0.05,
-                  weight_decay=1e-4, label_smoothing=0.1, epochs=30, batch_size=128),
+    "cnn", view="image", recipe=KIT_RECIPE.override(learning_rate=2e-3),
     hp={"width": 32, "dropout": 0.4},
     source="kaggle-digits (after C. Deotte, Kaggle digit-recognizer kernel)")
 def cnn(x, width: int = 32, dropout: float = 0.4):
@@ -36,18 +34,14 @@ def cnn(x, width: int = 32, dropout: float = 0.4):
 # The same family at half width and lighter dropout: ~4x fewer multiply-adds, but on a CPU the speed-up is
 # far smaller (benchmarks/planner/README.md), so the planner's short-budget model is cnn_fast below.
 register_model(
-    "cnn_small", view="image",
-    recipe=Recipe(optimizer="adamw", learning_rate=3e-3, schedule="cosine", warmup=0.05,
-                  weight_decay=1e-4, label_smoothing=0.1, epochs=30, batch_size=128),
+    "cnn_small", view="image", recipe=KIT_RECIPE,
     hp={"width": 16, "dropout": 0.25},
     source="kaggle-digits (cnn at width 16)",
     summary="cnn at half width (16/32/64 filters), dropout 0.25")(cnn)
 
 
 @register_model(
-    "cnn_fast", view="image",
-    recipe=Recipe(optimizer="adamw", learning_rate=3e-3, schedule="cosine", warmup=0.05,
-                  weight_decay=1e-4, label_smoothing=0.1, epochs=30, batch_size=128),
+    "cnn_fast", view="image", recipe=KIT_RECIPE,
     hp={"width": 32, "dropout": 0.3},
     source="kaggle-digits (the planner's model for short budgets)",
     summary="3 conv-BN-ReLU stages with max pooling (5x5/32, 3x3/64, 3x3/128): ~5x fewer multiply-adds than cnn; "

@@ -22,10 +22,7 @@ from keras import layers
 
 from kaggle_digits.models import register_model
 from kaggle_digits.models.blocks import conv_bn_relu
-from kaggle_digits.recipe import Recipe
-
-RECIPE = Recipe(optimizer="adamw", learning_rate=3e-3, schedule="cosine", warmup=0.05,
-                weight_decay=1e-4, label_smoothing=0.1, epochs=30, batch_size=128)
+from kaggle_digits.recipe import KIT_RECIPE
 
 
 def _stem_fast(x, width: int):
@@ -56,12 +53,12 @@ def build_cnn_gru(x, width: int = 32, gru_units: int = 64, dropout: float = 0.3,
 
 
 register_model(
-    "cnn_gru", view="image", recipe=RECIPE, hp={"width": 32, "gru_units": 64, "dropout": 0.3, "stem": "fast"},
+    "cnn_gru", view="image", recipe=KIT_RECIPE, hp={"width": 32, "gru_units": 64, "dropout": 0.3, "stem": "fast"},
     source="kaggle-digits (cnn_fast's conv stem + bidirectional GRU over feature-map rows)",
     summary="cnn_fast's two conv stages to a 10x10x64 map, a bidirectional GRU(64) over its 10 rows")(build_cnn_gru)
 
 register_model(
-    "cnn_gru_deep", view="image", recipe=RECIPE.override(learning_rate=2e-3),
+    "cnn_gru_deep", view="image", recipe=KIT_RECIPE.override(learning_rate=2e-3),
     hp={"width": 32, "gru_units": 128, "dropout": 0.3, "stem": "deep"},
     source="kaggle-digits (conv-BN-ReLU stages + bidirectional GRU over feature-map rows)",
     summary="two [3x3, 3x3, 5x5/2] conv stages to a 7x7x64 map, a bidirectional GRU(128) over its 7 rows")(build_cnn_gru)
