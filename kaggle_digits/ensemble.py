@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.special import log_softmax, softmax
 
 from kaggle_digits import calibration
 from kaggle_digits.digits import N_CLASSES
@@ -105,9 +106,7 @@ def average(probabilities: Probabilities, weights: np.ndarray | None = None) -> 
 def log_blend(probabilities: Probabilities, weights: np.ndarray) -> np.ndarray:
     """softmax(sum_m w_m * log p_m): a weighted geometric mean whose weights also act as temperatures."""
     z = np.tensordot(np.asarray(weights, dtype=np.float64), _log_probs(probabilities), axes=1)
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return softmax(z, axis=1).astype(np.float32)
 
 
 def calibrated_average(probabilities: Probabilities, temperatures: np.ndarray) -> np.ndarray:
@@ -148,14 +147,12 @@ def fit_calibrated_weights(oof: Probabilities, y: np.ndarray) -> np.ndarray:
     calibrated = np.stack([calibration.apply_temperature(p, t) for p, t in zip(oof, temperatures)]).astype(np.float64)
     rows = np.arange(len(y))
 
-    def loss(theta: np.ndarray) -> float:
-        w = np.exp(theta - theta.max())
-        mixed = np.tensordot(w / w.sum(), calibrated[:, rows, y], axes=1)
+    def loss(theta: np.ndarray) -> float:  # softmax: convex weights from unconstrained parameters
+        mixed = np.tensordot(softmax(theta), calibrated[:, rows, y], axes=1)
         return float(-np.mean(np.log(np.clip(mixed, 1e-7, 1.0))))
 
     theta = minimize(loss, np.zeros(len(oof)), method="L-BFGS-B").x
-    w = np.exp(theta - theta.max())
-    return np.concatenate([temperatures, w / w.sum()])
+    return np.concatenate([temperatures, softmax(theta)])
 
 
 @register_blend("oof", apply=log_blend, description="log-probability (geometric) with fitted weights")
@@ -176,9 +173,7 @@ def fit_weights(oof: Probabilities, y: np.ndarray) -> np.ndarray:
 
     def loss(theta: np.ndarray) -> float:
         z = np.tensordot(np.exp(theta), logs, axes=1)
-        z -= z.max(axis=1, keepdims=True)
-        log_p = z[rows, y] - np.log(np.exp(z).sum(axis=1))
-        return float(-np.mean(log_p))
+        return float(-np.mean(log_softmax(z, axis=1)[rows, y]))
 
     return np.exp(minimize(loss, np.zeros(len(oof)), method="L-BFGS-B").x)
 
