@@ -127,10 +127,11 @@ class Setting:
         if old:
             text += f" ({old} is its deprecated name)"
         parser.add_argument(self.flag, *([old] if old else []), dest=self.dest, type=parse, choices=choices,
-                            metavar=meta.get("metavar"), default=None, help=text, action=_Deprecated if old else None)
+                            metavar=meta.get("metavar"), default=None, help=text,
+                            action=DeprecatedName if old else None)
 
 
-class _Deprecated(argparse.Action):
+class DeprecatedName(argparse.Action):
     """Stores the value; given under its old name (the second option string), says the new one in one line."""
 
     def __call__(self, parser, namespace, values, option_string=None):

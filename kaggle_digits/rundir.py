@@ -7,6 +7,7 @@ submissions/<run-id>/
   <model>/fold<k>/  fingerprint.json  history.json  oof.npy  test.npy  model.keras  done.json (last)
   ensemble.json  oof_probabilities.npy  test_probabilities.npy  submission.csv
   report.html  report/  tta.json                                      read-only extras
+  kaggle_scores.json                                                  its uploads' public scores (kaggle/scores.py)
   run.lock  run.lock.owner                                            the OS lock while a process writes it
 submissions/submission.csv  submission.json                           copy of the latest full-data run's, its run
 submissions/submitted.json                                            what `submit` uploaded
@@ -54,6 +55,7 @@ SUBMISSION = "submission.csv"  # also the name of the latest run's copy in the s
 REPORT_HTML = "report.html"
 REPORT_DIR = "report"
 TTA = "tta.json"
+KAGGLE_SCORES = "kaggle_scores.json"  # every scored upload of the run's submission, oldest first (kaggle/scores.py)
 LOCK = "run.lock"  # the OS file lock held while a process writes the folder (runlock.py)
 LOCK_OWNER = "run.lock.owner"  # pid and host of the lock's holder, for the refusal message
 # --- a fold folder, <model>/fold<k>/
@@ -67,7 +69,7 @@ DONE = "done.json"  # written last: a fold folder without it is unfinished
 FANOUT = "fanout.json"  # the kernels pushed and what each trains ("plan" is only the --minutes time plan)
 KERNEL_MANIFEST = "kernel_manifest.json"  # what a kernel trained, in its outputs
 KERNEL_RUN = "run"  # the run folder inside a kernel's outputs and inside the fan-out folder
-PLAN, MANIFEST = FANOUT, KERNEL_MANIFEST  # the old names, until kaggle/ uses the new ones
+OLD_FANOUT = "plan.json"  # FANOUT's name before this release: still read, never written (dropped next release)
 # --- the submissions folder: SUBMISSION (the latest full-data run's copy) with LATEST naming its run folder
 LATEST = "submission.json"
 SUBMITTED = "submitted.json"  # what `submit` uploaded: run, OOF accuracy, time (kaggle/provenance.py)

@@ -8,6 +8,7 @@ No internet is used: see tests/fake_kaggle.py.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import gzip
 import io
@@ -27,7 +28,7 @@ import pytest
 
 from fake_kaggle import FakeKaggle, basic_auth
 from kaggle_digits import atomic, cli, rundir, submission
-from kaggle_digits.kaggle import bundle, client, fanout
+from kaggle_digits.kaggle import bundle, client, commands, fanout
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "kaggle_digits" / "sample"
@@ -369,7 +370,7 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     assert calls.count("kernels.KernelsApiService/ListKernelSessionOutput") >= 2  # > 20 files: paginated
     # what came back
     (output,) = (work / "submissions").glob("kernels-*/kaggle-digits/output")
-    manifest = json.loads((output / rundir.MANIFEST).read_text())
+    manifest = json.loads((output / rundir.KERNEL_MANIFEST).read_text())
     assert manifest["devices"].startswith("data-parallel over 2 devices")
     assert manifest["kernel"] == f"{USER}/kaggle-digits" and manifest["n_test"] == 100
     frame = submission.validate_file(output / "submission.csv", n_rows=100)
@@ -395,40 +396,47 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
     assert code == 0, out + err + logs
     assert sorted(fake.kernels) == [f"{USER}/kaggle-digits-part1", f"{USER}/kaggle-digits-part2"]
     assert "not trained yet" in logs  # each kernel trained one fold and left the ensemble to the gather step
-    (plan_dir,) = (work / "submissions").glob("kernels-*")
-    run = plan_dir / "run"
+    (fanout_dir,) = (work / "submissions").glob("kernels-*")
+    run = fanout_dir / "run"
     ensemble = atomic.read_json(run / "ensemble.json")
     assert len(ensemble["models"]["cnn_gru"]["fold_accuracy"]) == 2
     # the ordinary ensemble step (--weights equal): test probabilities are the mean of the kernels' fold results
     folds = [np.load(run / "cnn_gru" / f"fold{k}" / "test.npy") for k in (0, 1)]
     np.testing.assert_allclose(np.load(run / "test_probabilities.npy"), np.mean(folds, axis=0), atol=1e-6)
     for k in (0, 1):
-        kernel_fold = plan_dir / f"kaggle-digits-part{k + 1}" / "output" / "run" / "cnn_gru" / f"fold{k}"
+        kernel_fold = fanout_dir / f"kaggle-digits-part{k + 1}" / "output" / "run" / "cnn_gru" / f"fold{k}"
         assert (kernel_fold / "test.npy").read_bytes() == (run / "cnn_gru" / f"fold{k}" / "test.npy").read_bytes()
     submission.validate_file(run / "submission.csv", n_rows=100)
     assert not (work / "submissions" / "submission.csv").exists()  # 200 rows: not the default upload
 
-    # gathering again (no kaggle call) reuses everything and gives the same file
+    # gathering again (no kaggle call) reuses everything and gives the same file -- also from a folder made
+    # before the fan-out record was renamed (plan.json, its id under "plan_id"), and with gather's old --weights
     before = (run / "submission.csv").read_bytes()
     calls = len(fake.requests)
-    assert in_process("gather", str(plan_dir), "--no-fetch", "--data", str(tiny_input), env=env, cwd=work,
-                      monkeypatch=monkeypatch) == 0
+    record = atomic.read_json(fanout_dir / rundir.FANOUT)
+    (fanout_dir / rundir.FANOUT).unlink()
+    old = {("plan_id" if key == "fanout_id" else key): value for key, value in record.items()}
+    atomic.write_json(fanout_dir / rundir.OLD_FANOUT, old)
+    capsys.readouterr()
+    assert in_process("gather", str(fanout_dir), "--no-fetch", "--data", str(tiny_input), "--weights", "equal",
+                      env=env, cwd=work, monkeypatch=monkeypatch) == 0
+    assert "--weights is deprecated" in capsys.readouterr().err
     assert len(fake.requests) == calls  # --no-fetch: no kaggle command; --ensemble-only: no training
     assert (run / "submission.csv").read_bytes() == before
 
 
 # =========================================================================== units
-def test_plan_parts_cover_every_model_fold_once():
+def test_split_work_covers_every_model_fold_once():
     models = ("a", "b")
-    assert fanout.plan_parts(models, 5, 1) == [(models, None)]
-    assert fanout.plan_parts(models, 5, 2) == [(models, (0, 1, 2)), (models, (3, 4))]
+    assert fanout.split_work(models, 5, 1) == [(models, None)]
+    assert fanout.split_work(models, 5, 2) == [(models, (0, 1, 2)), (models, (3, 4))]
     for n in range(2, 13):
-        parts = fanout.plan_parts(models, 5, n)
+        parts = fanout.split_work(models, 5, n)
         assert len(parts) <= n
         work = sorted((m, f) for ms, fs in parts for m in ms for f in fs)
         assert work == sorted((m, f) for m in models for f in range(5)), n
-    assert fanout.plan_parts(models, 5, 10) == [(("a",), (k,)) for k in range(5)] + [(("b",), (k,)) for k in range(5)]
-    assert fanout.plan_parts(("a",), 5, 3, only_folds=(1, 3)) == [(("a",), (1,)), (("a",), (3,))]
+    assert fanout.split_work(models, 5, 10) == [(("a",), (k,)) for k in range(5)] + [(("b",), (k,)) for k in range(5)]
+    assert fanout.split_work(("a",), 5, 3, only_folds=(1, 3)) == [(("a",), (1,)), (("a",), (3,))]
 
 
 def test_credential_source_names_places_never_values(tmp_path, monkeypatch):
@@ -513,25 +521,49 @@ def test_replica_devices(monkeypatch):
 
 def test_wait_skips_outputs_of_an_earlier_kernel_version(tmp_path, monkeypatch, caplog):
     """Right after a push, Kaggle may still report the previous version as complete: its outputs are not taken."""
-    plan_dir = fanout.prepare({"models": ["cnn"], "folds": 2, "seed": 1}, USER, root=tmp_path)
-    plan, (job,) = fanout.load_plan(plan_dir)
+    fanout_dir = fanout.prepare({"models": ["cnn"], "folds": 2, "seed": 1}, USER, root=tmp_path)
+    record, (job,) = fanout.load_fanout(fanout_dir)
     job.pushed = "Kernel version 2 successfully pushed."  # only pushed kernels are waited on
-    fanout.save_plan(plan_dir, plan, [job])
+    fanout.save_fanout(fanout_dir, record, [job])
     answers = iter([("running", ""), ("complete", ""), ("complete", "")])
-    plan_ids = iter(["an-earlier-push", plan["plan_id"]])
+    push_ids = iter(["an-earlier-push", record["fanout_id"]])
     fetched = []
 
     def fake_output(kernel_id, path, file_pattern=None):
         path.mkdir(parents=True, exist_ok=True)
         if file_pattern:  # the manifest alone
-            atomic.write_json(path / rundir.MANIFEST, {"plan_id": next(plan_ids)})
+            atomic.write_json(path / rundir.KERNEL_MANIFEST, {"fanout_id": next(push_ids)})
         else:
-            atomic.write_json(path / rundir.MANIFEST, {"plan_id": plan["plan_id"]})
+            atomic.write_json(path / rundir.KERNEL_MANIFEST, {"fanout_id": record["fanout_id"]})
             fetched.append(kernel_id)
         return sorted(path.rglob("*"))
 
     monkeypatch.setattr(client, "kernels_status", lambda kernel_id: next(answers))
     monkeypatch.setattr(client, "kernels_output", fake_output)
     caplog.set_level(logging.INFO, logger="kaggle_digits")
-    fanout.wait_and_fetch(plan_dir, poll_seconds=0)
+    fanout.wait_and_fetch(fanout_dir, poll_seconds=0)
     assert fetched == [job.id] and any("earlier version" in m for m in caplog.messages)
+
+
+def test_gather_takes_blend_and_its_deprecated_name_weights(capsys):
+    parser = argparse.ArgumentParser()
+    commands.gather_arguments(parser)
+    assert parser.parse_args(["kernels-1", "--blend", "equal"]).blend == "equal"
+    assert capsys.readouterr().err == ""
+    assert parser.parse_args(["kernels-1", "--weights", "oof"]).blend == "oof"
+    assert capsys.readouterr().err.strip() == ("note: --weights is deprecated and will be removed in the next "
+                                                "release; use --blend")
+
+
+def test_an_old_fanout_folder_is_still_read(tmp_path):
+    """plan.json (the fan-out record's name before the rename, its id under plan_id) is found and matched."""
+    fanout_dir = fanout.prepare({"models": ["cnn"], "folds": 2, "seed": 1}, USER, root=tmp_path)
+    record = atomic.read_json(fanout_dir / rundir.FANOUT)
+    (fanout_dir / rundir.FANOUT).unlink()
+    atomic.write_json(fanout_dir / rundir.OLD_FANOUT,
+                      {("plan_id" if key == "fanout_id" else key): value for key, value in record.items()})
+    old, (job,) = fanout.load_fanout(fanout_dir)
+    assert fanout.push_id(old) == record["fanout_id"] and job.models == ["cnn"]
+    assert fanout.unfinished(tmp_path, record["request"]) == fanout_dir  # the same push command resumes it
+    fanout.save_fanout(fanout_dir, old, [job])  # written back under the new name, which then wins
+    assert fanout.load_fanout(fanout_dir)[0] == old and (fanout_dir / rundir.FANOUT).is_file()

@@ -36,10 +36,10 @@ def error_line(err: str) -> str:
     return line
 
 
-def plan_of(work: Path) -> tuple[Path, dict, list]:
-    (plan_dir,) = (work / "submissions").glob("kernels-*")
-    plan, jobs = fanout.load_plan(plan_dir)
-    return plan_dir, plan, jobs
+def fanout_of(work: Path) -> tuple[Path, dict, list]:
+    (fanout_dir,) = (work / "submissions").glob("kernels-*")
+    record, jobs = fanout.load_fanout(fanout_dir)
+    return fanout_dir, record, jobs
 
 
 def bodies(fake: FakeKaggle, method: str) -> list[dict]:
@@ -79,7 +79,7 @@ def test_session_limit_part_way_then_the_same_command_pushes_only_the_rest(fake,
     line = error_line(err)
     assert "Maximum batch GPU session count of 2 reached" in line and "2 of 3 kernels pushed" in line
     assert "run the same command again" in line and "--resume" in line
-    plan_dir, plan, jobs = plan_of(work)
+    fanout_dir, _, jobs = fanout_of(work)
     assert [bool(j.pushed) for j in jobs] == [True, True, False]  # what was pushed is recorded
     assert sorted(fake.kernels) == [f"{USER}/kaggle-digits-part1", f"{USER}/kaggle-digits-part2"]
     # each push carried its timeout: twice the estimate (start-up and 1 epoch on 200 rows here)
@@ -90,10 +90,10 @@ def test_session_limit_part_way_then_the_same_command_pushes_only_the_rest(fake,
     saves = len(bodies(fake, SAVE))
     code, out, err = push(fake, tmp_path, work, monkeypatch, capsys, *command)
     assert code == 0, out + err
-    assert f"resuming {plan_dir.relative_to(work)}" in out
+    assert f"resuming {fanout_dir.relative_to(work)}" in out
     assert [b["slug"] for b in bodies(fake, SAVE)[saves:]] == [f"{USER}/kaggle-digits-part3"]  # only the rest
     assert all(k.version == 1 for k in fake.kernels.values())  # parts 1 and 2 not pushed again
-    assert all(j.pushed for j in plan_of(work)[2])
+    assert all(j.pushed for j in fanout_of(work)[2])
 
 
 @needs_kaggle
@@ -101,22 +101,22 @@ def test_gather_skips_unpushed_parts_and_resume_pushes_them(fake, work, tmp_path
     fake.hold_kernels, fake.gpu_session_limit = True, 1
     code, _, err = push(fake, tmp_path, work, monkeypatch, capsys, "--kernels", "2", "--no-wait", *QUICK)
     assert code == 2 and "1 of 2 kernels pushed" in error_line(err)
-    plan_dir, plan, _ = plan_of(work)
+    fanout_dir, record, _ = fanout_of(work)
     part1, part2 = f"{USER}/kaggle-digits-part1", f"{USER}/kaggle-digits-part2"
-    atomic.write_json(fake.kernels[part1].working / rundir.MANIFEST, {"plan_id": plan["plan_id"]})
+    atomic.write_json(fake.kernels[part1].working / rundir.KERNEL_MANIFEST, {"fanout_id": record["fanout_id"]})
     fake.finish(part1)
 
     env = kaggle_env(fake, tmp_path / "home")
     before = len(fake.requests)
-    assert in_process("gather", str(plan_dir), "--poll", "0", env=env, cwd=work, monkeypatch=monkeypatch) == 2
+    assert in_process("gather", str(fanout_dir), "--poll", "0", env=env, cwd=work, monkeypatch=monkeypatch) == 2
     line = error_line(capsys.readouterr().err)
-    assert f"1 of 2 kernels were never pushed ({part2})" in line and f"--resume {plan_dir}" in line
+    assert f"1 of 2 kernels were never pushed ({part2})" in line and f"--resume {fanout_dir}" in line
     polled = {f"{r.json()['userName']}/{r.json()['kernelSlug']}" for r in fake.requests[before:]
               if r.path.endswith("/GetKernelSessionStatus")}
     assert polled == {part1}  # the part Kaggle refused was never waited on
-    assert (plan_dir / "kaggle-digits-part1" / "output" / rundir.MANIFEST).is_file()  # fetched, kept
+    assert (fanout_dir / "kaggle-digits-part1" / "output" / rundir.KERNEL_MANIFEST).is_file()  # fetched, kept
 
-    code, out, err = push(fake, tmp_path, work, monkeypatch, capsys, "--resume", str(plan_dir), "--no-wait")
+    code, out, err = push(fake, tmp_path, work, monkeypatch, capsys, "--resume", str(fanout_dir), "--no-wait")
     assert code == 0, out + err
     assert sorted(fake.kernels) == [part1, part2] and fake.kernels[part1].version == 1
 
@@ -137,7 +137,7 @@ def test_pushing_a_slug_that_still_runs_is_refused_without_yes(fake, work, tmp_p
 
 # =========================================================================== weekly GPU quota
 @needs_kaggle
-def test_a_plan_beyond_the_gpu_hours_left_is_refused_unless_yes(fake, work, tmp_path, monkeypatch, capsys):
+def test_a_push_beyond_the_gpu_hours_left_is_refused_unless_yes(fake, work, tmp_path, monkeypatch, capsys):
     fake.gpu_quota_hours = (29.5, 30.0)  # half an hour left this week
     budget = ("--minutes", "60", "--models", "cnn_gru", "--no-report")  # estimate: 60 min + start-up
     code, out, err = push(fake, tmp_path, work, monkeypatch, capsys, "--no-wait", *budget)

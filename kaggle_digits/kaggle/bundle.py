@@ -112,7 +112,7 @@ def kernel_script(settings: dict, info: dict | None = None) -> str:
     fold_text = f"folds {', '.join(map(str, folds))} of {n_folds}" if folds else f"all {n_folds} folds"
     what = f"models {', '.join(settings['models'])}, {fold_text}"
     return _SCRIPT.format(version=__version__, what=what, kaggle_input=KAGGLE_INPUT, kaggle_working=KAGGLE_WORKING,
-                          manifest=rundir.MANIFEST, sha=sha, code_file=CODE_FILE, settings=_py_literal(settings),
+                          manifest=rundir.KERNEL_MANIFEST, sha=sha, code_file=CODE_FILE, settings=_py_literal(settings),
                           info=_py_literal({**(info or {}), "package_sha256": sha}), payload=lines)
 
 
@@ -203,5 +203,5 @@ def kernel_main(settings: dict, info: dict | None = None) -> int:
         shutil.copyfile(result.run_dir / rundir.TEST_PROBABILITIES, working / rundir.TEST_PROBABILITIES)
         manifest["ensemble"] = result.summary.get("ensemble", {})
         manifest["n_test"] = result.summary.get("n_test")
-    atomic.write_json(working / rundir.MANIFEST, manifest)
+    atomic.write_json(working / rundir.KERNEL_MANIFEST, manifest)
     return 0

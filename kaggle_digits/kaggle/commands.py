@@ -13,13 +13,14 @@ import shlex
 from pathlib import Path
 
 from kaggle_digits import rundir, submission
-from kaggle_digits.config import RunConfig, add_arguments, from_args, settings
+from kaggle_digits.config import DEFAULT_SUBMISSIONS, RunConfig, add_arguments, from_args, settings
 from kaggle_digits.data import check_data
 from kaggle_digits.ensemble import blend_choices
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.kaggle import client, fanout, limits, provenance, scores
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
 from kaggle_digits.machine import git_commit
+from kaggle_digits.options import DeprecatedName
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,11 @@ def download(args: argparse.Namespace) -> int:
 
 
 def submit_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", nargs="?", default=f"submissions/{rundir.SUBMISSION}",
-                   help="submission to upload (default: submissions/submission.csv, the latest run's)")
+    p.add_argument("file", nargs="?", default=f"{DEFAULT_SUBMISSIONS}/{rundir.SUBMISSION}",
+                   help=f"submission to upload (default: {DEFAULT_SUBMISSIONS}/{rundir.SUBMISSION}, the latest run's)")
     p.add_argument("-m", "--message", help="submission description (default: run, models, folds, OOF accuracy, "
                    "git commit)")
-    p.add_argument("--submissions-dir", default="submissions", help="where run folders are, to describe the file")
+    p.add_argument("--submissions-dir", default=DEFAULT_SUBMISSIONS, help="where run folders are, to describe the file")
     p.add_argument("--dry-run", action="store_true", help="validate and show the kaggle command; submit nothing")
     p.add_argument("--no-list", action="store_true", help="do not list recent submissions afterwards")
     p.add_argument("--no-wait", action="store_true", help="upload and return: do not wait for the public score")
@@ -143,9 +144,9 @@ def push_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: kaggle-digits; a new push of the same slug is a new version)")
     p.add_argument("--accelerator", default=DEFAULT_ACCELERATOR, help="kernel machine_shape (default: "
                    "NvidiaTeslaT4, Kaggle's GPU T4 x2; the retired NvidiaTeslaP100 and TPU v3 are refused)")
-    p.add_argument("--resume", metavar="PLAN_DIR", help="push the kernels of an earlier push that Kaggle refused "
+    p.add_argument("--resume", metavar="FANOUT_DIR", help="push the kernels of an earlier push that Kaggle refused "
                    "(the same command finds them too)")
-    p.add_argument("--yes", action="store_true", help="push even when the plan needs more GPU hours than your "
+    p.add_argument("--yes", action="store_true", help="push even when the kernels need more GPU hours than your "
                    "weekly quota has left, or a kernel of the same slug is still running")
     p.add_argument("--timeout-minutes", type=float, metavar="M", help="stop each kernel after M minutes (default: "
                    "twice its estimate, at least 30, at most Kaggle's 12 hours)")
@@ -156,8 +157,8 @@ def push_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--poll", type=float, default=60, metavar="SECONDS", help="status poll interval (default 60)")
     p.add_argument("--data", metavar="PATH", help="local competition data for gathering fanned-out folds "
                    "(default: ./data)")
-    p.add_argument("--submissions-dir", default="submissions", metavar="DIR",
-                   help="where kernel folders and outputs go (default: submissions)")
+    p.add_argument("--submissions-dir", default=DEFAULT_SUBMISSIONS, metavar="DIR",
+                   help=f"where kernel folders and outputs go (default: {DEFAULT_SUBMISSIONS})")
     _debug(p)
 
 
@@ -192,10 +193,10 @@ def push(args: argparse.Namespace) -> int:
     fold results are gathered into one local run folder and averaged by the ordinary ensemble step,
     which needs the competition data here too (scripts/download_data.py).
 
-    Before the first push: a retired --accelerator is refused; `kaggle quota` is read and a plan needing
+    Before the first push: a retired --accelerator is refused; `kaggle quota` is read and a push needing
     more GPU hours than are left is refused unless --yes; so is a slug whose kernel still runs. When Kaggle
     refuses a push part-way (its limit of concurrent GPU sessions), the kernels pushed so far are recorded and
-    the same command (or --resume PLAN_DIR) pushes the rest.
+    the same command (or --resume FANOUT_DIR) pushes the rest.
     """
     if args.kernels < 1:
         raise ConfigError(f"--kernels must be at least 1, got {args.kernels}")
@@ -203,9 +204,9 @@ def push(args: argparse.Namespace) -> int:
     root = Path(args.submissions_dir)
     if args.resume:
         if args.rest:
-            raise ConfigError(f"--resume {args.resume} pushes that plan as it was made: drop {' '.join(args.rest)}")
-        plan_dir = Path(args.resume)
-        fanout.load_plan(plan_dir)  # a wrong folder fails here
+            raise ConfigError(f"--resume {args.resume} pushes that fan-out as it was made: drop {' '.join(args.rest)}")
+        fanout_dir = Path(args.resume)
+        fanout.load_fanout(fanout_dir)  # a wrong folder fails here
     else:
         cfg = kernel_run_config(args.rest)
         owner = args.user or client.username()
@@ -217,39 +218,39 @@ def push(args: argparse.Namespace) -> int:
     if not args.resume:
         owner = owner or "your-kaggle-username"
         request = fanout.request_key(cfg.kernel_settings(), owner, args.slug, args.kernels, not args.cpu, accelerator)
-        plan_dir = None if args.dry_run else fanout.unfinished(root, request)
-        if plan_dir is not None:
-            print(f"resuming {plan_dir}: the same push was refused part-way before; pushing the kernels it lacks")
+        fanout_dir = None if args.dry_run else fanout.unfinished(root, request)
+        if fanout_dir is not None:
+            print(f"resuming {fanout_dir}: the same push was refused part-way before; pushing the kernels it lacks")
         else:
-            plan_dir = fanout.prepare(cfg.kernel_settings(), owner, slug=args.slug, n_kernels=args.kernels, root=root,
+            fanout_dir = fanout.prepare(cfg.kernel_settings(), owner, slug=args.slug, n_kernels=args.kernels, root=root,
                                       gpu=not args.cpu, accelerator=accelerator, git_commit=git_commit())
-    plan, jobs = fanout.load_plan(plan_dir)
+    record, jobs = fanout.load_fanout(fanout_dir)
     todo = [job for job in jobs if not job.pushed]
     if args.timeout_minutes:
         for job in todo:
             job.timeout_seconds = int(min(limits.SESSION_CAP_SECONDS, args.timeout_minutes * 60))
-        fanout.save_plan(plan_dir, plan, jobs)
+        fanout.save_fanout(fanout_dir, record, jobs)
     for job in jobs:
         folds = ",".join(map(str, job.only_folds)) if job.only_folds else "all"
         state = (f"pushed before ({job.pushed})" if job.pushed else
                  f"about {job.estimate_seconds / 60:.0f} min, stopped after {job.timeout_seconds / 60:.0f} min")
-        print(f"kernel {job.id}: models {','.join(job.models)}, folds {folds} -> {plan_dir / job.bundle}; {state}")
-    if plan.get("estimate_basis"):
-        print(f"estimates from {plan['estimate_basis']}")
+        print(f"kernel {job.id}: models {','.join(job.models)}, folds {folds} -> {fanout_dir / job.bundle}; {state}")
+    if record.get("estimate_basis"):
+        print(f"estimates from {record['estimate_basis']}")
     if args.dry_run:
         print("dry run: nothing pushed. Push with: "
-              + "; ".join(f"kaggle kernels push -p {plan_dir / j.bundle} -t {j.timeout_seconds}" for j in todo))
+              + "; ".join(f"kaggle kernels push -p {fanout_dir / j.bundle} -t {j.timeout_seconds}" for j in todo))
         return 0
-    if plan.get("gpu", True) and todo:
+    if record.get("gpu", True) and todo:
         _check_quota(todo, args.yes)
-    fanout.push_all(plan_dir, yes=args.yes)
+    fanout.push_all(fanout_dir, yes=args.yes)
     if args.no_wait:
-        print(f"pushed; fetch and combine the results later with: python scripts/gather_kernels.py {plan_dir}")
+        print(f"pushed; fetch and combine the results later with: python scripts/gather_kernels.py {fanout_dir}")
         return 0
-    jobs = fanout.wait_and_fetch(plan_dir, poll_seconds=args.poll)
+    jobs = fanout.wait_and_fetch(fanout_dir, poll_seconds=args.poll)
     if len(jobs) == 1 and not jobs[0].only_folds:
-        return _take_kernel_submission(plan_dir / jobs[0].output, Path(args.submissions_dir))
-    result = fanout.gather(plan_dir, data=args.data, submissions_dir=args.submissions_dir)
+        return _take_kernel_submission(fanout_dir / jobs[0].output, Path(args.submissions_dir))
+    result = fanout.gather(fanout_dir, data=args.data, submissions_dir=args.submissions_dir)
     print(f"submit it with: python scripts/submit.py {result.submission_path}")
     return 0
 
@@ -297,12 +298,13 @@ def _take_kernel_submission(output: Path, submissions_dir: Path) -> int:
 
 
 def gather_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("plan_dir", help="the submissions/kernels-<time> folder push_kernel.py printed")
+    p.add_argument("fanout_dir", help="the submissions/kernels-<time> folder push_kernel.py printed")
     p.add_argument("--data", metavar="PATH", help="local competition data (default: ./data)")
     p.add_argument("--no-fetch", action="store_true", help="use the outputs fetched already; call no kaggle command")
     p.add_argument("--poll", type=float, default=60, metavar="SECONDS", help="status poll interval (default 60)")
-    p.add_argument("--weights", choices=blend_choices(), help="the blend that makes the submission (default: as pushed)")
-    p.add_argument("--submissions-dir", metavar="DIR", help="where submission.csv is copied (default: the plan "
+    p.add_argument("--blend", "--weights", choices=blend_choices(), action=DeprecatedName,
+                   help="the blend that makes the submission (default: as pushed; --weights is its deprecated name)")
+    p.add_argument("--submissions-dir", metavar="DIR", help="where submission.csv is copied (default: the fan-out "
                    "folder's parent)")
     _debug(p)
 
@@ -317,19 +319,19 @@ def gather(args: argparse.Namespace) -> int:
     ordinary ensemble step there (nothing is trained; it needs the competition data, default ./data).
     The submission is written to that run folder and copied to submissions/submission.csv.
     """
-    plan_dir = Path(args.plan_dir)
-    fanout.load_plan(plan_dir)  # a wrong folder fails before any kaggle call
+    fanout_dir = Path(args.fanout_dir)
+    fanout.load_fanout(fanout_dir)  # a wrong folder fails before any kaggle call
     if not args.no_fetch:
-        fanout.wait_and_fetch(plan_dir, poll_seconds=args.poll)
-    result = fanout.gather(plan_dir, data=args.data, submissions_dir=args.submissions_dir, weights=args.weights)
+        fanout.wait_and_fetch(fanout_dir, poll_seconds=args.poll)
+    result = fanout.gather(fanout_dir, data=args.data, submissions_dir=args.submissions_dir, blend=args.blend)
     print(f"submit it with: python scripts/submit.py {result.submission_path}")
     return 0
 
 
 # --------------------------------------------------------------------------- runs
 def runs_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--submissions-dir", default="submissions", metavar="DIR",
-                   help="where run folders are (default: submissions)")
+    p.add_argument("--submissions-dir", default=DEFAULT_SUBMISSIONS, metavar="DIR",
+                   help=f"where run folders are (default: {DEFAULT_SUBMISSIONS})")
     _debug(p)
 
 

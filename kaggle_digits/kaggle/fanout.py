@@ -6,10 +6,11 @@ fold folders into one local run folder and runs the normal ensemble step on them
 nothing is trained, and the fold fingerprints must match except for the code version and the Keras
 backend).
 
-plan.json records which kernels were pushed. Kaggle refuses a push beyond the account's concurrent GPU
-sessions ("Maximum batch GPU session count of N reached"): the parts pushed before stay recorded, the
-same push command (``unfinished`` finds the plan by its request) or ``--resume`` pushes only the rest,
-and waiting/gathering never polls a part that was never pushed.
+The fan-out folder's fanout.json (``rundir.FANOUT``) records which kernels were pushed; a folder made before
+it had that name has plan.json, still read for one release. Kaggle refuses a push beyond the account's
+concurrent GPU sessions ("Maximum batch GPU session count of N reached"): the parts pushed before stay
+recorded, the same push command (``unfinished`` finds the fan-out by its request) or ``--resume`` pushes only
+the rest, and waiting/gathering never polls a part that was never pushed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_digits import __version__, atomic, rundir
-from kaggle_digits.config import kernel_settings
+from kaggle_digits.config import DEFAULT_SUBMISSIONS, kernel_settings
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.kaggle import client, limits
 from kaggle_digits.kaggle.bundle import write_kernel_folder
@@ -39,8 +40,8 @@ TERMINAL = ("complete", "error", "cancel_requested", "cancel_acknowledged")
 ACTIVE = ("queued", "running", "new_script")  # a version still running (or about to) on Kaggle
 
 
-# --------------------------------------------------------------------------- fan-out plan
-def plan_parts(models: tuple[str, ...], n_folds: int, n_kernels: int,
+# --------------------------------------------------------------------------- splitting the work
+def split_work(models: tuple[str, ...], n_folds: int, n_kernels: int,
                only_folds: tuple[int, ...] | None = None) -> list[tuple[tuple[str, ...], tuple[int, ...] | None]]:
     """Split (model, fold) work over at most ``n_kernels`` kernels: fold groups first, then per model.
 
@@ -71,8 +72,8 @@ class KernelJob:
     id: str            # owner/slug
     models: list
     only_folds: list | None
-    bundle: str        # folder pushed with `kaggle kernels push -p`, relative to the plan folder
-    output: str        # where `kaggle kernels output` puts the files, relative to the plan folder
+    bundle: str        # folder pushed with `kaggle kernels push -p`, relative to the fan-out folder
+    output: str        # where `kaggle kernels output` puts the files, relative to the fan-out folder
     pushed: str = ""   # the CLI's confirmation line; "" while not pushed
     status: str = ""
     estimate_seconds: float = 0.0  # limits.kernel_estimate, start-up included
@@ -80,69 +81,80 @@ class KernelJob:
 
 
 def request_key(settings: dict, owner: str, slug: str, n_kernels: int, gpu: bool, accelerator: str | None) -> str:
-    """What a push was asked to do: the same command gives the same key (so it can resume its plan)."""
+    """What a push was asked to do: the same command gives the same key (so it can resume its fan-out)."""
     asked = [kernel_settings(settings), owner, slug, n_kernels, gpu, accelerator]
     return hashlib.sha256(json.dumps(asked, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 
 def unfinished(root: Path, request: str) -> Path | None:
-    """The newest plan folder under ``root`` made by the same request with parts never pushed, if any."""
-    for plan_dir in sorted(Path(root).glob("kernels-*"), reverse=True):
+    """The newest fan-out folder under ``root`` made by the same request with parts never pushed, if any."""
+    for fanout_dir in sorted(Path(root).glob("kernels-*"), reverse=True):
         try:
-            plan, jobs = load_plan(plan_dir)
+            record, jobs = load_fanout(fanout_dir)
         except DataError:
             continue
-        if plan.get("request") == request and any(not j.pushed for j in jobs):
-            return plan_dir
+        if record.get("request") == request and any(not j.pushed for j in jobs):
+            return fanout_dir
     return None
 
 
 def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernels: int = 1,
-            root: Path = Path("submissions"), gpu: bool = True, accelerator: str | None = DEFAULT_ACCELERATOR,
-            git_commit: str | None = None) -> Path:
-    """Write one kernel folder per part plus plan.json under ``root``/kernels-<time>/; return that folder."""
+            root: Path = Path(DEFAULT_SUBMISSIONS), gpu: bool = True,
+            accelerator: str | None = DEFAULT_ACCELERATOR, git_commit: str | None = None) -> Path:
+    """Write one kernel folder per part plus fanout.json under ``root``/kernels-<time>/; return that folder."""
     from kaggle_digits.models import get_spec
 
     request = request_key(settings, owner, slug, n_kernels, gpu, accelerator)
     settings = kernel_settings(settings)
-    parts = plan_parts(tuple(settings["models"]), settings["folds"], n_kernels, settings.get("only_folds"))
+    parts = split_work(tuple(settings["models"]), settings["folds"], n_kernels, settings.get("only_folds"))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    plan_dir = atomic.unique_path(Path(root) / f"kernels-{stamp}")
-    plan_id = f"{plan_dir.name}-{uuid.uuid4().hex[:8]}"  # tells this push's outputs from an earlier version's
-    info = {"created": dt.datetime.now().isoformat(timespec="seconds"), "git_commit": git_commit, "plan_id": plan_id}
+    fanout_dir = atomic.unique_path(Path(root) / f"kernels-{stamp}")
+    fanout_id = f"{fanout_dir.name}-{uuid.uuid4().hex[:8]}"  # tells this push's outputs from an earlier version's
+    info = {"created": dt.datetime.now().isoformat(timespec="seconds"), "git_commit": git_commit,
+            "fanout_id": fanout_id}
     jobs = []
     for i, (models, folds) in enumerate(parts, start=1):
         part_slug = slug if len(parts) == 1 else f"{slug}-part{i}"
         part = {**settings, "models": list(models), "only_folds": list(folds) if folds else None}
         kernel_id = f"{owner}/{part_slug}"
-        write_kernel_folder(plan_dir / part_slug / "bundle", kernel_id, part, gpu=gpu, accelerator=accelerator,
+        write_kernel_folder(fanout_dir / part_slug / "bundle", kernel_id, part, gpu=gpu, accelerator=accelerator,
                             info={**info, "kernel": kernel_id, "part": i, "parts": len(parts)})
         estimate = limits.kernel_estimate(part, lambda m: get_spec(m).recipe.epochs, gpu=gpu)
         jobs.append(KernelJob(kernel_id, list(models), list(folds) if folds else None, f"{part_slug}/bundle",
                               f"{part_slug}/output", estimate_seconds=estimate.seconds,
                               timeout_seconds=estimate.timeout_seconds))
         basis = estimate.basis
-    save_plan(plan_dir, {"kit_version": __version__, "created": info["created"], "git_commit": git_commit,
-                         "plan_id": plan_id, "request": request, "estimate_basis": basis,
-                         "settings": settings, "gpu": gpu, "accelerator": accelerator,
-                         "kernels": [vars(j) for j in jobs]})
-    return plan_dir
+    save_fanout(fanout_dir, {"kit_version": __version__, "created": info["created"], "git_commit": git_commit,
+                             "fanout_id": fanout_id, "request": request, "estimate_basis": basis,
+                             "settings": settings, "gpu": gpu, "accelerator": accelerator,
+                             "kernels": [vars(j) for j in jobs]})
+    return fanout_dir
 
 
-def load_plan(plan_dir: Path) -> tuple[dict, list[KernelJob]]:
+def load_fanout(fanout_dir: Path) -> tuple[dict, list[KernelJob]]:
+    """The fan-out record of ``fanout_dir`` and its kernels (plan.json in a folder from before the rename)."""
+    path = Path(fanout_dir) / rundir.FANOUT
+    if not path.is_file() and (Path(fanout_dir) / rundir.OLD_FANOUT).is_file():
+        path = Path(fanout_dir) / rundir.OLD_FANOUT
     try:
-        plan = atomic.read_json(Path(plan_dir) / rundir.PLAN)
+        record = atomic.read_json(path)
     except FileNotFoundError:
-        raise DataError(f"{plan_dir}: no {rundir.PLAN}; give the folder that scripts/push_kernel.py printed") from None
+        raise DataError(f"{fanout_dir}: no {rundir.FANOUT}; give the folder that scripts/push_kernel.py "
+                        f"printed") from None
     except ValueError as exc:
-        raise DataError(f"{Path(plan_dir) / rundir.PLAN}: not valid JSON ({exc})") from None
-    return plan, [KernelJob(**k) for k in plan["kernels"]]
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    return record, [KernelJob(**k) for k in record["kernels"]]
 
 
-def save_plan(plan_dir: Path, plan: dict, jobs: list[KernelJob] | None = None) -> None:
+def save_fanout(fanout_dir: Path, record: dict, jobs: list[KernelJob] | None = None) -> None:
     if jobs is not None:
-        plan = {**plan, "kernels": [vars(j) for j in jobs]}
-    atomic.write_json(Path(plan_dir) / rundir.PLAN, plan)
+        record = {**record, "kernels": [vars(j) for j in jobs]}
+    atomic.write_json(Path(fanout_dir) / rundir.FANOUT, record)
+
+
+def push_id(record: dict) -> str | None:
+    """Which push wrote ``record`` (fanout.json or a kernel's manifest); ``plan_id`` in files before the rename."""
+    return record.get("fanout_id", record.get("plan_id"))
 
 
 # --------------------------------------------------------------------------- push, wait, fetch
@@ -151,14 +163,14 @@ def still_running(jobs: list[KernelJob]) -> list[tuple[KernelJob, str]]:
     return [(job, state) for job in jobs if (state := client.kernel_state(job.id)) in ACTIVE]
 
 
-def push_all(plan_dir: Path, *, yes: bool = False) -> list[KernelJob]:
-    """Push every part not pushed yet, recording each in plan.json as it goes.
+def push_all(fanout_dir: Path, *, yes: bool = False) -> list[KernelJob]:
+    """Push every part not pushed yet, recording each in fanout.json as it goes.
 
     Refused before the first push (unless ``yes``): a part whose slug still runs on Kaggle, since a new push
     starts a new version while the earlier one keeps running. A concurrent-session refusal part-way stops
     here with the parts pushed so far recorded, saying how to push the rest.
     """
-    plan, jobs = load_plan(plan_dir)
+    record, jobs = load_fanout(fanout_dir)
     todo = [job for job in jobs if not job.pushed]
     if not yes and (running := still_running(todo)):
         names = ", ".join(f"{job.id} ({state})" for job, state in running)
@@ -168,29 +180,30 @@ def push_all(plan_dir: Path, *, yes: bool = False) -> list[KernelJob]:
                           f"or pass --yes")
     for job in todo:
         try:
-            job.pushed = client.kernels_push(Path(plan_dir) / job.bundle, timeout_seconds=job.timeout_seconds or None)
+            job.pushed = client.kernels_push(Path(fanout_dir) / job.bundle, timeout_seconds=job.timeout_seconds or None)
         except client.SessionLimitError as exc:
-            save_plan(plan_dir, plan, jobs)
+            save_fanout(fanout_dir, record, jobs)
             done = sum(bool(j.pushed) for j in jobs)
             raise client.KaggleError(
-                f"{exc}; {done} of {len(jobs)} kernels pushed and recorded in {Path(plan_dir) / rundir.PLAN}: once "
+                f"{exc}; {done} of {len(jobs)} kernels pushed and recorded in {Path(fanout_dir) / rundir.FANOUT}: once "
                 f"one of them has finished, run the same command again (or `python scripts/push_kernel.py "
-                f"--resume {plan_dir}`) to push the other {len(jobs) - done}") from None
+                f"--resume {fanout_dir}`) to push the other {len(jobs) - done}") from None
         log.info(f"[{job.id}] {job.pushed}")
-        save_plan(plan_dir, plan, jobs)
+        save_fanout(fanout_dir, record, jobs)
     return jobs
 
 
-def unpushed(plan_dir: Path) -> list[KernelJob]:
-    return [job for job in load_plan(plan_dir)[1] if not job.pushed]
+def unpushed(fanout_dir: Path) -> list[KernelJob]:
+    return [job for job in load_fanout(fanout_dir)[1] if not job.pushed]
 
 
-def wait_and_fetch(plan_dir: Path, *, poll_seconds: float = 60, timeout_seconds: float = 13 * 3600) -> list[KernelJob]:
+def wait_and_fetch(fanout_dir: Path, *, poll_seconds: float = 60,
+                   timeout_seconds: float = 13 * 3600) -> list[KernelJob]:
     """Poll ``kaggle kernels status`` until every kernel has finished, fetching each one's outputs as it does."""
-    plan, jobs = load_plan(plan_dir)
+    record, jobs = load_fanout(fanout_dir)
     deadline = time.monotonic() + timeout_seconds
     # a part Kaggle never accepted has nothing to wait for (gather names it)
-    pending = [j for j in jobs if j.pushed and _fetched_manifest(plan_dir, plan, j) is None]
+    pending = [j for j in jobs if j.pushed and _fetched_manifest(fanout_dir, record, j) is None]
     failures, stale = [], {}
     while pending:
         time.sleep(poll_seconds)  # also right after a push: the status may still be the previous version's
@@ -199,15 +212,15 @@ def wait_and_fetch(plan_dir: Path, *, poll_seconds: float = 60, timeout_seconds:
             if status != job.status:
                 log.info(f"[{job.id}] {status}" + (f": {failure}" if failure else ""))
                 job.status = status
-                save_plan(plan_dir, plan, jobs)
+                save_fanout(fanout_dir, record, jobs)
             if status not in TERMINAL:
                 continue
-            output = Path(plan_dir) / job.output
+            output = Path(fanout_dir) / job.output
             if output.exists():
                 shutil.rmtree(output)
             # the manifest first: the status may still describe the previous version of this kernel
-            client.kernels_output(job.id, output, file_pattern=f"^{re.escape(rundir.MANIFEST)}$")
-            if (output / rundir.MANIFEST).is_file() and _fetched_manifest(plan_dir, plan, job) is None:
+            client.kernels_output(job.id, output, file_pattern=f"^{re.escape(rundir.KERNEL_MANIFEST)}$")
+            if (output / rundir.KERNEL_MANIFEST).is_file() and _fetched_manifest(fanout_dir, record, job) is None:
                 if not stale.get(job.id):
                     log.info(f"[{job.id}] its outputs are still an earlier version's; waiting for this push to run")
                 stale[job.id] = True
@@ -215,12 +228,12 @@ def wait_and_fetch(plan_dir: Path, *, poll_seconds: float = 60, timeout_seconds:
             files = client.kernels_output(job.id, output)
             pending.remove(job)
             log.info(f"[{job.id}] {len(files)} output files in {output}")
-            if status != "complete" or _fetched_manifest(plan_dir, plan, job) is None:
+            if status != "complete" or _fetched_manifest(fanout_dir, record, job) is None:
                 failures.append(f"{job.id} ({status}{': ' + failure if failure else ''}; log in {output})")
         if pending and time.monotonic() > deadline:
             raise DataError(f"kernels still running after {timeout_seconds / 3600:.1f} h: "
                             f"{', '.join(j.id for j in pending)}; fetch them later with "
-                            f"`python scripts/gather_kernels.py {plan_dir}`")
+                            f"`python scripts/gather_kernels.py {fanout_dir}`")
     if failures:
         raise DataError(f"kernel(s) did not finish: {'; '.join(failures)}")
     return jobs
@@ -228,32 +241,33 @@ def wait_and_fetch(plan_dir: Path, *, poll_seconds: float = 60, timeout_seconds:
 
 def load_manifest(output_dir: Path) -> dict:
     try:
-        return atomic.read_json(Path(output_dir) / rundir.MANIFEST)
+        return atomic.read_json(Path(output_dir) / rundir.KERNEL_MANIFEST)
     except FileNotFoundError:
-        raise DataError(f"{output_dir}: no {rundir.MANIFEST}; the kernel did not finish (see its .log there)") from None
+        raise DataError(f"{output_dir}: no {rundir.KERNEL_MANIFEST}; the kernel did not finish (see its .log "
+                        f"there)") from None
     except ValueError as exc:
-        raise DataError(f"{Path(output_dir) / rundir.MANIFEST}: not valid JSON ({exc})") from None
+        raise DataError(f"{Path(output_dir) / rundir.KERNEL_MANIFEST}: not valid JSON ({exc})") from None
 
 
-def _fetched_manifest(plan_dir: Path, plan: dict, job: KernelJob) -> dict | None:
-    """The fetched kernel_manifest.json of ``job`` if it belongs to this plan's push, else None."""
+def _fetched_manifest(fanout_dir: Path, record: dict, job: KernelJob) -> dict | None:
+    """The fetched kernel_manifest.json of ``job`` if it belongs to this fan-out's push, else None."""
     try:
-        manifest = atomic.read_json(Path(plan_dir) / job.output / rundir.MANIFEST)
+        manifest = atomic.read_json(Path(fanout_dir) / job.output / rundir.KERNEL_MANIFEST)
     except (OSError, ValueError):
         return None
-    return manifest if manifest.get("plan_id") == plan.get("plan_id") else None
+    return manifest if push_id(manifest) == push_id(record) else None
 
 
 # --------------------------------------------------------------------------- gather
-def merge_folds(plan_dir: Path, run_dir: Path) -> list[str]:
+def merge_folds(fanout_dir: Path, run_dir: Path) -> list[str]:
     """Copy every kernel's finished fold folders into ``run_dir``; return the ``model/foldK`` names copied."""
-    _, jobs = load_plan(plan_dir)
+    _, jobs = load_fanout(fanout_dir)
     copied: dict[str, str] = {}
     for job in jobs:
-        source = Path(plan_dir) / job.output / rundir.KERNEL_RUN
+        source = Path(fanout_dir) / job.output / rundir.KERNEL_RUN
         if not source.is_dir():
             raise DataError(f"{source.parent}: no {rundir.KERNEL_RUN}/ folder -- fetch the outputs of {job.id} "
-                            f"first (`python scripts/gather_kernels.py {plan_dir}`)")
+                            f"first (`python scripts/gather_kernels.py {fanout_dir}`)")
         for fold_dir in rundir.finished_fold_dirs(source):
             name = fold_dir.relative_to(source).as_posix()
             if name in copied:
@@ -267,16 +281,16 @@ def merge_folds(plan_dir: Path, run_dir: Path) -> list[str]:
     return sorted(copied)
 
 
-def check_fold_assignment(plan_dir: Path, cfg) -> None:
+def check_fold_assignment(fanout_dir: Path, cfg) -> None:
     """The kernels' train subset and fold ids must equal the ones computed here from the local data."""
     from kaggle_digits.data import load_competition
     from kaggle_digits.folds import training_folds
 
     data = load_competition(cfg.data)
     rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
-    _, jobs = load_plan(plan_dir)
+    _, jobs = load_fanout(fanout_dir)
     for job in jobs:
-        run = Path(plan_dir) / job.output / rundir.KERNEL_RUN
+        run = Path(fanout_dir) / job.output / rundir.KERNEL_RUN
         try:
             theirs_rows, theirs_folds = rundir.read_folds(run)
         except (OSError, ValueError):
@@ -288,29 +302,29 @@ def check_fold_assignment(plan_dir: Path, cfg) -> None:
                             f"its folds cannot be combined with this data")
 
 
-def gather(plan_dir: Path, *, data: str | None = None, submissions_dir: str | None = None,
-           weights: str | None = None):
-    """Merge fetched kernel outputs into ``plan_dir``/run and run the ordinary ensemble step on them."""
+def gather(fanout_dir: Path, *, data: str | None = None, submissions_dir: str | None = None,
+           blend: str | None = None):
+    """Merge fetched kernel outputs into ``fanout_dir``/run and run the ordinary ensemble step on them."""
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission
 
-    plan, jobs = load_plan(plan_dir)
+    record, jobs = load_fanout(fanout_dir)
     if never := [job for job in jobs if not job.pushed]:
-        raise DataError(f"{plan_dir}: {len(never)} of {len(jobs)} kernels were never pushed "
+        raise DataError(f"{fanout_dir}: {len(never)} of {len(jobs)} kernels were never pushed "
                         f"({', '.join(job.id for job in never)}); push them with `python scripts/push_kernel.py "
-                        f"--resume {plan_dir}`, then gather again (the outputs fetched so far are kept)")
-    run_dir = Path(plan_dir) / rundir.KERNEL_RUN
-    settings = {**kernel_settings(plan["settings"]), "only_folds": None, "data": data, "run_dir": str(run_dir),
-                "submissions_dir": submissions_dir or str(Path(plan_dir).parent), "ensemble_only": True}
-    if weights:
-        settings["blend"] = weights
+                        f"--resume {fanout_dir}`, then gather again (the outputs fetched so far are kept)")
+    run_dir = Path(fanout_dir) / rundir.KERNEL_RUN
+    settings = {**kernel_settings(record["settings"]), "only_folds": None, "data": data, "run_dir": str(run_dir),
+                "submissions_dir": submissions_dir or str(Path(fanout_dir).parent), "ensemble_only": True}
+    if blend:
+        settings["blend"] = blend
     cfg = RunConfig(**settings).validate()
-    copied = merge_folds(plan_dir, run_dir)
+    copied = merge_folds(fanout_dir, run_dir)
     wanted = [rundir.fold_name(m, k) for m in cfg.models for k in range(cfg.folds)]
     missing = [w for w in wanted if w not in copied]
     if missing:
-        raise DataError(f"{plan_dir}: the kernels' outputs lack {', '.join(missing)}; every fold of every model "
+        raise DataError(f"{fanout_dir}: the kernels' outputs lack {', '.join(missing)}; every fold of every model "
                         f"is needed for the ensemble")
-    check_fold_assignment(plan_dir, cfg)
-    log.info(f"gathered {len(copied)} fold results from {len(plan['kernels'])} kernel(s) into {run_dir}")
+    check_fold_assignment(fanout_dir, cfg)
+    log.info(f"gathered {len(copied)} fold results from {len(record['kernels'])} kernel(s) into {run_dir}")
     return make_submission(cfg)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from kaggle_digits import atomic, rundir
+from kaggle_digits.config import DEFAULT_SUBMISSIONS
 from kaggle_digits.kaggle import scores
 
 COLUMNS = ["when", "run", "models", "folds x epochs", "wall", "OOF", "public score", "commit"]
@@ -64,8 +65,11 @@ def _commit(run_dir: Path, invocations: list[dict]) -> str:
     commits = [i.get("commit") for i in invocations if i.get("commit")]
     if commits:
         return commits[-1]
-    for where in (run_dir.parent / rundir.MANIFEST, run_dir.parent / rundir.PLAN,
-                  run_dir.parent.parent.parent / rundir.PLAN):  # a kernel's run, a gathered run
+    # a kernel's run (its manifest, its fan-out's record), a gathered run (its fan-out's record; plan.json before
+    # the rename)
+    fanouts = [folder / name for folder in (run_dir.parent, run_dir.parent.parent.parent)
+               for name in (rundir.FANOUT, rundir.OLD_FANOUT)]
+    for where in (run_dir.parent / rundir.KERNEL_MANIFEST, *fanouts):
         if (commit := _read(where).get("git_commit")):
             return commit
     return ""
@@ -92,7 +96,7 @@ def describe(run_dir: Path, submissions_dir: Path) -> dict:
     }
 
 
-def table(submissions_dir: str | Path = "submissions") -> pd.DataFrame:
+def table(submissions_dir: str | Path = DEFAULT_SUBMISSIONS) -> pd.DataFrame:
     """The ledger: one row per run folder, newest first."""
     root = Path(submissions_dir)
     frame = pd.DataFrame([describe(p, root) for p in run_folders(root)], columns=COLUMNS)

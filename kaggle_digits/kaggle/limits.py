@@ -6,7 +6,7 @@
   float16 there (precision.py).
 - Run time: each kernel gets ``kaggle kernels push -t SECONDS`` from its estimate plus a margin, so a hung
   kernel stops long before Kaggle's 12-hour cap and stops using GPU quota.
-- GPU quota: ``kaggle quota`` is read before a fan-out; a plan needing more GPU hours than are left this
+- GPU quota: ``kaggle quota`` is read before a fan-out; a push needing more GPU hours than are left this
   week is refused unless ``--yes``.
 
 A kernel's estimate is its ``--minutes`` budget when it has one (the kernel plans its run to that budget,
@@ -124,9 +124,9 @@ def parse_quota(output: str, resource: str = "GPU") -> Quota | None:
 
 
 def quota_refusal(needed_hours: float, quota: Quota | None) -> str | None:
-    """Why a plan needing ``needed_hours`` of GPU should not be pushed (None: it fits, or the quota is unknown)."""
+    """Why a push needing ``needed_hours`` of GPU should not be pushed (None: it fits, or the quota is unknown)."""
     if quota is None or needed_hours <= quota.remaining_hours:
         return None
     refresh = f" (the quota refreshes {quota.refresh})" if quota.refresh else ""
-    return (f"the plan needs about {needed_hours:.1f} GPU hours but {quota.remaining_hours:.1f} of your "
+    return (f"the push needs about {needed_hours:.1f} GPU hours but {quota.remaining_hours:.1f} of your "
             f"{quota.total_hours:.0f} weekly hours are left{refresh}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kaggle_digits import __version__, atomic, rundir
+from kaggle_digits.config import DEFAULT_SUBMISSIONS
 from kaggle_digits.machine import git_commit
 
 _OOF_IN_MESSAGE = re.compile(r"OOF accuracy (\d+(?:\.\d+)?)%")
@@ -37,7 +38,7 @@ def _submission_files(submissions_dir: Path) -> Iterator[Path]:
         yield from Path(submissions_dir).glob("/".join(["*"] * depth) + f"/{rundir.SUBMISSION}")
 
 
-def find_run(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions") -> Path | None:
+def find_run(file: str | os.PathLike, submissions_dir: str | os.PathLike = DEFAULT_SUBMISSIONS) -> Path | None:
     """The run folder that made ``file``: its own folder, a kernel output's run/, the run recorded for
     submissions/submission.csv (rundir.record_latest), else the newest run whose submission.csv is
     byte-identical (copies made before that record existed, --out copies)."""
@@ -93,7 +94,7 @@ class RunFacts:
         return f"run {self.run_dir}: {oof}, {rows}"
 
 
-def describe(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions") -> RunFacts:
+def describe(file: str | os.PathLike, submissions_dir: str | os.PathLike = DEFAULT_SUBMISSIONS) -> RunFacts:
     run_dir = find_run(file, submissions_dir)
     if run_dir is None:
         return RunFacts(None)
@@ -118,7 +119,7 @@ def describe(file: str | os.PathLike, submissions_dir: str | os.PathLike = "subm
     return facts
 
 
-def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike = "submissions",
+def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike = DEFAULT_SUBMISSIONS,
                     commit: str | None = None) -> str:
     """``kaggle-digits <version> run <name>: <models>, <k> folds, OOF <acc>, commit <sha>`` -- what made the file."""
     head, details, manifest = f"kaggle-digits {__version__}", [], {}
@@ -135,7 +136,7 @@ def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike 
                 details.append(f"OOF accuracy {oof:.4%}")
         except (OSError, ValueError, AttributeError, TypeError):
             pass
-        for where in (run_dir.parent / rundir.MANIFEST, run_dir.parent / rundir.PLAN):
+        for where in (run_dir.parent / name for name in (rundir.KERNEL_MANIFEST, rundir.FANOUT, rundir.OLD_FANOUT)):
             try:
                 manifest = json.loads(where.read_text(encoding="utf-8"))
                 break

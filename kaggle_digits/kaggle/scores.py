@@ -3,8 +3,8 @@
 Kaggle scores a submission a little after the upload (status PENDING, then COMPLETE or ERROR). ``wait``
 polls ``kaggle competitions submissions --csv`` with a growing interval (``first_poll`` seconds, doubling,
 at most ``MAX_POLL_SECONDS``) until the submission leaves PENDING or ``max_wait`` seconds have passed.
-``record`` appends the outcome to the run folder's ``SCORES`` file (and to submissions/submitted.json), which
-``kaggle-digits runs`` reads back.
+``record`` appends the outcome to the run folder's ``rundir.KAGGLE_SCORES`` file (and to
+submissions/submitted.json), which ``kaggle-digits runs`` reads back.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kaggle_digits import atomic
+from kaggle_digits import atomic, rundir
 from kaggle_digits.kaggle import client, provenance
 
 log = logging.getLogger(__name__)
 
-SCORES = "kaggle_scores.json"  # in a run folder: every scored upload of its submission, oldest first
 MAX_POLL_SECONDS = 60.0
 _REF = re.compile(r"Submission ref:\s*(\d+)")
 _REMAINING = re.compile(r"(\d+) submissions? remaining today")
@@ -94,19 +93,19 @@ def wait(description: str, ref: str | None = None, *, first_poll: float = 5.0, m
 
 
 def record(score: Score, facts: provenance.RunFacts, submissions_dir: str | Path) -> Path | None:
-    """Append ``score`` to the run folder's SCORES and to the last entry of submissions/submitted.json."""
+    """Append ``score`` to the run folder's KAGGLE_SCORES file and to submitted.json's last entry."""
     entry = {"time": dt.datetime.now().isoformat(timespec="seconds"), **asdict(score)}
     provenance.annotate_last_submitted(submissions_dir, {k: entry[k] for k in ("ref", "status", "public_score")})
     if facts.run_dir is None:
         return None
-    path = Path(facts.run_dir) / SCORES
+    path = Path(facts.run_dir) / rundir.KAGGLE_SCORES
     return atomic.write_json(path, read(facts.run_dir) + [entry])
 
 
 def read(run_dir: str | Path) -> list[dict]:
     """The scores recorded for ``run_dir``, oldest first ([] if none)."""
     try:
-        scores = atomic.read_json(Path(run_dir) / SCORES)
+        scores = atomic.read_json(Path(run_dir) / rundir.KAGGLE_SCORES)
     except (OSError, ValueError):
         return []
     return [s for s in scores if isinstance(s, dict)] if isinstance(scores, list) else []
