@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import tomli_w
 
 from kaggle_digits.errors import ConfigError
 
@@ -269,26 +270,10 @@ def _shown(value: Any) -> str:
 
 
 def dict_to_toml(data: dict[str, Any]) -> str:
-    """A small TOML writer for this flat config (tomllib reads TOML but the stdlib cannot write it)."""
-    scalars, tables = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif value is not None:
-            scalars.append(f"{key} = {_toml_value(value)}")
-        else:
-            scalars.append(f"# {key} = (unset)")
-    lines = scalars
-    for key, table in tables:
-        lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
+    """``data`` as TOML (tomli_w: the stdlib reads TOML but cannot write it), key by key in ``data``'s order,
+    tables last. TOML has no null, so an unset key is a comment line: the file still lists every setting."""
+    tables = {key: {k: v for k, v in value.items() if v is not None}
+              for key, value in data.items() if isinstance(value, dict)}
+    lines = [f"# {key} = (unset)" if value is None else tomli_w.dumps({key: value}).rstrip("\n")
+             for key, value in data.items() if key not in tables]
+    return "\n".join(lines) + "\n" + (f"\n{tomli_w.dumps(tables)}" if tables else "")

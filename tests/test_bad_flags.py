@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kaggle_digits import cli
+from kaggle_digits.config import AugmentConfig, RunConfig, load_toml
 
 TOML = {
     "wrong-type.toml": 'folds = "five"\n',
@@ -95,3 +96,16 @@ def test_the_message_says_what_was_found_and_what_is_allowed(workdir, capsys):
     assert capsys.readouterr().err.strip() == "error: wrong-type.toml: folds is str 'five'; expected a whole number"
     assert cli.main(["make", "--config", "augment-type.toml"]) == 2
     assert capsys.readouterr().err.strip() == "error: augment-type.toml: augment.zoom is str 'big'; expected a number"
+
+
+def test_a_runs_config_toml_reads_back_through_the_same_checks_as_the_settings_that_wrote_it(tmp_path):
+    """config.toml is written with tomli_w and read back as a user's TOML file is: tables, lists, a table of
+    epochs, quotes and a non-ASCII path survive; TOML has no null, so unset settings are comment lines."""
+    cfg = RunConfig(models=("cnn_fast", "cnn_gru"), model_epochs={"cnn_fast": 3}, data='d/ü "q".zip',
+                    learning_rate=1e-3, augment=AugmentConfig(zoom=0.2))
+    text = cfg.to_toml()
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    assert RunConfig(**load_toml(tmp_path / "config.toml")).to_dict() == cfg.to_dict()
+    for name, value in cfg.to_dict().items():  # every setting is in the file, set or not
+        line = f"[{name}]" if isinstance(value, dict) else f"# {name} = (unset)" if value is None else f"{name} = "
+        assert line in text, name

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomli_w
 
 from fake_kaggle import FakeKaggle, basic_auth
 from kaggle_digits import atomic, cli, rundir, submission
@@ -328,6 +329,8 @@ def test_kernel_dry_run_builds_a_self_contained_folder(work, tmp_path, monkeypat
     for path in (ROOT / "kaggle_digits").rglob("*.py"):
         if "__pycache__" not in path.parts:
             assert bundled[f"kaggle_digits/{path.relative_to(ROOT / 'kaggle_digits').as_posix()}"] == path.read_bytes()
+    # what Kaggle's image may lack travels along (the kernel cannot pip install), with its licence
+    assert bundled["tomli_w/__init__.py"] == Path(tomli_w.__file__).read_bytes() and "tomli_w/LICENSE" in bundled
     assert "KAGGLE_DIGITS_INPUT" in code and "KAGGLE_DIGITS_WORKING" in code
     for folder in (work / "submissions").rglob("*"):
         if folder.is_file():

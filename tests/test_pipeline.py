@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_run_folder_holds_every_fold_result(quick_run):
             assert atomic.read_json(fold_dir / "done.json")["fingerprint"] == \
                 fingerprint_hash(atomic.read_json(fold_dir / "fingerprint.json"))
     assert atomic.read_json(run / "run.json")["data_sha256"] == atomic.read_json(run / "data.json")["sha256"]
-    assert "models = [\"cnn\", \"cnn_gru\"]" in (run / "config.toml").read_text()
+    assert tomllib.loads((run / "config.toml").read_text())["models"] == ["cnn", "cnn_gru"]
 
 
 def test_oof_covers_every_training_row_exactly_once(quick_run):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
@@ -37,17 +38,27 @@ KAGGLE_INPUT = "/kaggle/input/digit-recognizer"
 KAGGLE_WORKING = "/kaggle/working"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{3,48}[a-z0-9]$")
 _NEVER_BUNDLE = ("kaggle.json", "access_token", "access_token.txt", "credentials.json")
+# Pure-Python packages the kit imports that Kaggle's image may lack (a kernel cannot pip install): they travel in
+# the zip beside kaggle_digits, with their licence.
+VENDORED = ("tomli_w",)
 
 
 # --------------------------------------------------------------------------- the self-contained script
 def package_zip() -> bytes:
-    """The kaggle_digits sources (every .py file, as code_version() hashes them), zipped deterministically."""
+    """The kaggle_digits sources (every .py file, as code_version() hashes them) and the VENDORED packages,
+    zipped deterministically."""
+    files = [(f"kaggle_digits/{path.relative_to(PACKAGE_DIR).as_posix()}", path)
+             for path in sorted(PACKAGE_DIR.rglob("*.py"))
+             if "__pycache__" not in path.parts and path.name not in _NEVER_BUNDLE]
+    for distribution in VENDORED:
+        for file in sorted(importlib.metadata.distribution(distribution).files or (), key=str):
+            if "__pycache__" not in file.parts and file.suffix == ".py":
+                files.append((file.as_posix(), Path(file.locate())))
+            elif file.name.startswith("LICENSE"):
+                files.append((f"{distribution}/{file.name}", Path(file.locate())))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for path in sorted(PACKAGE_DIR.rglob("*.py")):
-            if "__pycache__" in path.parts or path.name in _NEVER_BUNDLE:
-                continue
-            name = f"kaggle_digits/{path.relative_to(PACKAGE_DIR).as_posix()}"
+        for name, path in files:
             info = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
