@@ -1,5 +1,5 @@
-"""Shared fixtures: small competition-shaped files made from the bundled sample, the replica zip, and one real
-tiny run that every test which only reads a finished run folder shares."""
+"""Shared fixtures: small competition-shaped files made from the bundled sample, the replica zip, and two real
+tiny runs shared by the tests that only read a finished run folder."""
 
 from __future__ import annotations
 
@@ -36,6 +36,22 @@ def sample_run(tmp_path_factory):
         patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
         patch.chdir(root)
         return make_submission(RunConfig(data=None, max_train_rows=300, folds=2, epochs=1, models=("cnn_fast",),
+                                         submissions_dir=str(root / "submissions"), verbose=0))
+
+
+@pytest.fixture(scope="session")
+def pair_run(tmp_path_factory):
+    """sample_run's settings with two models (cnn_fast + cnn_small, the cheap pair) and --tta, made once per
+    session: the report's two-model sections and --tta read it. Read it, never change it."""
+    from kaggle_digits.config import RunConfig
+    from kaggle_digits.pipeline import make_submission
+
+    root = tmp_path_factory.mktemp("pair-run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
+        patch.chdir(root)
+        return make_submission(RunConfig(data=None, max_train_rows=300, folds=2, epochs=1,
+                                         models=("cnn_fast", "cnn_small"), tta=True,
                                          submissions_dir=str(root / "submissions"), verbose=0))
 
 

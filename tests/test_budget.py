@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from types import SimpleNamespace
 
@@ -96,6 +97,24 @@ def test_a_trained_fold_replaces_the_probed_speed_in_the_cache(tmp_path, monkeyp
     # another augmentation setting is another entry: not touched
     other = probe.measure_costs(("cnn_fast",), AugmentConfig(enabled=False), "bfloat16", tmp_path)["cnn_fast"]
     assert other.train_images_per_second == 5000.0
+
+
+def test_the_real_probe_gives_positive_finite_speeds_and_caches_them(tmp_path, monkeypatch):
+    """probe.measure itself, through measure_costs, on fewer timed batches than a run uses: positive, finite speeds,
+    written to the cache and read back without timing again (how fast is not asserted: this is a test machine)."""
+    from kaggle_digits.config import AugmentConfig
+
+    for name, value in (("SHORT_FIT", 1), ("LONG_FIT", 3), ("REPEATS", 1)):
+        monkeypatch.setattr(probe, name, value)
+    augment = AugmentConfig(enabled=False)
+    cost = probe.measure_costs(("cnn_fast",), augment, "float32", tmp_path)["cnn_fast"]
+    assert cost.model == "cnn_fast" and not cost.sustained
+    for value in (cost.train_images_per_second, cost.predict_images_per_second, cost.fold_overhead_seconds):
+        assert math.isfinite(value) and value > 0
+    assert len(list(tmp_path.glob("speed-*.json"))) == 1
+    monkeypatch.setattr(probe, "measure", lambda *args: pytest.fail("timed again although cached"))
+    assert probe.measure_costs(("cnn_fast",), augment, "float32", tmp_path)["cnn_fast"] == cost
+    assert probe.cached_cost("cnn_fast", augment, "float32", tmp_path) == cost
 
 
 def test_the_same_command_gets_the_same_plan_so_its_finished_run_is_reused(tmp_path, monkeypatch, cpu_only, caplog):

@@ -247,3 +247,21 @@ def test_toml_sits_between_preset_and_flags(tmp_path):
     assert make_config("--no-augment", "--no-val-curves", "--no-report", "--tta").to_dict() == {
         **RunConfig().to_dict(), "augment": {**RunConfig().to_dict()["augment"], "enabled": False},
         "validate_each_epoch": False, "report": False, "tta": True}
+
+
+def test_tta_changes_only_tta_in_the_fold_fingerprint_and_still_predicts_probabilities(sample_run, pair_run):
+    """--tta end to end (conftest.pair_run against sample_run, the same settings without it): the same fold's
+    fingerprints differ in tta alone, so a rerun with the other setting retrains; the shift-averaged
+    predictions are still probabilities and make a valid submission."""
+    plain = atomic.read_json(sample_run.run_dir / "cnn_fast" / "fold0" / "fingerprint.json")
+    shifted = atomic.read_json(pair_run.run_dir / "cnn_fast" / "fold0" / "fingerprint.json")
+    assert {key for key in plain.keys() | shifted.keys() if plain.get(key) != shifted.get(key)} == {"tta"}
+    assert (plain["tta"], shifted["tta"]) == (False, True)
+    run = pair_run.run_dir
+    for path in (run / "cnn_fast" / "fold0" / "oof.npy", run / "cnn_fast" / "fold0" / "test.npy",
+                 run / "oof_probabilities.npy", run / "test_probabilities.npy"):
+        p = np.load(path)
+        assert p.shape[1] == 10 and np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all(), path
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-4, err_msg=str(path))
+    n_test = len(np.load(run / "test_probabilities.npy"))
+    submission.validate_file(run / "submission.csv", n_rows=n_test)

@@ -159,6 +159,29 @@ def test_cli_rerun_and_one_line_errors(quick_run, tmp_path, capsys):
     assert err.startswith("error: ") and "missing ensemble.json" in err and err.count("\n") == 1
 
 
+def test_a_two_model_report_shows_both_members_and_the_ensemble_against_them(pair_run, tmp_path, capsys):
+    """`report` on a finished two-model run (conftest.pair_run): both members in the results and the
+    ensemble-vs-members section, with every scored blend against the best member."""
+    copy = tmp_path / "run"
+    shutil.copytree(pair_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
+    assert cli.main(["report", str(copy)]) == 0
+    assert capsys.readouterr().out.strip() == f"report: {copy / 'report.html'}"
+    page = (copy / "report.html").read_text(encoding="utf-8")
+    assert page.count("<h2>Ensemble vs members</h2>") == 1
+    section = page[page.index("<h2>Ensemble vs members</h2>"):]
+    section = section[:section.index("</ul>")]
+    summary = atomic.read_json(copy / "ensemble.json")
+    assert sorted(summary["models"]) == ["cnn_fast", "cnn_small"]
+    best = max(summary["models"], key=lambda m: summary["models"][m]["oof_accuracy"])
+    for model in summary["models"]:
+        assert f"<td>{model}</td>" in section, model
+    for blend in summary["ensemble"]["blends"]:
+        assert f"ensemble: {blend}" in section, blend
+    assert section.count(f" pts vs {best}</td>") == len(summary["ensemble"]["blends"])
+    results = page[page.index('<h2 id="results">'):page.index("<h2>Ensemble vs members</h2>")]
+    assert all(f"<tr><td>{model}</td>" in results for model in summary["models"])  # a results row each
+
+
 def test_data_that_does_not_match_the_run_is_refused(quick_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(quick_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
