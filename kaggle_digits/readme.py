@@ -3,7 +3,7 @@
 - ``kit-models``: the kit's own models (source "kaggle-digits"), from the registry: summary, parameter
   count, input and recipe.
 - ``reference``: the reference submission's figures, from submissions/reference/manifest.json.
-- ``budgets``, ``budgets-short``: the time-to-accuracy tables the benchmark wrote (benchmarks/budgets*/budgets.md).
+- ``budgets``: the time-to-accuracy table the benchmark wrote (benchmarks/budgets/budgets.md).
 
 tests/test_models.py fails when README.md disagrees with either.
 
@@ -57,8 +57,7 @@ def budgets_table(folder: str) -> str:
 
 
 BLOCKS = {"kit-models": kit_models_table, "reference": reference_table,
-          "budgets": functools.partial(budgets_table, "budgets"),
-          "budgets-short": functools.partial(budgets_table, "budgets-short")}
+          "budgets": functools.partial(budgets_table, "budgets")}
 
 
 def block(text: str, name: str) -> str:

@@ -231,7 +231,7 @@ def make_config(*flags: str) -> RunConfig:
 
 def test_preset_is_a_starting_point_that_flags_override():
     quick = make_config("--preset", "quick")
-    assert (quick.minutes, quick.blend, quick.preset) == (15.0, "calibrated", "quick")
+    assert (quick.minutes, quick.blend, quick.preset) == (15.0, "auto", "quick")
     overridden = make_config("--preset", "quick", "--minutes", "4")
     assert overridden.minutes == 4.0 and overridden.preset == "quick"
     assert make_config("--preset", "full").full is True

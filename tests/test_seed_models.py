@@ -18,7 +18,7 @@ import pytest
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.models import create_model, get_spec, list_models
-from kaggle_digits.models.cnn_gru import cnn_gru
+from kaggle_digits.models.cnn_gru import build_cnn_gru
 from kaggle_digits.recipe import make_loss, make_optimizer
 
 # registry key -> (Keras 3 count_params(), input view), from ../shared/docs/seed-models.md
@@ -115,7 +115,7 @@ def test_seed_recipe_is_the_models_default(name):
 
 def test_seed001_cnn_gru_is_the_seeds_own_builder_not_the_kits(fresh_session):
     spec = get_spec("seed001_cnn_gru")
-    assert spec.builder is not cnn_gru and spec.builder.__module__ == "kaggle_digits.models.seed001"
+    assert spec.builder is not build_cnn_gru and spec.builder.__module__ == "kaggle_digits.models.seed001"
     assert spec.hp["reset_after"] is False
     # the default GRU formulation gives the count the doc warns about
     assert create_model("seed001_cnn_gru", reset_after=True).count_params() == 28_746
