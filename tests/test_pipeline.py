@@ -20,12 +20,12 @@ from kaggle_digits.pipeline import make_submission
 from kaggle_digits.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn", "cnn_gru"), report=False)
+QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn_fast", "cnn_gru"), report=False)
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """One real run on the bundled sample: 300 rows, 2 folds, 1 epoch, both kit models."""
+    """One real run on the bundled sample: 300 rows, 2 folds, 1 epoch, the CPU pair (cnn_fast + cnn_gru)."""
     workdir = tmp_path_factory.mktemp("work")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)  # no ./data here, so the bundled sample is used
@@ -40,7 +40,7 @@ def test_run_folder_holds_every_fold_result(quick_run):
     for name in ("config.toml", "data.json", "folds.npy", "train_rows.npy", "ensemble.json", "submission.csv",
                  "oof_probabilities.npy", "test_probabilities.npy"):
         assert (run / name).is_file(), name
-    for model in ("cnn", "cnn_gru"):
+    for model in ("cnn_fast", "cnn_gru"):
         for fold in (0, 1):
             fold_dir = run / model / f"fold{fold}"
             for name in ("done.json", "fingerprint.json", "history.json", "oof.npy", "test.npy", "model.keras"):
@@ -50,7 +50,7 @@ def test_run_folder_holds_every_fold_result(quick_run):
             assert atomic.read_json(fold_dir / "done.json")["fingerprint"] == \
                 fingerprint_hash(atomic.read_json(fold_dir / "fingerprint.json"))
     assert atomic.read_json(run / "run.json")["data_sha256"] == atomic.read_json(run / "data.json")["sha256"]
-    assert tomllib.loads((run / "config.toml").read_text())["models"] == ["cnn", "cnn_gru"]
+    assert tomllib.loads((run / "config.toml").read_text())["models"] == ["cnn_fast", "cnn_gru"]
 
 
 def test_oof_covers_every_training_row_exactly_once(quick_run):
@@ -58,7 +58,7 @@ def test_oof_covers_every_training_row_exactly_once(quick_run):
     run = result.run_dir
     fold_of = np.load(run / "folds.npy")
     assert len(fold_of) == 300 and np.load(run / "train_rows.npy").shape == (300,)
-    for model in ("cnn", "cnn_gru"):
+    for model in ("cnn_fast", "cnn_gru"):
         sizes = [np.load(run / model / f"fold{k}" / "oof.npy").shape[0] for k in (0, 1)]
         assert sizes == [int(np.sum(fold_of == 0)), int(np.sum(fold_of == 1))]
         assert sum(sizes) == 300
@@ -71,15 +71,15 @@ def test_ensemble_report_and_submission_agree(quick_run):
     _, result = quick_run
     run = result.run_dir
     summary = json.loads((run / "ensemble.json").read_text())
-    assert set(summary["models"]) == {"cnn", "cnn_gru"}
+    assert set(summary["models"]) == {"cnn_fast", "cnn_gru"}
     for m in summary["models"].values():
         assert 0.0 <= m["oof_accuracy"] <= 1.0 and len(m["fold_accuracy"]) == 2
         assert m["seconds_per_epoch"] > 0
     # the calibrated blend: one OOF-fitted temperature per model, then the probability average
     blends = summary["ensemble"]["blends"]
     temps = blends["calibrated"]["weights"]
-    assert set(temps) == {"cnn", "cnn_gru"} and all(0.05 <= t <= 20 for t in temps.values())
-    assert blends["equal"]["weights"] == {"cnn": 0.5, "cnn_gru": 0.5}
+    assert set(temps) == {"cnn_fast", "cnn_gru"} and all(0.05 <= t <= 20 for t in temps.values())
+    assert blends["equal"]["weights"] == {"cnn_fast": 0.5, "cnn_gru": 0.5}
     # every registered blend is scored; the default (--blend auto) takes the best of them and the models alone
     assert set(blends) == {"calibrated", "equal", "weighted", "oof"}
     e = summary["ensemble"]
@@ -88,13 +88,13 @@ def test_ensemble_report_and_submission_agree(quick_run):
     assert e["oof_accuracy"] == max(best, *(b["oof_accuracy"] for b in blends.values()))
     assert e["gain_over_best_member"] == pytest.approx(e["oof_accuracy"] - best) and e["gain_over_best_member"] >= 0
     # error overlap: each model's OOF errors and how many of them the other model gets right
-    oof = {m: np.zeros((300, 10)) for m in ("cnn", "cnn_gru")}
+    oof = {m: np.zeros((300, 10)) for m in ("cnn_fast", "cnn_gru")}
     _, fold_of = rundir.read_folds(run)
     for m in oof:
         for k in (0, 1):
             oof[m][fold_of == k] = np.load(run / m / f"fold{k}" / "oof.npy")
     pairs = {(p["model"], p["other"]): p for p in summary["error_overlap"]}
-    assert set(pairs) == {("cnn", "cnn_gru"), ("cnn_gru", "cnn")}
+    assert set(pairs) == {("cnn_fast", "cnn_gru"), ("cnn_gru", "cnn_fast")}
     assert all(0 <= p["other_right"] <= p["errors"] <= 300 for p in pairs.values())
     test_probs = np.load(run / "test_probabilities.npy")
     frame = submission.validate_file(run / "submission.csv", n_rows=1000)
