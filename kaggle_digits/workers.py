@@ -19,6 +19,8 @@ import multiprocessing
 import os
 from typing import Callable, Iterable, Iterator
 
+from kaggle_digits.quiet import quiet_tensorflow
+
 MAX_AUTO_WORKERS = 4
 PARALLEL_MIN_ROWS = 10_000  # folds on fewer training rows finish before a worker process has started
 
@@ -44,26 +46,11 @@ def _init_worker(threads: int, keras_backend: str) -> None:
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if keras_backend == "tensorflow":
-        tf = _import_tensorflow(quiet=os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0")
+        quiet_tensorflow(debug=os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0")  # as the command line does for itself
+        import tensorflow as tf
+
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def _import_tensorflow(quiet: bool):
-    """``import tensorflow``; ``quiet``: with file descriptor 2 on /dev/null meanwhile, since absl and oneDNN print
-    their start-up lines there before TF_CPP_MIN_LOG_LEVEL applies (as the command line does for its own import)."""
-    if not quiet:
-        import tensorflow
-        return tensorflow
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            import tensorflow
-        return tensorflow
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def pool(workers: int) -> futures.ProcessPoolExecutor:
