@@ -68,19 +68,21 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     recipe_epochs = {m: get_spec(m).recipe.epochs for s in candidates for m in s}
     finish = FINISH_SECONDS + (REPORT_SECONDS if cfg.report else 0.0)
     costs = measure_costs(cfg, precision, n_workers, models=_cheap_models(candidates))
-    spent = time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)
     # the user's (slower) models cannot fit where their stand-ins do not: then they go untimed, and make_plan
     # skips them; a single-model or stand-in-free request is timed in full
-    if len(candidates) <= 2 or chosen_models_may_fit(max(minutes * 60 - spent, 1.0), costs, candidates[1], n_rows,
-                                                     data.n_test, epoch_caps(recipe_epochs), finish, n_workers):
+    if len(candidates) <= 2 or chosen_models_may_fit(_plannable(cfg, minutes, _spent(started), n_rows, data), costs,
+                                                     candidates[1], n_rows, data.n_test, epoch_caps(recipe_epochs),
+                                                     finish, n_workers):
         costs = measure_costs(cfg, precision, n_workers)
-    # the budget counts from the command's start: imports, data loading and (on a first run) the probe are spent
-    spent = time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)
-    plan = make_plan(max(minutes * 60 - spent, 1.0), costs, candidates, n_rows, data.n_test,
+    spent = _spent(started)
+    plan = make_plan(_plannable(cfg, minutes, spent, n_rows, data), costs, candidates, n_rows, data.n_test,
                      epoch_caps(recipe_epochs), finish, n_workers)
     if cfg.minutes is None:
-        full = (f"about {format_minutes(estimate_seconds(costs, {m: recipe_epochs[m] for m in models}, 5, n_rows, data.n_test, cfg.augment.enabled, workers=n_workers))} here"
-                if all(m in costs for m in models) else "hours here")
+        full = "hours here"  # the user's models were not timed: their stand-ins already rule out their recipe
+        if all(m in costs for m in models):
+            recipe = estimate_seconds(costs, {m: recipe_epochs[m] for m in models}, FOLD_CHOICES[0], n_rows,
+                                      data.n_test, cfg.augment.enabled, workers=n_workers)
+            full = f"about {format_minutes(recipe)} here"
         log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
                  f"full recipe, 5 folds: {full}; {FULL_ON_GPU})")
     log.info(f"plan: {plan.describe()}; {spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
@@ -90,6 +92,22 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     except OSError as exc:  # an unwritable cache only costs the next identical command a new plan
         log.warning(f"could not keep the plan in {cache_root()}: {exc.strerror or exc}")
     return planned_config(cfg, plan)
+
+
+def _spent(started: float) -> float:
+    """Seconds since the command's start: the budget counts imports, data loading and (on a first run) the probe."""
+    return time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)
+
+
+def _plannable(cfg: RunConfig, minutes: float, spent: float, n_rows: int, data: Competition) -> float:
+    """The seconds the plan may give the (first-round) training: what is left of the budget, and with
+    --pseudo-label only the first round's share, since a second round trains every fold again on its rows
+    plus (at most) every test row."""
+    left = max(minutes * 60 - spent, 1.0)
+    if cfg.pseudo_label is None:
+        return left
+    train_rows = n_rows * (FOLD_CHOICES[0] - 1) / FOLD_CHOICES[0]
+    return left / (1 + (train_rows + data.n_test) / train_rows)
 
 
 def _plan_key(cfg: RunConfig, minutes: float, data: Competition, n_rows: int, precision: str) -> str:

@@ -133,3 +133,12 @@ def test_the_same_command_gets_the_same_plan_so_its_finished_run_is_reused(tmp_p
     assert again.run_dir == first.run_dir
     assert any("as this command planned it before here" in m for m in caplog.messages)
     assert any("identical to finished run" in m for m in caplog.messages)
+
+
+def test_with_pseudo_labels_the_plan_gets_only_the_first_rounds_share():
+    """The second round trains every fold again on its rows plus up to every test row: the plan leaves it that."""
+    data = SimpleNamespace(n_test=28_000)
+    assert budget._plannable(RunConfig(), 10, 30.0, 42_000, data) == 570
+    share = budget._plannable(RunConfig(pseudo_label=0.99), 10, 30.0, 42_000, data)
+    assert share == pytest.approx(570 / (1 + (33_600 + 28_000) / 33_600))
+    assert budget._plannable(RunConfig(), 1, 120.0, 42_000, data) == 1.0  # over budget: the smallest plan
