@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CPU_DEFAULT_MINUTES = 20.0
 # printed beside the CPU estimate of --full; no GPU time is quoted: none has been measured for these models yet
 FULL_ON_GPU = "the default on a GPU and on Kaggle kernels"
-PLAN_FORMAT = 2  # part of a kept plan's key: plans made by an earlier planner rule are not reused
+PLAN_FORMAT = 3  # part of a kept plan's key: plans made by an earlier planner rule are not reused
 SAMPLE_DEFAULT_MINUTES = 2.0
 
 
@@ -155,5 +155,6 @@ def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
     """
     augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
     return dataclasses.replace(cfg, minutes=None, folds=plan.folds, models=plan.models, epochs=None,
-                               model_epochs=dict(plan.epochs), augment=augment, validate_each_epoch=False,
+                               model_epochs=dict(plan.epochs), model_seconds=dict(plan.fit_seconds) or None,
+                               augment=augment, validate_each_epoch=False,
                                workers=cfg.workers or plan.workers)

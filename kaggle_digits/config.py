@@ -54,6 +54,14 @@ def parse_model_epochs(text: str) -> dict[str, int]:
         raise argparse.ArgumentTypeError(f"expected model=epochs pairs like cnn=9,cnn_gru=6 -- got {text!r}") from None
 
 
+def parse_model_seconds(text: str) -> dict[str, float]:
+    try:  # cnn_fast=160,cnn_gru=200 -> {"cnn_fast": 160.0, "cnn_gru": 200.0}
+        pairs = [item.split("=") for item in text.split(",") if item.strip()]
+        return {name.strip(): float(seconds) for name, seconds in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected model=seconds pairs like cnn_fast=160,cnn_gru=200 -- got {text!r}") from None
+
+
 def parse_fold_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(f) for f in text.split(",") if f.strip())
@@ -106,6 +114,10 @@ class RunConfig:
                                  help="epochs for every model (default: each model's recipe)")
     model_epochs: dict | None = setting(None, flag="--model-epochs", parse=parse_model_epochs, metavar="M=E,..",
                                         fingerprint=True, in_fold="recipe", help="epochs per model, e.g. cnn=9,cnn_gru=6")
+    model_seconds: dict[str, float] | None = setting(
+        None, flag="--fold-seconds", parse=parse_model_seconds, metavar="M=S,..", fingerprint=True, in_fold="recipe",
+        help="seconds of training per fold and model, e.g. cnn_fast=160: each fold then trains the epochs that fit "
+             "(its epochs are the first guess; --minutes plans set this)")
     batch_size: int | None = setting(None, flag="--batch-size", fingerprint=True, in_fold="recipe",
                                      help="batch size for every model (default: each model's recipe)")
     learning_rate: float | None = setting(None, flag="--learning-rate", metavar="LR", fingerprint=True,
@@ -206,6 +218,11 @@ class RunConfig:
             if bad or not self.model_epochs:
                 raise ConfigError(f"--model-epochs {bad or '(empty)'}: expected a positive whole number of epochs "
                                   f"for models among --models {','.join(self.models)}")
+        if self.model_seconds is not None:
+            bad = {m: t for m, t in self.model_seconds.items() if m not in self.models or not 0 < t < float("inf")}
+            if bad or not self.model_seconds:
+                raise ConfigError(f"--fold-seconds {bad or '(empty)'}: expected a positive number of seconds for "
+                                  f"models among --models {','.join(self.models)}")
         if self.only_folds is not None:
             bad = [f for f in self.only_folds if not 0 <= f < self.folds]
             if bad or not self.only_folds or len(set(self.only_folds)) != len(self.only_folds):

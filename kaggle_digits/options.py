@@ -90,17 +90,18 @@ class Setting:
         if origin is tuple and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]  # models = "cnn,cnn_gru" as on the command line
         item = (typing.get_args(base) or (Any,))[0]
+        # a table's values: dict[str, float] says numbers; a bare dict (epochs per model) whole numbers
+        values = (typing.get_args(base) or (str, int))[-1] if origin is dict else int
         ok = {bool: lambda v: isinstance(v, bool),
               int: lambda v: isinstance(v, int) and not isinstance(v, bool),
               float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
               str: lambda v: isinstance(v, str),
               tuple: lambda v: isinstance(v, (list, tuple)) and all(item is Any or _is(x, item) for x in v),
-              dict: lambda v: isinstance(v, dict) and all(isinstance(x, int) and not isinstance(x, bool)
-                                                          for x in v.values())}.get(origin, lambda v: True)
+              dict: lambda v: isinstance(v, dict) and all(_is(x, values) for x in v.values())}.get(origin, lambda v: True)
         if not ok(value):
             expected = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
                         tuple: f"a list of {getattr(item, '__name__', 'values')}s",
-                        dict: "a table of whole numbers"}.get(origin, str(base))
+                        dict: "a table of numbers" if values is float else "a table of whole numbers"}.get(origin, str(base))
             raise ConfigError(f"{where} is {_shown(value)}; expected {expected}")
         if choices is not None and value not in choices:
             raise ConfigError(f"{where} is {value!r}; expected one of {', '.join(map(str, choices))}")
@@ -262,6 +263,8 @@ def _check_table(data: dict, cls: type, where: str, prefix: str) -> dict[str, An
 
 
 def _is(value: Any, kind: type) -> bool:
+    if kind is float:  # TOML writes 160.0 as 160.0, a user may write 160
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
 
 

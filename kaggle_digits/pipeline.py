@@ -95,7 +95,7 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     summary = summarise(results, y, fold_of, cfg.blend)
     if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
         summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs),
-                           "augment": cfg.augment.enabled}
+                           "augment": cfg.augment.enabled, "fold_seconds": dict(cfg.model_seconds or {})}
     summary["precision"] = precision
     summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds)
     test_probs = summary.pop("_test_probabilities")
@@ -171,7 +171,8 @@ def _task(cfg: RunConfig, data: Competition, name: str, fold: int, rows_sha: str
           n_train: int) -> FoldTask:
     spec = get_spec(name)
     epochs = (cfg.model_epochs or {}).get(name, cfg.epochs)
-    recipe = spec.recipe.override(epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
+    recipe = spec.recipe.override(epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                                  seconds=(cfg.model_seconds or {}).get(name))
     if cfg.batch_size is None:
         recipe = _enough_steps(recipe, name, n_train, log_it=fold == 0)
     return FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
@@ -265,7 +266,7 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
         m, label = result.metrics, rundir.fold_name(task.member, task.fold)
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
                  f"{m['epochs']} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
-                 f"{progress.fold_done(label)}")
+                 f"{progress.fold_done(label, m['fit_seconds'] + m['predict_seconds'])}")
         results[task.member][task.fold] = result
     return results
 

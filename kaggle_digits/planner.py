@@ -9,18 +9,22 @@ The planner is pure arithmetic over measured costs, so it is tested with made-up
 
 The rule (the measurements behind it are in benchmarks/planner/README.md):
 
-- Averaging a CNN and a CNN-GRU beats either alone once both get enough epochs, because their errors
-  differ. So the user's models (``cnn`` + ``cnn_gru`` by default) train when 5 folds of
-  ``CHOSEN_MIN_EPOCHS`` each fit; otherwise their fast stand-ins (``FAST_STAND_IN``: ``cnn_fast`` for the
-  CNN, the small ``cnn_gru`` for the deep one) train as a pair when 5 folds of ``PAIR_MIN_EPOCHS`` each fit;
-  below that, ``cnn_fast`` alone at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``.
+- The user's models (``cnn`` + ``cnn_gru`` by default) train when 5 folds of ``CHOSEN_MIN_EPOCHS`` each fit.
+- Otherwise the plan is either their fast stand-ins as a pair (``FAST_STAND_IN``: ``cnn_fast`` for the CNN,
+  the small ``cnn_gru`` for the deep one) at 5 folds, or ``cnn_fast`` alone with every epoch the pair would
+  have had, at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS`` -- whichever the measured
+  accuracy-against-epochs curves (``ERROR_CURVES``, ``PAIR_ERROR_FACTOR``) say ends with the lower OOF
+  error. Averaging two models pays only once each is near its own floor; at short budgets one model with
+  twice the epochs is ahead. A model without a curve falls back to ``PAIR_MIN_EPOCHS``.
 - The budget is filled: epochs go past a recipe's own count (up to ``MAX_EPOCHS_FACTOR`` times it) while
-  time is left -- the schedules anneal fully at any length, so a longer schedule is a better model.
+  time is left -- the schedules anneal fully at any length, so a longer schedule is a better model -- and each
+  fold then fits its epochs to the seconds the plan gave it (``Plan.fit_seconds``, timefit.py).
 - Augmentation only when the models get ``AUGMENT_MIN_EPOCHS`` epochs (below, unaugmented runs score higher).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -28,7 +32,12 @@ from dataclasses import dataclass
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 1}  # fewest epochs that make k folds worth their cost
 CHOSEN_MIN_EPOCHS = 20     # the user's models only at 5 folds with this many epochs each
-PAIR_MIN_EPOCHS = 8        # the fast stand-ins as an ensemble only at 5 folds with this many epochs each
+PAIR_MIN_EPOCHS = 8        # without curves: the fast stand-ins as an ensemble only at 5 folds with this many epochs
+# OOF error in percent of a model trained E epochs with augmentation on 4/5 of the 42,000 rows: a + b / E, least
+# squares over the kit's own full-data runs (benchmarks/planner/README.md, "Accuracy against epochs")
+ERROR_CURVES = {"cnn_fast": (0.341, 2.11), "cnn_gru": (0.335, 1.81)}
+# the pair's OOF error over the mean of its members' (cnn_fast 11 + cnn_gru 9 epochs, 5 folds: 0.467 / 0.5345)
+PAIR_ERROR_FACTOR = 0.874
 FALLBACK_MODEL = "cnn_fast"  # the model for budgets too short for any ensemble
 # the cheaper model of the same family that a plan trains in a model's place when its own would get too few epochs
 FAST_STAND_IN = {"cnn": "cnn_fast", "cnn_small": "cnn_fast", "cnn_gru_deep": "cnn_gru"}
@@ -63,6 +72,9 @@ class Plan:
     estimate_seconds: float
     budget_seconds: float
     workers: int = 1                # folds trained at once (workers.py)
+    # model -> the seconds of training each of its folds gets (its epochs at the measured speed): a fold fits
+    # its epochs to them as it trains (timefit.py), so the run fills the budget although the speed is an estimate
+    fit_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -126,20 +138,48 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
     target = budget_seconds * TARGET_FILL
     fit = functools.partial(_fit, target, costs, n_rows=n_rows, n_test=n_test, max_epochs=max_epochs, finish=finish,
                             workers=workers)
-    _plan = functools.partial(_make, workers=workers, max_epochs=max_epochs)
+    _plan = functools.partial(_make, budget_seconds, costs, n_rows=n_rows, n_test=n_test, finish=finish,
+                              workers=workers, max_epochs=max_epochs)
+    alone = _fast_alone(fit, fast, _plan)
     for i, models in enumerate(ensembles):
         if any(m not in costs for m in models):
             continue  # not timed: ruled out before timing (chosen_models_may_fit)
-        least = CHOSEN_MIN_EPOCHS if i == 0 else PAIR_MIN_EPOCHS
         epochs = fit(models, FOLD_CHOICES[0])
-        if min(epochs.values()) >= min(least, *(max_epochs[m] for m in models)):
-            return _plan(budget_seconds, costs, epochs, FOLD_CHOICES[0], n_rows, n_test, finish)
+        if i == 0 and min(epochs.values()) >= min(CHOSEN_MIN_EPOCHS, *(max_epochs[m] for m in models)):
+            return _plan(epochs, FOLD_CHOICES[0])
+        if i > 0 and pair_pays(_plan(epochs, FOLD_CHOICES[0]), alone, max_epochs):
+            return _plan(epochs, FOLD_CHOICES[0])
+    return alone
+
+
+def _fast_alone(fit, fast: tuple[str, ...], _plan) -> Plan:
+    """The fast model alone at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``."""
     for folds in FOLD_CHOICES:
         epochs = fit(fast, folds)
         if min(epochs.values()) >= max(1, MIN_EPOCHS_FOR_FOLDS[folds]):
-            return _plan(budget_seconds, costs, epochs, folds, n_rows, n_test, finish)
+            return _plan(epochs, folds)
     # not even the fast model at 2 folds x 1 epoch fits: the smallest run there is, estimated honestly
-    return _plan(budget_seconds, costs, {fast[0]: 1}, FOLD_CHOICES[-1], n_rows, n_test, finish)
+    return _plan({fast[0]: 1}, FOLD_CHOICES[-1])
+
+
+def predicted_error(plan: Plan) -> float | None:
+    """The OOF error (percent) ``ERROR_CURVES`` predict for an augmented plan; None without a curve for a model."""
+    if not plan.augment or any(m not in ERROR_CURVES for m in plan.epochs):
+        return None
+    errors = [ERROR_CURVES[m][0] + ERROR_CURVES[m][1] / e for m, e in plan.epochs.items()]
+    return errors[0] if len(errors) == 1 else PAIR_ERROR_FACTOR * sum(errors) / len(errors)
+
+
+def pair_pays(pair: Plan, alone: Plan, max_epochs: dict[str, int]) -> bool:
+    """Whether the pair's plan ends with a lower predicted OOF error than the fast model alone in the same time.
+
+    Without curves for both plans' models, the pair pays once each member gets ``PAIR_MIN_EPOCHS`` (or its cap)."""
+    if not pair.augment:
+        return False  # too short to augment: one model with all the epochs
+    ours, theirs = predicted_error(pair), predicted_error(alone)
+    if ours is not None and theirs is not None:
+        return ours < theirs
+    return min(pair.epochs.values()) >= min(PAIR_MIN_EPOCHS, *(max_epochs[m] for m in pair.epochs))
 
 
 def chosen_models_may_fit(budget_seconds: float, costs: dict[str, ModelCost], stand_ins: tuple[str, ...],
@@ -207,9 +247,11 @@ def _augments(epochs: dict[str, int], max_epochs: dict[str, int]) -> bool:
     return all(e >= min(AUGMENT_MIN_EPOCHS, max_epochs.get(m, AUGMENT_MIN_EPOCHS)) for m, e in epochs.items())
 
 
-def _make(budget, costs, epochs, folds, n_rows, n_test, finish, workers=1, max_epochs=None) -> Plan:
+def _make(budget, costs, epochs, folds, *, n_rows, n_test, finish, workers=1, max_epochs=None) -> Plan:
     augment = _augments(epochs, max_epochs or {})
-    return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget, workers=workers,
+    train_rows = n_rows * (folds - 1) / folds
+    fit = {m: round(e * train_rows / _train_speed(costs[m], augment), 1) for m, e in epochs.items()}
+    return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget, workers=workers, fit_seconds=fit,
                 estimate_seconds=estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers))
 
 
@@ -226,25 +268,31 @@ def format_minutes(seconds: float) -> str:
 
 
 class Progress:
-    """Elapsed time and the run's ETA after each fold: the estimated seconds left, rescaled by the pace so far.
+    """Elapsed time and the run's ETA after each fold, in seconds from each model's measured speed.
 
     ``planned`` maps each fold still to train (a label) to its estimated seconds (``fold_seconds`` from each
     model's measured speed, so a slow model's folds weigh what they cost); ``workers`` folds train at once;
-    ``clock`` returns seconds (time.perf_counter in a run, a fake clock in tests).
+    ``clock`` returns seconds (time.perf_counter in a run, a fake clock in tests). The ETA is the whole
+    run's estimate, rescaled by how long the finished folds really took against their estimates, spread
+    over the workers, minus the time elapsed.
     """
 
     def __init__(self, planned: dict[str, float], clock, workers: int = 1):
         self.remaining = dict(planned)
+        self.total_planned = sum(planned.values())
         self.clock = clock
         self.workers = max(1, workers)
-        self.start = clock()
-        self.done_estimate = 0.0
+        self.start = self.last = clock()
+        self.done_estimate = self.done_actual = 0.0
 
-    def fold_done(self, label: str) -> str:
-        """Mark ``label`` finished; returns a line with the elapsed time and the ETA."""
+    def fold_done(self, label: str, seconds: float | None = None) -> str:
+        """Mark ``label`` finished, after ``seconds`` of its own work (default: the time since the last fold
+        finished, which is that only with one worker); returns a line with the elapsed time and the ETA."""
+        now = self.clock()
         self.done_estimate += self.remaining.pop(label, 0.0)
-        elapsed = self.clock() - self.start
-        # seconds of wall per estimated fold-second, ``workers`` folds at a time
-        pace = elapsed / self.done_estimate if self.done_estimate > 0 else 1.0 / self.workers
-        left = sum(self.remaining.values()) * pace
+        self.done_actual += (now - self.last) if seconds is None else seconds
+        self.last = now
+        elapsed = now - self.start
+        pace = self.done_actual / self.done_estimate if self.done_estimate > 0 else 1.0
+        left = max(0.0, pace * self.total_planned / self.workers - elapsed) if self.remaining else 0.0
         return f"{label} done: elapsed {format_minutes(elapsed)}, ETA {format_minutes(left)}"

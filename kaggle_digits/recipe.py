@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import keras
+from keras import ops
 
 from kaggle_digits.errors import ConfigError
 
@@ -25,6 +27,9 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 128
     early_stopping_patience: int | None = None  # stop when val_loss has not improved for this many epochs
+    # train for about this many seconds: ``epochs`` is then the plan's guess, and the fold stretches or shortens its
+    # schedule to the epochs that fit (timefit.py); None = exactly ``epochs``
+    seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -50,6 +55,8 @@ class Recipe:
         if self.label_smoothing:
             parts.append(f"label smoothing {self.label_smoothing:g}")
         parts.append(f"{self.epochs} epochs, batch {self.batch_size}")
+        if self.seconds:
+            parts.append(f"fitted to {self.seconds:.0f} s")
         return ", ".join(parts)
 
 
@@ -59,27 +66,58 @@ KIT_RECIPE = Recipe(optimizer="adamw", learning_rate=3e-3, schedule="cosine", wa
                     label_smoothing=0.1, epochs=30, batch_size=128)
 
 
+@keras.saving.register_keras_serializable(package="kaggle_digits")
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """A linear warm-up over ``warmup`` of the steps, then cosine decay to ``alpha`` x ``peak`` at ``total_steps``.
+
+    The same curve as Keras' ``CosineDecay`` with ``warmup_target``, except that ``total_steps`` may be an
+    optimizer variable: a fold fitted to a time (timefit.py) re-sets it between epochs, and the whole schedule
+    -- warm-up included -- stretches or shrinks to the new length. As an optimizer variable it is part of the
+    training state on every backend (JAX passes that state into its compiled step), so the new length applies.
+    """
+
+    def __init__(self, peak: float, total_steps, warmup: float = 0.0, alpha: float = 0.01):
+        self.peak, self.warmup, self.alpha = float(peak), float(warmup), float(alpha)
+        self.total_steps = total_steps
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        total = ops.maximum(ops.cast(self.total_steps, "float32"), 1.0)
+        warm = ops.minimum(ops.floor(self.warmup * total), total - 1.0)
+        progress = ops.clip((step - warm) / ops.maximum(total - warm, 1.0), 0.0, 1.0)
+        decayed = self.peak * (self.alpha + (1.0 - self.alpha) * 0.5 * (1.0 + ops.cos(math.pi * progress)))
+        return ops.where(step < warm, self.peak * step / ops.maximum(warm, 1.0), decayed)
+
+    def get_config(self):
+        total = self.total_steps
+        total = float(ops.convert_to_numpy(total.value if isinstance(total, keras.Variable) else total))
+        return {"peak": self.peak, "total_steps": total, "warmup": self.warmup, "alpha": self.alpha}
+
+
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The recipe's optimizer; its schedule spans all ``recipe.epochs * steps_per_epoch`` steps.
 
     Warm-up and decay are fractions of the whole run, so the same recipe is a complete schedule at
     any length: a 2-epoch run warms up for a tenth of an epoch and ends annealed, as a 30-epoch run does.
+    A recipe with ``seconds`` gets its length as an optimizer variable, ``optimizer.schedule_steps``, which
+    timefit.FitToSeconds re-sets as the fold learns how many epochs fit.
     """
     total = max(1, recipe.epochs * steps_per_epoch)
-    if recipe.schedule == "cosine":
-        warmup = min(int(recipe.warmup * total), total - 1)
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup else recipe.learning_rate, decay_steps=total - warmup,
-            warmup_target=recipe.learning_rate if warmup else None, warmup_steps=warmup, alpha=0.01)
-    else:
-        lr = recipe.learning_rate
+    schedule = WarmupCosine(recipe.learning_rate, total, recipe.warmup) if recipe.schedule == "cosine" else None
+    lr = schedule or recipe.learning_rate
     if recipe.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
-    if recipe.optimizer == "adam":
-        return keras.optimizers.Adam(lr)
-    if recipe.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(lr)
-    return keras.optimizers.SGD(lr, momentum=recipe.momentum)
+        optimizer = keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
+    elif recipe.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(lr)
+    elif recipe.optimizer == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(lr)
+    else:
+        optimizer = keras.optimizers.SGD(lr, momentum=recipe.momentum)
+    optimizer.schedule_steps = None
+    if schedule is not None and recipe.seconds:
+        optimizer.schedule_steps = schedule.total_steps = optimizer.add_variable(
+            (), initializer=keras.initializers.Constant(float(total)), dtype="float32", name="schedule_steps")
+    return optimizer
 
 
 def make_loss(recipe: Recipe) -> keras.losses.Loss:

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import atomic, precision, rundir, tta
+from kaggle_digits import atomic, precision, rundir, timefit, tta
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.codehash import code_version
 from kaggle_digits.config import AugmentConfig
@@ -143,8 +143,8 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     with distribution_scope():  # both GPUs of a Kaggle T4 x2 session; a no-op on one GPU or CPU
         model = create_model(task.model, augmentation=build_augmentation(task.augment, seed=task.fold_seed), **task.hp)
         steps_per_epoch = int(np.ceil(len(x_train) / recipe.batch_size))
-        model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe),
-                      metrics=["accuracy"])
+        optimizer = make_optimizer(recipe, steps_per_epoch)
+        model.compile(optimizer=optimizer, loss=make_loss(recipe), metrics=["accuracy"])
         y_train_1h = one_hot(y_train)
         validation = (x_val, one_hot(y_val)) if task.validate_each_epoch else None
         fingerprint = task.fingerprint()  # once: done.json must certify exactly what was recorded here
@@ -154,8 +154,13 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         if recipe.early_stopping_patience is not None:  # as seed 000: EarlyStopping on val_loss, best weights not restored
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if validation else "loss",
                                                            patience=recipe.early_stopping_patience))
+        epochs = recipe.epochs
+        if recipe.seconds:  # a planned fold: as many epochs as fit in its seconds (timefit.py)
+            callbacks.append(timefit.FitToSeconds(recipe.seconds, steps_per_epoch, recipe.epochs,
+                                                  optimizer.schedule_steps))
+            epochs = timefit.max_epochs(recipe.epochs)
         start = time.perf_counter()
-        history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=recipe.epochs,
+        history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=epochs,
                             validation_data=validation, callbacks=callbacks, verbose=verbose)
         fit_seconds = time.perf_counter() - start
         start = time.perf_counter()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, WORKER_START_SECONDS,
-                                   ModelCost, Progress, candidate_model_sets, chosen_models_may_fit, epoch_caps,
-                                   estimate_seconds, fold_seconds, make_plan)
+from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, ERROR_CURVES, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS,
+                                   WORKER_START_SECONDS, ModelCost, Progress, candidate_model_sets,
+                                   chosen_models_may_fit, epoch_caps, estimate_seconds, fold_seconds, make_plan,
+                                   predicted_error)
 
 COSTS = {"cnn": ModelCost("cnn", 2000, 6000, 5), "cnn_gru": ModelCost("cnn_gru", 3000, 8000, 6),
          "cnn_fast": ModelCost("cnn_fast", 6000, 9000, 4)}
@@ -57,12 +58,50 @@ def test_the_ensemble_by_budget_users_models_then_the_fast_pair_then_the_fast_mo
         if p.models == ("cnn", "cnn_gru"):
             assert p.folds == 5 and min(p.epochs.values()) >= CHOSEN_MIN_EPOCHS
         elif p.models == ("cnn_fast", "cnn_gru"):
-            assert p.folds == 5 and min(p.epochs.values()) >= PAIR_MIN_EPOCHS
+            assert p.folds == 5 and p.augment
         else:
             assert p.models == ("cnn_fast",)
     assert plan(3).models == ("cnn_fast",)
-    assert plan(30).models == ("cnn_fast", "cnn_gru")  # the pair, not one model with more epochs
+    assert plan(30).models == ("cnn_fast",)  # one model with all the epochs: the curves put it ahead at 30 min
+    assert plan(60).models == ("cnn_fast", "cnn_gru")  # the pair, once its members near their floors
     assert plan(240).models == ("cnn", "cnn_gru")
+
+
+@pytest.mark.parametrize("minutes", [5, 10, 20, 30, 40, 45, 60, 75])
+def test_the_pair_is_planned_only_where_the_curves_put_it_ahead_of_one_model(minutes):
+    """The fast pair against cnn_fast alone in the same budget: the lower predicted OOF error wins."""
+    untimed = {m: c for m, c in COSTS.items() if m != "cnn"}  # the user's models ruled out: stand-ins or one model
+    p = make_plan(minutes * 60, untimed, SETS, 42_000, 28_000, CAPS)
+    alone = make_plan(minutes * 60, untimed, SETS[2:], 42_000, 28_000, CAPS)
+    if p.models == ("cnn_fast", "cnn_gru"):
+        assert p.folds == 5 and predicted_error(p) < predicted_error(alone)
+    else:
+        assert p == alone
+    assert make_plan(30 * 60, untimed, SETS, 42_000, 28_000, CAPS).models == ("cnn_fast",)
+    assert make_plan(60 * 60, untimed, SETS, 42_000, 28_000, CAPS).models == ("cnn_fast", "cnn_gru")
+
+
+def test_a_slower_cnn_gru_moves_the_pair_to_longer_budgets():
+    """On a CPU without bf16 the GRU runs at a third of cnn_fast's speed: 60 minutes buy one model there."""
+    untimed = {m: c for m, c in COSTS.items() if m != "cnn"}
+    slow_gru = {**untimed, "cnn_gru": ModelCost("cnn_gru", 1200, 8000, 6)}
+    assert make_plan(3600, untimed, SETS, 42_000, 28_000, CAPS).models == ("cnn_fast", "cnn_gru")
+    assert make_plan(3600, slow_gru, SETS, 42_000, 28_000, CAPS).models == ("cnn_fast",)
+
+
+def test_a_model_without_a_curve_pairs_by_the_epoch_threshold():
+    costs = {"cnn_fast": COSTS["cnn_fast"], "cnn_small": ModelCost("cnn_small", 3000, 8000, 6)}
+    assert "cnn_small" not in ERROR_CURVES
+    p = make_plan(30 * 60, costs, [("cnn", "cnn_small"), ("cnn_fast", "cnn_small"), ("cnn_fast",)], 42_000, 28_000,
+                  {**CAPS, "cnn_small": 60})
+    assert p.models == ("cnn_fast", "cnn_small") and min(p.epochs.values()) >= PAIR_MIN_EPOCHS
+
+
+def test_each_model_s_fold_seconds_are_its_planned_epochs_at_its_measured_speed():
+    p = plan(60)
+    for m, e in p.epochs.items():
+        assert p.fit_seconds[m] == pytest.approx(e * 42_000 * 4 / 5 / COSTS[m].train_images_per_second * (
+            0.78 if p.augment else 1.0) ** -1, rel=1e-3)
 
 
 def test_schedules_lengthen_past_the_recipe_when_time_is_left():
@@ -133,8 +172,16 @@ def test_progress_with_two_workers_counts_two_folds_per_wall_second():
     now = [0.0]
     progress = Progress({f"m/fold{k}": 100.0 for k in range(4)}, clock=lambda: now[0], workers=2)
     now[0] = 100.0  # two folds ran side by side and finished together
-    progress.fold_done("m/fold0")
-    assert "ETA 1.7 min" in progress.fold_done("m/fold1")  # 2 folds left x 100 s, 2 at a time
+    progress.fold_done("m/fold0", seconds=100.0)
+    assert "ETA 1.7 min" in progress.fold_done("m/fold1", seconds=100.0)  # 2 folds left x 100 s, 2 at a time
+
+
+def test_progress_with_two_workers_is_not_doubled_by_the_fold_still_running_beside_the_first():
+    """The first of two side-by-side folds finishes: the other one is half done, not still to start."""
+    now = [0.0]
+    progress = Progress({f"m/fold{k}": 100.0 for k in range(4)}, clock=lambda: now[0], workers=2)
+    now[0] = 100.0
+    assert "ETA 1.7 min" in progress.fold_done("m/fold0", seconds=100.0)  # 400 s over 2 workers - 100 s (was 5.0)
 
 
 def test_a_sustained_speed_is_planned_as_is_and_a_probed_one_with_the_augmentation_margin():
@@ -148,5 +195,5 @@ def test_a_sustained_speed_is_planned_as_is_and_a_probed_one_with_the_augmentati
 
 def test_untimed_user_models_are_skipped_and_the_fast_pair_is_judged_as_a_pair():
     untimed = {m: c for m, c in COSTS.items() if m != "cnn"}  # budget.py does not time cnn when it cannot fit
-    p = make_plan(30 * 60, untimed, SETS, 42_000, 28_000, CAPS)
-    assert p.models == ("cnn_fast", "cnn_gru") and PAIR_MIN_EPOCHS <= min(p.epochs.values()) < CHOSEN_MIN_EPOCHS
+    p = make_plan(60 * 60, untimed, SETS, 42_000, 28_000, CAPS)
+    assert p.models == ("cnn_fast", "cnn_gru")

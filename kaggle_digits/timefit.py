@@ -1,0 +1,77 @@
+"""A fold that trains for the seconds its plan gave it, whatever this machine's speed turns out to be.
+
+A ``--minutes`` plan turns measured speeds into epochs, and the measurement is rough: a short probe, or a
+speed recorded while something else shared the CPU, is off by a fifth or more, so a plan finishes early
+(budget unspent) or late. A fold whose recipe has ``seconds`` therefore re-fits its own length as it goes:
+after every epoch it takes the seconds its epochs have cost (the first, which pays for tracing, only
+until a steadier one is in), counts the epochs that still fit in what is left of its seconds, and re-sets
+its learning-rate schedule (recipe.WarmupCosine, through ``optimizer.schedule_steps``) to end annealed
+exactly then. Its epochs stay between one and ``MAX_STRETCH`` times the plan's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import keras
+
+MAX_STRETCH = 2.0  # a fold may train at most this multiple of its planned epochs (the planner's own epoch cap)
+
+
+def epochs_that_fit(done: int, elapsed: float, epoch_seconds: list[float], seconds: float, cap: int) -> int:
+    """The epochs a fold should train in all: those done, plus whole epochs that fit in ``seconds - elapsed``.
+
+    ``epoch_seconds``: what each epoch done so far took. The first one includes graph tracing, which the plan
+    counts in the fold's overhead, not in its seconds: once a second epoch is in, the pace is the mean of the
+    later ones and the first epoch's excess over that pace is not charged. Never fewer than ``done`` (at least
+    one) nor more than ``cap``.
+    """
+    steady = epoch_seconds[1:] or epoch_seconds
+    pace = sum(steady) / len(steady) if steady else 0.0
+    if pace <= 0:
+        return max(done, 1)
+    tracing = max(0.0, epoch_seconds[0] - pace) if len(epoch_seconds) > 1 else 0.0
+    more = math.floor(max(0.0, seconds - (elapsed - tracing)) / pace + 1e-9)
+    return max(done, min(cap, done + more), 1)
+
+
+class FitToSeconds(keras.callbacks.Callback):
+    """Stretches or shortens the fold's schedule to ``seconds`` of training, epoch by epoch.
+
+    ``fit`` is called with ``epochs=cap`` (``max_epochs``); this callback stops it at the epoch count that fits.
+    ``optimizer.schedule_steps`` (recipe.make_optimizer) holds the schedule's length in steps; it is re-set
+    between epochs, where every backend reads optimizer variables back into its training state.
+    """
+
+    def __init__(self, seconds: float, steps_per_epoch: int, planned_epochs: int, schedule_steps,
+                 clock: Callable[[], float] = time.perf_counter):
+        super().__init__()
+        self.seconds, self.steps_per_epoch, self.clock = float(seconds), int(steps_per_epoch), clock
+        self.planned = int(planned_epochs)
+        self.cap = max_epochs(planned_epochs)
+        self.schedule_steps = schedule_steps
+        self.target = self.planned
+        self.epoch_seconds: list[float] = []
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        self.epoch_seconds.append(now - self._epoch_start)
+        done = epoch + 1
+        self.target = epochs_that_fit(done, now - self.start, self.epoch_seconds, self.seconds, self.cap)
+        if self.schedule_steps is not None:
+            self.schedule_steps.assign(float(self.target * self.steps_per_epoch))
+        if done >= self.target:
+            self.model.stop_training = True
+
+
+def max_epochs(planned_epochs: int) -> int:
+    """The epochs ``fit`` is called with for a fold fitted to seconds: ``MAX_STRETCH`` times the planned ones."""
+    return max(1, int(MAX_STRETCH * planned_epochs))

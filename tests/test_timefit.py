@@ -1,0 +1,78 @@
+"""A fold fitted to seconds (timefit.py): the epochs it trains and the schedule it anneals, on a fake clock."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from kaggle_digits import timefit
+from kaggle_digits.recipe import KIT_RECIPE, WarmupCosine, make_optimizer
+from kaggle_digits.timefit import FitToSeconds, epochs_that_fit
+
+
+def test_the_epochs_that_fit_follow_the_pace_of_the_epochs_done():
+    assert epochs_that_fit(1, 10.0, [10.0], 100.0, cap=40) == 10      # 90 s left at 10 s an epoch
+    assert epochs_that_fit(1, 10.0, [10.0], 100.0, cap=6) == 6        # never past the cap
+    assert epochs_that_fit(3, 90.0, [30.0] * 3, 60.0, cap=20) == 3    # over time: stop now, never fewer than done
+    assert epochs_that_fit(0, 0.0, [], 60.0, cap=20) == 1             # at least one epoch
+
+
+def test_the_first_epoch_s_tracing_is_not_charged_once_a_steady_epoch_is_in():
+    # 14 s first epoch (4 s of it tracing), then 10 s: 20 s of the 100 are charged, 80 s buy 8 more epochs
+    assert epochs_that_fit(2, 24.0, [14.0, 10.0], 100.0, cap=40) == 10
+    # with one epoch only, its whole time is the pace: the guess errs short, not long
+    assert epochs_that_fit(1, 14.0, [14.0], 100.0, cap=40) == 7
+
+
+class StepClock:
+    """A fake clock: every epoch of the fit takes ``epoch`` seconds."""
+
+    def __init__(self, epoch: float):
+        self.now, self.epoch, self.calls = 0.0, epoch, 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        if self.calls > 1 and self.calls % 2 == 1:  # begin, end, begin, end...: an epoch passes between begin and end
+            self.now += self.epoch
+        return self.now
+
+
+def _tiny_fit(seconds: float, planned: int, epoch_seconds: float):
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = np.eye(2, dtype="float32")[np.arange(64) % 2]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    recipe = KIT_RECIPE.override(epochs=planned, batch_size=16, seconds=seconds)
+    optimizer = make_optimizer(recipe, steps_per_epoch=4)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    fitter = FitToSeconds(seconds, 4, planned, optimizer.schedule_steps, clock=StepClock(epoch_seconds))
+    history = model.fit(x, y, batch_size=16, epochs=timefit.max_epochs(planned), callbacks=[fitter], verbose=0)
+    return model, optimizer, fitter, len(history.history["loss"])
+
+
+@pytest.mark.parametrize("epoch_seconds, expected", [(10.0, 5), (5.0, 10), (20.0, 2)])
+def test_a_fold_trains_the_epochs_its_seconds_hold_and_ends_annealed(epoch_seconds, expected):
+    """Planned 5 epochs in 50 s: at the planned pace it trains 5, twice as fast 10 (the cap), half as fast 2."""
+    model, optimizer, fitter, ran = _tiny_fit(50.0, 5, epoch_seconds)
+    assert ran == fitter.target == expected
+    assert float(optimizer.schedule_steps.value) == pytest.approx(ran * 4)
+    # the schedule's length is what the fold trained: the last step's learning rate is the annealed floor
+    lr = float(optimizer.learning_rate)
+    assert lr == pytest.approx(KIT_RECIPE.learning_rate * 0.01, rel=0.2)
+
+
+def test_a_recipe_without_seconds_keeps_its_schedule_length_fixed():
+    optimizer = make_optimizer(KIT_RECIPE.override(epochs=3), steps_per_epoch=10)
+    assert optimizer.schedule_steps is None
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, WarmupCosine) and schedule.total_steps == 30
+
+
+def test_warmup_cosine_matches_keras_cosine_decay_with_warm_up():
+    ours = WarmupCosine(3e-3, 200, warmup=0.05)
+    keras_one = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=190, warmup_target=3e-3, warmup_steps=10,
+                                                       alpha=0.01)
+    for step in (0, 3, 10, 57, 150, 199, 200, 260):
+        assert float(ours(step)) == pytest.approx(float(keras_one(step)), rel=1e-4, abs=1e-9)
+    assert WarmupCosine.from_config(ours.get_config()).get_config() == ours.get_config()
