@@ -249,10 +249,27 @@ def _augments(epochs: dict[str, int], max_epochs: dict[str, int]) -> bool:
 
 def _make(budget, costs, epochs, folds, *, n_rows, n_test, finish, workers=1, max_epochs=None) -> Plan:
     augment = _augments(epochs, max_epochs or {})
+    estimate = estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers)
+    return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget, workers=workers,
+                estimate_seconds=estimate,
+                fit_seconds=_fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, workers,
+                                         estimate, max_epochs or {}))
+
+
+def _fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, workers, estimate,
+                 max_epochs) -> dict[str, float]:
+    """Each model's seconds of training per fold: its epochs at the measured speed, every model's stretched
+    by one factor so the run's estimate reaches ``TARGET_FILL`` of the budget. Whole epochs leave the rest of
+    the budget unplanned (a tenth of it when an epoch of every fold is that much); the folds fill it with the
+    epochs that fit as they train (timefit.py), never more than their epoch cap."""
     train_rows = n_rows * (folds - 1) / folds
-    fit = {m: round(e * train_rows / _train_speed(costs[m], augment), 1) for m, e in epochs.items()}
-    return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget, workers=workers, fit_seconds=fit,
-                estimate_seconds=estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers))
+    fit = {m: e * train_rows / _train_speed(costs[m], augment) for m, e in epochs.items()}
+    fixed = estimate_seconds(costs, {m: 0 for m in epochs}, folds, n_rows, n_test, augment, finish, workers)
+    stretch = (budget * TARGET_FILL - fixed) / (estimate - fixed) if estimate > fixed else 1.0
+    # a model at its epoch cap gets no more seconds than its epochs take (a fold never trains past the cap)
+    cap = min((max_epochs[m] / e for m, e in epochs.items() if e and m in max_epochs), default=MAX_EPOCHS_FACTOR)
+    stretch = max(1.0, min(stretch, cap))
+    return {m: round(seconds * stretch, 1) for m, seconds in fit.items()}
 
 
 def fold_seconds(cost: ModelCost, epochs: int, n_train: int, n_predict: int, augment: bool) -> float:
