@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CPU_DEFAULT_MINUTES = 20.0
 # printed beside the CPU estimate of --full; no GPU time is quoted: none has been measured for these models yet
 FULL_ON_GPU = "the default on a GPU and on Kaggle kernels"
-PLAN_FORMAT = 3  # part of a kept plan's key: plans made by an earlier planner rule are not reused
+PLAN_FORMAT = 4  # part of a kept plan's key: plans made by an earlier planner rule are not reused
 SAMPLE_DEFAULT_MINUTES = 2.0
 
 
