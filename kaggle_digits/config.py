@@ -115,7 +115,7 @@ class RunConfig:
     model_epochs: dict | None = setting(None, flag="--model-epochs", parse=parse_model_epochs, metavar="M=E,..",
                                         fingerprint=True, in_fold="recipe", help="epochs per model, e.g. cnn=9,cnn_gru=6")
     model_seconds: dict[str, float] | None = setting(
-        None, flag="--fold-seconds", parse=parse_model_seconds, metavar="M=S,..", fingerprint=True, in_fold="recipe",
+        None, flag="--model-seconds", parse=parse_model_seconds, metavar="M=S,..", fingerprint=True, in_fold="recipe",
         help="seconds of training per fold and model, e.g. cnn_fast=160: each fold then trains the epochs that fit "
              "(its epochs are the first guess; --minutes plans set this)")
     batch_size: int | None = setting(None, flag="--batch-size", fingerprint=True, in_fold="recipe",
@@ -221,7 +221,7 @@ class RunConfig:
         if self.model_seconds is not None:
             bad = {m: t for m, t in self.model_seconds.items() if m not in self.models or not 0 < t < float("inf")}
             if bad or not self.model_seconds:
-                raise ConfigError(f"--fold-seconds {bad or '(empty)'}: expected a positive number of seconds for "
+                raise ConfigError(f"--model-seconds {bad or '(empty)'}: expected a positive number of seconds for "
                                   f"models among --models {','.join(self.models)}")
         if self.only_folds is not None:
             bad = [f for f in self.only_folds if not 0 <= f < self.folds]

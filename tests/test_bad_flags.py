@@ -17,6 +17,7 @@ TOML = {
     "bool-type.toml": 'tta = "yes"\n',
     "broken.toml": "folds = = 3\n",
     "range.toml": "minutes = -2.0\n",
+    "seconds-type.toml": 'models = ["cnn_fast"]\n[model_seconds]\ncnn_fast = "long"\n',
 }
 
 BAD = [
@@ -42,6 +43,9 @@ BAD = [
     ["make", "--only-folds", "7"],
     ["make", "--model-epochs", "cnn=x"],
     ["make", "--models", "cnn", "--model-epochs", "cnn_gru=3"],
+    ["make", "--model-seconds", "cnn=soon"],
+    ["make", "--models", "cnn_fast", "--model-seconds", "cnn_fast=-5"],
+    ["make", "--models", "cnn_fast", "--model-seconds", "cnn=60"],
     ["make", "--verbose", "5"],
     ["make", "--preset", "slow"],
     ["make", "--data", "nowhere/digit-recognizer.zip"],

@@ -76,3 +76,25 @@ def test_warmup_cosine_matches_keras_cosine_decay_with_warm_up():
     for step in (0, 3, 10, 57, 150, 199, 200, 260):
         assert float(ours(step)) == pytest.approx(float(keras_one(step)), rel=1e-4, abs=1e-9)
     assert WarmupCosine.from_config(ours.get_config()).get_config() == ours.get_config()
+
+
+@pytest.mark.parametrize("seconds, planned, expected", [(1e6, 2, 4), (1e-3, 3, 1)])
+def test_a_real_fold_with_seconds_stretches_or_cuts_its_epochs_and_saves_a_loadable_model(tmp_path, seconds, planned,
+                                                                                           expected):
+    """train_fold end to end: a fold given all the time in the world trains its cap (twice the plan), one
+    given none stops after its first epoch; either way its model file loads back for prediction."""
+    from kaggle_digits.config import AugmentConfig
+    from kaggle_digits.models import get_spec
+    from kaggle_digits.train import FoldTask, train_fold
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(64, 28, 28, 1), dtype=np.uint8)
+    y = rng.integers(0, 10, size=64)
+    recipe = get_spec("cnn_fast").recipe.override(epochs=planned, batch_size=32, seconds=seconds)
+    task = FoldTask(model="cnn_fast", hp=dict(get_spec("cnn_fast").hp), recipe=recipe,
+                    augment=AugmentConfig(enabled=False), fold=0, n_folds=2, seed=1, data_sha256="d",
+                    rows_sha256="r", validate_each_epoch=False)
+    result = train_fold(task, x[:48], y[:48], x[48:], y[48:], x[:8], tmp_path, verbose=0)
+    assert result.metrics["epochs"] == expected
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    assert model.predict(x[:4], verbose=0).shape == (4, 10)
