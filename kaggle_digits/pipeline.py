@@ -286,7 +286,8 @@ def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path) -> FoldResult | None:
 
 def _start_line(cfg: RunConfig, task: FoldTask, n_train: int) -> str:
     r = task.recipe
-    return (f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: training on {n_train:,} rows, {r.epochs} epochs, "
+    epochs = f"~{r.epochs} epochs (as many as fit in {r.seconds:.0f} s)" if r.seconds else f"{r.epochs} epochs"
+    return (f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: training on {n_train:,} rows, {epochs}, "
             f"batch {r.batch_size}, {r.optimizer} lr {r.learning_rate:g}")
 
 
