@@ -46,20 +46,21 @@ def parse_model_list(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-def parse_model_epochs(text: str) -> dict[str, int]:
-    try:  # cnn=9,cnn_gru=6 -> {"cnn": 9, "cnn_gru": 6}
+def _model_pairs(text: str, kind: type, example: str) -> dict:
+    """``cnn=9,cnn_gru=6`` -> {"cnn": kind("9"), "cnn_gru": kind("6")}; an argparse error naming ``example`` else."""
+    try:
         pairs = [item.split("=") for item in text.split(",") if item.strip()]
-        return {name.strip(): int(epochs) for name, epochs in pairs}
+        return {name.strip(): kind(value) for name, value in pairs}
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected model=epochs pairs like cnn=9,cnn_gru=6 -- got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected model=value pairs like {example} -- got {text!r}") from None
+
+
+def parse_model_epochs(text: str) -> dict[str, int]:
+    return _model_pairs(text, int, "cnn=9,cnn_gru=6")
 
 
 def parse_model_seconds(text: str) -> dict[str, float]:
-    try:  # cnn_fast=160,cnn_gru=200 -> {"cnn_fast": 160.0, "cnn_gru": 200.0}
-        pairs = [item.split("=") for item in text.split(",") if item.strip()]
-        return {name.strip(): float(seconds) for name, seconds in pairs}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected model=seconds pairs like cnn_fast=160,cnn_gru=200 -- got {text!r}") from None
+    return _model_pairs(text, float, "cnn_fast=160,cnn_gru=200")
 
 
 def parse_fold_list(text: str) -> tuple[int, ...]:
