@@ -57,6 +57,25 @@ def test_a_planned_run_records_its_plan(tmp_path, monkeypatch, cpu_only):
     assert config["folds"] == 2 and sum(config["model_epochs"].values()) >= 1 and "minutes" not in config
     summary = json.loads((result.run_dir / "ensemble.json").read_text())
     assert summary["plan"]["folds"] == 2 and summary["plan"]["epochs"] == config["model_epochs"]
+    # each planned model's folds train for the seconds the plan gave them, recorded beside its epochs
+    assert set(config["model_seconds"]) == set(config["model_epochs"]) and min(config["model_seconds"].values()) > 0
+    assert summary["plan"]["fold_seconds"] == config["model_seconds"]
+
+
+def test_a_budget_below_the_smallest_run_says_it_will_finish_late(monkeypatch, cpu_only, tmp_path, caplog):
+    import logging
+    import time
+
+    from kaggle_digits.data import load_competition
+
+    slow = {m: ModelCost(m, 40.0, 400.0, 1.0) for m in ("cnn", "cnn_gru", "cnn_fast")}  # made-up speeds
+    monkeypatch.setattr(probe, "measure_costs", lambda models, *a, **k: {m: slow[m] for m in models})
+    monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path / "cache"))
+    data = load_competition(None)
+    with caplog.at_level(logging.INFO, logger="kaggle_digits.budget"):
+        cfg = budget.apply_budget(RunConfig(minutes=0.2, report=False), data, 4000, "float32", time.perf_counter())
+    assert cfg.folds == 2 and cfg.model_epochs == {"cnn_fast": 1}
+    assert any("smallest run there is" in r.message and "finish late" in r.message for r in caplog.records)
 
 
 def test_a_fold_trains_at_its_precision_although_clear_session_resets_the_policy(tmp_path):
