@@ -269,7 +269,7 @@ def _fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, 
     # a model at its epoch cap gets no more seconds than its epochs take (a fold never trains past the cap)
     cap = min((max_epochs[m] / e for m, e in epochs.items() if e and m in max_epochs), default=MAX_EPOCHS_FACTOR)
     stretch = max(1.0, min(stretch, cap))
-    return {m: round(seconds * stretch, 1) for m, seconds in fit.items()}
+    return {m: max(0.1, round(seconds * stretch, 1)) for m, seconds in fit.items()}  # > 0: a valid setting
 
 
 def fold_seconds(cost: ModelCost, epochs: int, n_train: int, n_predict: int, augment: bool) -> float:
