@@ -87,7 +87,7 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
                  f"full recipe, 5 folds: {full}; {FULL_ON_GPU})")
     log.info(f"plan: {plan.describe()}; {spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
     if plan.estimate_seconds > plan.budget_seconds:
-        log.warning(f"the smallest run there is ({plan.describe().split(' ~ ')[0]}) takes about "
+        log.warning(f"the smallest run there is ({plan.shape()}) takes about "
                     f"{format_minutes(plan.estimate_seconds)} here, more than the {format_minutes(plan.budget_seconds)} "
                     f"left of the budget: it will finish late (each fold predicts all {data.n_test:,} test rows)")
     try:

@@ -80,11 +80,15 @@ class Plan:
     def models(self) -> tuple[str, ...]:
         return tuple(self.epochs)
 
-    def describe(self) -> str:
+    def shape(self) -> str:
+        """What trains, e.g. "5 folds x cnn_fast 14 ep, 2 at a time, augmentation on"."""
         parts = " + ".join(f"{m} {e} ep" for m, e in self.epochs.items())
         at_once = f", {self.workers} at a time" if self.workers > 1 else ""
-        return (f"{self.folds} folds x {parts}{at_once}, augmentation {'on' if self.augment else 'off'} "
-                f"~ {format_minutes(self.estimate_seconds)} (budget {format_minutes(self.budget_seconds)})")
+        return f"{self.folds} folds x {parts}{at_once}, augmentation {'on' if self.augment else 'off'}"
+
+    def describe(self) -> str:
+        return (f"{self.shape()} ~ {format_minutes(self.estimate_seconds)} "
+                f"(budget {format_minutes(self.budget_seconds)})")
 
 
 def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds: int, n_rows: int,

@@ -17,7 +17,7 @@ from typing import Callable
 
 import keras
 
-MAX_STRETCH = 2.0  # a fold may train at most this multiple of its planned epochs (the planner's own epoch cap)
+MAX_STRETCH = 2.0  # a fold may train at most this multiple of its planned epochs
 
 
 def epochs_that_fit(done: int, elapsed: float, epoch_seconds: list[float], seconds: float, cap: int) -> int:
