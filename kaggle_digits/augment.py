@@ -7,10 +7,17 @@ Augmentations are registered by name (``AugmentConfig.kind``); a new one is one 
 decorated with ``@register_augmentation("name")``, taking the config and a seed.
 
 The default, ``affine``, draws a rotation, a zoom and a shift per image, composes them into one
-affine matrix and warps the batch once with ``keras.ops.image.affine_transform``. That is the same
-distribution of digits as Keras' RandomRotation -> RandomZoom -> RandomTranslation chain (kept as
-``keras_layers``), but one bilinear resampling instead of three -- one warp per batch costs the same on
-every backend, where the three-layer chain is slow on JAX (see CHANGELOG.md).
+affine matrix and warps the batch once with ``warp_affine``. That is the same distribution of digits as
+Keras' RandomRotation -> RandomZoom -> RandomTranslation chain (kept as ``keras_layers``), but one bilinear
+resampling instead of three -- one warp per batch costs the same on every backend, where the three-layer chain
+is slow on JAX (see CHANGELOG.md).
+
+``warp_affine`` is the bilinear, constant-fill warp of ``keras.ops.image.affine_transform`` written with
+``keras.ops`` gathers, because on TensorFlow that op is ``ImageProjectiveTransformV3``, which XLA cannot
+compile -- and Keras compiles the training step with XLA whenever TensorFlow sees a GPU (a local GPU,
+Kaggle's one-GPU shapes): the kit's default augmentation would end every such run at its first batch.
+Gathers compile on every backend and device; tests/test_xla.py checks that the two warps agree pixel for
+pixel and that every kit model trains under forced XLA.
 """
 
 from __future__ import annotations
@@ -85,9 +92,7 @@ class RandomAffine(layers.Layer):
         b2 = cy - b0 * cx - b1 * cy - ty
         zeros = ops.zeros_like(a0)
         transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-        warped = ops.image.affine_transform(ops.cast(images, "float32"), transform, interpolation="bilinear",
-                                            fill_mode="constant", fill_value=0.0, data_format="channels_last")
-        return ops.cast(warped, images.dtype)
+        return ops.cast(warp_affine(ops.cast(images, "float32"), transform), images.dtype)
 
     def _uniform(self, n, limit: float):
         if not limit:
@@ -100,6 +105,40 @@ class RandomAffine(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "rotation_deg": self.rotation_deg, "zoom": self.zoom,
                 "shift": self.shift, "seed": self.seed}
+
+
+def warp_affine(images, transform):
+    """Bilinear warp of a batch (n, height, width, channels): output pixel (x, y) samples the input at
+    ``(a0 x + a1 y + a2, b0 x + b1 y + b2)``, one row ``[a0, a1, a2, b0, b1, b2, 0, 0]`` of ``transform`` per
+    image; a neighbour outside the image reads 0.
+
+    The same numbers as ``keras.ops.image.affine_transform(..., "bilinear", fill_mode="constant")``
+    (TensorFlow's ImageProjectiveTransformV3 reads each of the four neighbours with the fill value when it
+    lies outside), from ops every backend compiles under XLA: the four neighbours are gathered from the
+    flattened image with ``take_along_axis``.
+    """
+    shape = ops.shape(images)
+    n, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    rows, cols = ops.meshgrid(ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"),
+                              indexing="ij")
+    xs, ys = ops.reshape(cols, (1, -1)), ops.reshape(rows, (1, -1))          # (1, height * width)
+    x = transform[:, 0:1] * xs + transform[:, 1:2] * ys + transform[:, 2:3]   # (n, height * width)
+    y = transform[:, 3:4] * xs + transform[:, 4:5] * ys + transform[:, 5:6]
+    x0, y0 = ops.floor(x), ops.floor(y)
+    wx, wy = x - x0, y - y0
+    flat = ops.reshape(images, (n, height * width, channels))
+
+    def neighbour(yy, xx):
+        inside = (xx >= 0) & (xx <= ops.cast(width - 1, "float32")) & (yy >= 0) & (yy <= ops.cast(height - 1, "float32"))
+        index = (ops.cast(ops.clip(yy, 0, height - 1), "int32") * width
+                 + ops.cast(ops.clip(xx, 0, width - 1), "int32"))
+        index = ops.broadcast_to(ops.expand_dims(index, -1), (n, height * width, channels))
+        return ops.take_along_axis(flat, index, axis=1) * ops.expand_dims(ops.cast(inside, "float32"), -1)
+
+    wx, wy = ops.expand_dims(wx, -1), ops.expand_dims(wy, -1)
+    top = (1.0 - wx) * neighbour(y0, x0) + wx * neighbour(y0, x0 + 1.0)
+    bottom = (1.0 - wx) * neighbour(y0 + 1.0, x0) + wx * neighbour(y0 + 1.0, x0 + 1.0)
+    return ops.reshape((1.0 - wy) * top + wy * bottom, (n, height, width, channels))
 
 
 @register_augmentation("affine")

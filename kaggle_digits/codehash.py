@@ -33,6 +33,7 @@ NOT_DECIDING = {
     "kaggle_digits.rundir": "names and records run-folder files",
     "kaggle_digits.data": "its arrays enter the fingerprint as data_sha256 / rows_sha256",
     "kaggle_digits.submission": "writes submission.csv after the ensemble",
+    "kaggle_digits.watchdog": "ends a process whose training hangs; a fold it stops is never saved",
 }
 
 

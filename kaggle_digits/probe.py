@@ -19,19 +19,21 @@ import keras
 import numpy as np
 
 from kaggle_digits import atomic, workers
-from kaggle_digits.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
+from kaggle_digits.devices import distribution_scope, replica_devices
 from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES
 from kaggle_digits.machine import cpu_model
-from kaggle_digits.models import create_model, get_spec
+from kaggle_digits.models import get_spec
 from kaggle_digits.planner import ModelCost
 from kaggle_digits.precision import fresh_session
-from kaggle_digits.recipe import make_loss, make_optimizer
+from kaggle_digits.train import compile_for_training
 from kaggle_digits.tta import PREDICT_BATCH
 
 SHORT_FIT, LONG_FIT = 4, 24  # batches in two timed ``fit`` calls; their difference is the cost of a step
 REPEATS = 2                  # each timed twice, the faster kept (a shared machine is noisy)
-PROBE_FORMAT = 3      # 2: at the asked precision (1 timed float32 whatever it said); 3: fit differences
+# 2: at the asked precision (1 timed float32 whatever it said); 3: fit differences; 4: built, placed and compiled
+# as the folds are (train.compile_for_training in distribution_scope: XLA and MirroredStrategy as theirs)
+PROBE_FORMAT = 4
 
 
 def measure_costs(models: tuple[str, ...], augment: AugmentConfig, precision: str,
@@ -79,24 +81,24 @@ def measure(name: str, augment: AugmentConfig, precision: str = "float32", seed:
     x = rng.integers(0, 256, size=(b * LONG_FIT, *IMAGE_SHAPE), dtype=np.uint8)
     y = np.eye(N_CLASSES, dtype=np.float32)[rng.integers(0, N_CLASSES, size=b * LONG_FIT)]
     start = time.perf_counter()
-    model = create_model(name, augmentation=build_augmentation(augment, seed=seed))
-    model.compile(optimizer=make_optimizer(recipe, 2 * LONG_FIT), loss=make_loss(recipe))
-    model.fit(x[:b], y[:b], batch_size=b, epochs=1, verbose=0)  # traces and compiles the training step
-    first = time.perf_counter() - start
-    seconds = {SHORT_FIT: float("inf"), LONG_FIT: float("inf")}
-    for steps in (SHORT_FIT, LONG_FIT) * REPEATS:
+    with distribution_scope():  # the folds' placement: MirroredStrategy on a T4 x2, nothing on one device
+        model = compile_for_training(name, dict(get_spec(name).hp), augment, recipe, 2 * LONG_FIT, seed)
+        model.fit(x[:b], y[:b], batch_size=b, epochs=1, verbose=0)  # traces and compiles the training step
+        first = time.perf_counter() - start
+        seconds = {SHORT_FIT: float("inf"), LONG_FIT: float("inf")}
+        for steps in (SHORT_FIT, LONG_FIT) * REPEATS:
+            start = time.perf_counter()
+            model.fit(x[:steps * b], y[:steps * b], batch_size=b, epochs=1, verbose=0)
+            seconds[steps] = min(seconds[steps], time.perf_counter() - start)
+        step_seconds = max(seconds[LONG_FIT] - seconds[SHORT_FIT], 1e-6) / (LONG_FIT - SHORT_FIT)
+        train_ips = b / step_seconds
+        batch = np.resize(x, (PREDICT_BATCH, *IMAGE_SHAPE))
         start = time.perf_counter()
-        model.fit(x[:steps * b], y[:steps * b], batch_size=b, epochs=1, verbose=0)
-        seconds[steps] = min(seconds[steps], time.perf_counter() - start)
-    step_seconds = max(seconds[LONG_FIT] - seconds[SHORT_FIT], 1e-6) / (LONG_FIT - SHORT_FIT)
-    train_ips = b / step_seconds
-    batch = np.resize(x, (PREDICT_BATCH, *IMAGE_SHAPE))
-    start = time.perf_counter()
-    model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)  # traces the prediction step
-    predict_trace = time.perf_counter() - start
-    start = time.perf_counter()
-    model.predict(np.concatenate([batch, batch]), batch_size=PREDICT_BATCH, verbose=0)
-    predict_ips = 2 * PREDICT_BATCH / (time.perf_counter() - start)
+        model.predict(batch, batch_size=PREDICT_BATCH, verbose=0)  # traces the prediction step
+        predict_trace = time.perf_counter() - start
+        start = time.perf_counter()
+        model.predict(np.concatenate([batch, batch]), batch_size=PREDICT_BATCH, verbose=0)
+        predict_ips = 2 * PREDICT_BATCH / (time.perf_counter() - start)
     fresh_session(precision)
     overhead = first + max(0.0, predict_trace - PREDICT_BATCH / predict_ips) + 1.0  # +1 s: saving the fold
     return ModelCost(name, float(train_ips), float(predict_ips), float(overhead))
@@ -131,7 +133,7 @@ def _cache_path(cache_root: Path | None, name: str, augment: AugmentConfig, prec
     if cache_root is None:
         return None
     identity = [PROBE_FORMAT, name, get_spec(name).recipe.batch_size, augment.enabled, augment.kind, precision,
-                *machine_key()] + ([n_workers] if n_workers > 1 else [])
+                *machine_key(), len(replica_devices())] + ([n_workers] if n_workers > 1 else [])
     return cache_root / f"speed-{hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]}.json"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import atomic, precision, rundir, timefit, tta
+from kaggle_digits import atomic, precision, rundir, timefit, tta, watchdog
 from kaggle_digits.augment import build_augmentation
 from kaggle_digits.codehash import code_version
 from kaggle_digits.config import AugmentConfig
@@ -24,6 +24,14 @@ from kaggle_digits.devices import distribution_scope
 from kaggle_digits.digits import N_CLASSES
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.recipe import Recipe, make_loss, make_optimizer
+
+# How Keras compiles the training step, for the folds and for the probe that times them (the one place this is
+# chosen). "auto" is Keras' own rule: XLA on when TensorFlow sees a GPU and no tf.distribute strategy is active
+# (a local GPU, Kaggle's one-GPU shapes), off on a CPU and under MirroredStrategy (T4 x2), off for a model with a
+# layer that cannot be compiled (Keras' GRU on a TensorFlow GPU uses cuDNN, which XLA lacks); JAX compiles always.
+# Every kit layer compiles under XLA (augment.warp_affine; tests/test_xla.py), so "auto" never fails on a GPU;
+# benchmarks/xla/README.md has the speeds that decided it.
+JIT_COMPILE = "auto"
 
 # Bumped when a fold's fingerprint changes shape: every earlier fold is then retrained once, instead of
 # keeping rules that leave new keys out of the fingerprint while they sit at their defaults.
@@ -133,24 +141,43 @@ def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> F
         return None  # damaged: retrain
 
 
+def compile_for_training(name: str, hp: dict, augment: AugmentConfig, recipe: Recipe, steps_per_epoch: int,
+                         seed: int, jit_compile: bool | str = JIT_COMPILE) -> keras.Model:
+    """Model ``name`` with its augmentation, compiled with the recipe's optimizer, loss and ``jit_compile``.
+
+    Call it inside ``distribution_scope()`` (the variables must belong to the strategy) after
+    ``precision.fresh_session``. A fold trains what this returns, and the probe (probe.py) times what this
+    returns, so the planner's speeds are the folds' own: same layers, precision, placement and compilation.
+    """
+    model = create_model(name, augmentation=build_augmentation(augment, seed=seed), **hp)
+    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe), metrics=["accuracy"],
+                  jit_compile=jit_compile)
+    return model
+
+
 def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
-               y_val: np.ndarray, x_test: np.ndarray, fold_dir: Path, verbose: int = 1) -> FoldResult:
-    """Fit ``task.model`` on the fold's training rows, then predict its held-out rows and test.csv."""
+               y_val: np.ndarray, x_test: np.ndarray, fold_dir: Path, verbose: int = 1,
+               extra_callbacks: tuple = ()) -> FoldResult:
+    """Fit ``task.model`` on the fold's training rows, then predict its held-out rows and test.csv.
+
+    ``extra_callbacks``: more Keras callbacks for ``fit`` (cutoff.StopAtDeadline: an exception one raises leaves
+    the fold unsaved)."""
     precision.fresh_session(task.precision)
     keras.utils.set_random_seed(task.fold_seed)
     spec = get_spec(task.model)
     recipe = task.recipe
     with distribution_scope():  # both GPUs of a Kaggle T4 x2 session; a no-op on one GPU or CPU
-        model = create_model(task.model, augmentation=build_augmentation(task.augment, seed=task.fold_seed), **task.hp)
         steps_per_epoch = int(np.ceil(len(x_train) / recipe.batch_size))
-        optimizer = make_optimizer(recipe, steps_per_epoch)
-        model.compile(optimizer=optimizer, loss=make_loss(recipe), metrics=["accuracy"])
+        model = compile_for_training(task.model, task.hp, task.augment, recipe, steps_per_epoch, task.fold_seed)
+        # under mixed_float16 Keras wraps the recipe's optimizer in a LossScaleOptimizer: the schedule is the inner one's
+        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
         y_train_1h = one_hot(y_train)
         validation = (x_val, one_hot(y_val)) if task.validate_each_epoch else None
         fingerprint = task.fingerprint()  # once: done.json must certify exactly what was recorded here
         atomic.write_json(fold_dir / rundir.FINGERPRINT, fingerprint)
 
-        callbacks = [EpochTimer(), keras.callbacks.TerminateOnNaN()]
+        callbacks = [EpochTimer(), keras.callbacks.TerminateOnNaN(),
+                     *watchdog.callbacks(rundir.fold_name(task.member, task.fold)), *extra_callbacks]
         if recipe.early_stopping_patience is not None:  # as seed 000: EarlyStopping on val_loss, best weights not restored
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if validation else "loss",
                                                            patience=recipe.early_stopping_patience))
@@ -167,6 +194,7 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         oof = tta.predict(model, x_val, task.tta)
         test = tta.predict(model, x_test, task.tta)
         predict_seconds = time.perf_counter() - start
+        watchdog.rest()
 
     epoch_seconds = [float(s) for s in history.history.get("epoch_seconds", [])]
     epochs_run = len(epoch_seconds)

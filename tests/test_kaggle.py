@@ -85,6 +85,7 @@ def base_env(home: Path) -> dict[str, str]:
 
     env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(home / ".kaggle"), XDG_CONFIG_HOME=str(home / ".config"),
                PYTHONUSERBASE=site.getuserbase(), TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+               KAGGLE_DIGITS_KERNEL_CPU_OK="1",  # the GPU kernels of these tests run on this CPU on purpose
                PYTHONPATH=str(ROOT))  # the scripts import this checkout's package, not an installed copy
     return env
 

@@ -193,10 +193,12 @@ def kernel_main(settings: dict, info: dict | None = None) -> int:
     import keras
 
     from kaggle_digits import devices, logs
+    from kaggle_digits.kaggle import guard
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission
 
     logs.setup()
+    guard.start_guards(info or {}, keras.backend.backend())  # a GPU push that sees none stops here, in one line
     cfg = RunConfig(**{**kernel_settings(settings), "data": str(input_dir), "submissions_dir": str(working),
                        "run_dir": str(working / rundir.KERNEL_RUN), "verbose": 2})
     print(f"kaggle-digits {__version__} kernel: data {input_dir}, outputs {working}; {devices.describe()}", flush=True)

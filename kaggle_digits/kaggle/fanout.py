@@ -111,7 +111,7 @@ def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernel
     fanout_dir = atomic.unique_path(Path(root) / f"kernels-{stamp}")
     fanout_id = f"{fanout_dir.name}-{uuid.uuid4().hex[:8]}"  # tells this push's outputs from an earlier version's
     info = {"created": dt.datetime.now().isoformat(timespec="seconds"), "git_commit": git_commit,
-            "fanout_id": fanout_id}
+            "fanout_id": fanout_id, "gpu": gpu, "accelerator": accelerator if gpu else None}
     jobs = []
     for i, (models, folds) in enumerate(parts, start=1):
         part_slug = slug if len(parts) == 1 else f"{slug}-part{i}"

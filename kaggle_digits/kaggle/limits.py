@@ -4,25 +4,34 @@
   refused here, before anything is pushed: Kaggle accepts them but silently runs the session on something
   else (kaggle-cli PR #1192), so the run would not be what was asked for. T4 has no bf16: the kit trains in
   float16 there (precision.py).
-- Run time: each kernel gets ``kaggle kernels push -t SECONDS`` from its estimate plus a margin, so a hung
-  kernel stops long before Kaggle's 12-hour cap and stops using GPU quota.
-- GPU quota: ``kaggle quota`` is read before a fan-out; a push needing more GPU hours than are left this
-  week is refused unless ``--yes``.
+- Run time: each kernel gets ``kaggle kernels push -t SECONDS``, a hard cap and never a guess (``push_timeout``):
+  the least of Kaggle's 12-hour session cap, ``--timeout-minutes``, and -- GPU pushes, when ``kaggle quota`` can
+  be read -- the weekly GPU hours left shared among the kernels pushed. The kernel gets the same figure (its
+  script's KERNEL_INFO) and keeps its own deadline a reserve before it (``kernel_deadline_seconds``): it stops
+  training in time and ends with the folds it finished written, whatever its speed turns out to be, since
+  ``-t`` has been seen not to stop a stuck kernel.
+- GPU quota: ``kaggle quota`` is read before a push; a push whose estimate needs more GPU hours than are left
+  this week is refused unless ``--yes``.
 
-A kernel's estimate is its ``--minutes`` budget when it has one (the kernel plans its run to that budget,
-on the T4's measured speed). Without one it trains the full recipe, whose T4 time the kit has not measured:
-the estimate then assumes ``ASSUMED_T4_IMAGES_PER_SECOND`` (a deliberately low guess for the kit's small
-CNNs) and says so; ``--minutes`` gives a measured plan instead.
+The estimate serves only that check and the line the push prints. It is the kernel's ``--minutes`` budget
+plus start-up when it has one (the kernel plans its run to that budget). Without one the kernel trains the
+full recipe, estimated at the training images/s an earlier kernel measured for the same model, precision and
+accelerator (its manifest, kept in the kit's cache when its outputs are fetched: ``record_kernel_speeds``), else
+at ``ASSUMED_T4_IMAGES_PER_SECOND`` (a deliberately low guess for the kit's small CNNs); its basis says which.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
+from kaggle_digits import atomic
+from kaggle_digits.data import cache_root
 from kaggle_digits.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,12 +45,24 @@ RETIRED = {
     "tpuv232": "TPU v2-32 is retired: Kaggle runs such a session on a CPU instead",
     "tpuv2256": "TPU v2-256 is retired: Kaggle runs such a session on a CPU instead",
 }
-KNOWN = ("NvidiaTeslaT4", "TpuV5E8", "NvidiaL4", "NvidiaTeslaA100", "NvidiaH100")  # the last three: restricted
+# kaggle-cli's documented machine shapes of today (docs/kernels_metadata, late 2026); many are gated by account or
+# competition. T4 x2 trains under MirroredStrategy in float16; a one-GPU shape trains without a strategy (XLA on:
+# train.JIT_COMPILE), in bfloat16 where the GPU has it (precision.py).
+GPU_SHAPES = ("NvidiaTeslaT4", "NvidiaL4X1", "NvidiaL4", "NvidiaTeslaA100", "NvidiaH100", "NvidiaRtxPro6000")
+# The kit's kernels train on GPUs (MirroredStrategy / keras DataParallel over GPU devices); on a TPU session they
+# would see no GPU and stop (kaggle/guard.py), so a TPU shape is refused before the push instead.
+TPU_SHAPES = ("TpuV5E8", "TpuV6E8")
+KNOWN = GPU_SHAPES + TPU_SHAPES
 
 SESSION_CAP_SECONDS = 12 * 3600  # Kaggle stops any session after 12 hours
 STARTUP_SECONDS = 15 * 60        # queue, image start, unpacking, imports, data: before the first fold trains
-MIN_TIMEOUT_SECONDS = 30 * 60
-TIMEOUT_FACTOR = 2.0             # the run may take twice its estimate before Kaggle stops it
+MIN_TIMEOUT_SECONDS = 60         # -t is never below this, however little quota is left (-t 0 would be no limit)
+# A kernel's deadline is its -t limit less a reserve for what its clock cannot see or stop: the session's start
+# before the script's first line (on Kaggle, the image starting: a minute or two) and writing the final outputs
+# after training stops (the ensemble, the report). A tenth of the limit, at least 10 s and at most 15 min:
+# 12 h -> 15 min (2 %), 1 h -> 6 min, a test's 1 min -> 10 s. Outputs are rewritten after every fold anyway.
+KERNEL_RESERVE_FRACTION, KERNEL_RESERVE_MIN_SECONDS, KERNEL_RESERVE_MAX_SECONDS = 0.1, 10.0, 15 * 60.0
+KERNEL_SPEEDS = "kernel_speeds.json"  # under data.cache_root(): images/s earlier kernels measured (record_kernel_speeds)
 # Not measured by the kit (no T4 here): a low guess of training speed for its small CNNs on one T4 in
 # float16, so the estimate errs long; prediction is ~5x faster than training.
 ASSUMED_T4_IMAGES_PER_SECOND = 3000.0
@@ -57,6 +78,10 @@ def check_accelerator(accelerator: str | None) -> str | None:
         raise ConfigError(f"--accelerator {accelerator}: {reason} (kaggle-cli PR #1192), so the run would not be "
                           f"what you asked for; use the default {DEFAULT_ACCELERATOR} (GPU T4 x2) or leave "
                           f"--accelerator out")
+    if accelerator.strip().lower() in {t.lower() for t in TPU_SHAPES}:
+        raise ConfigError(f"--accelerator {accelerator}: a TPU session; the kit's kernels train on GPUs "
+                          f"({', '.join(GPU_SHAPES)}) and would stop on a TPU without training. Use the default "
+                          f"{DEFAULT_ACCELERATOR} (GPU T4 x2)")
     if accelerator not in KNOWN:
         log.warning(f"--accelerator {accelerator}: not one of Kaggle's accelerators the kit knows "
                     f"({', '.join(KNOWN)}); Kaggle decides what the session runs on")
@@ -70,32 +95,89 @@ class Estimate:
     basis: str       # where the figure comes from, for the user
 
     @property
-    def timeout_seconds(self) -> int:
-        """``kaggle kernels push -t``: twice the estimate, at least 30 min, at most Kaggle's 12-hour cap."""
-        return int(min(SESSION_CAP_SECONDS, max(MIN_TIMEOUT_SECONDS, TIMEOUT_FACTOR * self.seconds)))
-
-    @property
     def hours(self) -> float:
         return self.seconds / 3600
 
 
-def kernel_estimate(settings: dict, epochs_of, gpu: bool = True) -> Estimate:
+def push_timeout(timeout_minutes: float | None = None, quota: "Quota | None" = None,
+                 n_kernels: int = 1) -> tuple[int, str]:
+    """``kaggle kernels push -t`` for each of ``n_kernels`` kernels pushed now, and what set it: the least of
+    Kaggle's 12-hour session cap, ``timeout_minutes`` and the GPU ``quota`` left shared among the kernels (pass
+    it for GPU pushes when ``kaggle quota`` was read); never below ``MIN_TIMEOUT_SECONDS``."""
+    caps = {"Kaggle's 12-hour session cap": float(SESSION_CAP_SECONDS)}
+    if timeout_minutes:
+        caps["--timeout-minutes"] = timeout_minutes * 60
+    if quota is not None:
+        caps[f"the {quota.remaining_hours:.1f} weekly GPU hours left over {max(1, n_kernels)} kernel(s)"] = \
+            quota.remaining_hours * 3600 / max(1, n_kernels)
+    why = min(caps, key=caps.get)
+    return max(MIN_TIMEOUT_SECONDS, int(caps[why])), why
+
+
+def kernel_deadline_seconds(timeout_seconds: float) -> float:
+    """Seconds from the kernel script's start to its own deadline: ``timeout_seconds`` less the reserve."""
+    reserve = min(KERNEL_RESERVE_MAX_SECONDS, max(KERNEL_RESERVE_MIN_SECONDS, KERNEL_RESERVE_FRACTION * timeout_seconds))
+    return max(0.0, timeout_seconds - reserve)
+
+
+def kernel_estimate(settings: dict, epochs_of, gpu: bool = True, accelerator: str | None = DEFAULT_ACCELERATOR,
+                    speeds: dict[str, dict] | None = None) -> Estimate:
     """The run time of one kernel with ``settings`` (its models and ``only_folds``); ``epochs_of(model)`` is a
-    model's recipe epochs (the registry's)."""
+    model's recipe epochs (the registry's); ``speeds``: model -> an earlier kernel's measurement (default: those
+    kept for this precision and accelerator, ``measured_speeds``)."""
     if settings.get("minutes"):
         return Estimate(settings["minutes"] * 60 + STARTUP_SECONDS, f"its --minutes {settings['minutes']:g} budget")
-    if not gpu:  # a CPU session's speed is not guessed: the timeout is Kaggle's own cap
-        return Estimate(SESSION_CAP_SECONDS / TIMEOUT_FACTOR, "no estimate for a CPU kernel without --minutes")
+    if not gpu:  # a CPU session's speed is not guessed
+        return Estimate(SESSION_CAP_SECONDS, "no estimate for a CPU kernel without --minutes (Kaggle's 12-hour cap)")
+    if speeds is None:
+        speeds = measured_speeds(settings.get("precision", "auto"), accelerator)
     folds = settings["folds"]
     n_parts = len(settings.get("only_folds") or range(folds))
     rows = min(settings.get("max_train_rows") or FULL_TRAIN_ROWS, FULL_TRAIN_ROWS)
-    per_model = {m: settings.get("epochs") or (settings.get("model_epochs") or {}).get(m) or epochs_of(m)
-                 for m in settings["models"]}
-    train = sum(per_model.values()) * rows * (folds - 1) / folds / ASSUMED_T4_IMAGES_PER_SECOND
-    predict = len(per_model) * (rows / folds + TEST_ROWS) / (5 * ASSUMED_T4_IMAGES_PER_SECOND)
-    return Estimate(n_parts * (train + predict) + STARTUP_SECONDS,
-                    f"the full recipe at an assumed {ASSUMED_T4_IMAGES_PER_SECOND:,.0f} images/s on a T4 (not "
-                    f"measured; --minutes M plans on the T4's measured speed)")
+    seconds, basis = 0.0, []
+    for m in settings["models"]:
+        epochs = settings.get("epochs") or (settings.get("model_epochs") or {}).get(m) or epochs_of(m)
+        speed = float(speeds[m]["images_per_second"]) if m in speeds else ASSUMED_T4_IMAGES_PER_SECOND
+        # prediction is ~5x faster than training
+        seconds += epochs * rows * (folds - 1) / folds / speed + (rows / folds + TEST_ROWS) / (5 * speed)
+        basis.append(f"{m} at {speed:,.0f} images/s measured by kernel {speeds[m].get('kernel')} on {accelerator} "
+                     f"({speeds[m].get('recorded', '?')})" if m in speeds else
+                     f"{m} at an assumed {speed:,.0f} images/s on a T4 (not measured yet)")
+    return Estimate(n_parts * seconds + STARTUP_SECONDS, "the full recipe, " + "; ".join(basis))
+
+
+def record_kernel_speeds(manifest: dict, root: Path | None = None) -> list[str]:
+    """Keep the training images/s a fetched kernel measured (its manifest's ``images_per_second`` per model) for
+    the next estimate on the same precision and accelerator; returns the models recorded."""
+    speeds = {m: v for m, v in (manifest.get("images_per_second") or {}).items() if v}
+    accelerator = manifest.get("accelerator")
+    if not speeds or not accelerator:  # a CPU kernel, or one from before the manifest said
+        return []
+    path = Path(root or cache_root()) / KERNEL_SPEEDS
+    try:
+        known = atomic.read_json(path) if path.is_file() else {}
+        precision = (manifest.get("settings") or {}).get("precision", "auto")
+        when = dt.date.today().isoformat()
+        for model, speed in speeds.items():
+            known[f"{model}|{precision}|{accelerator}"] = {"images_per_second": float(speed), "recorded": when,
+                                                          "kernel": manifest.get("kernel")}
+        atomic.write_json(path, known)
+    except (OSError, ValueError) as exc:  # only the next estimate is worse for it
+        log.warning(f"could not keep the kernel's measured speed in {path}: {exc}")
+        return []
+    return sorted(speeds)
+
+
+def measured_speeds(precision: str, accelerator: str | None, root: Path | None = None) -> dict[str, dict]:
+    """model -> {images_per_second, kernel, recorded}: what earlier kernels measured on ``accelerator`` in
+    ``precision`` (record_kernel_speeds)."""
+    path = Path(root or cache_root()) / KERNEL_SPEEDS
+    try:
+        known = atomic.read_json(path) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    suffix = f"|{precision}|{accelerator}"
+    return {key[:-len(suffix)]: value for key, value in known.items() if key.endswith(suffix)}
 
 
 # --------------------------------------------------------------------------- weekly GPU quota
