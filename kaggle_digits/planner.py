@@ -10,16 +10,21 @@ The planner is pure arithmetic over measured costs, so it is tested with made-up
 The rule (the measurements behind it are in benchmarks/planner/README.md):
 
 - The user's models (``cnn`` + ``cnn_gru`` by default) train when 5 folds of ``CHOSEN_MIN_EPOCHS`` each fit.
-- Otherwise the plan is either their fast stand-ins as a pair (``FAST_STAND_IN``: ``cnn_fast`` for the CNN,
-  the small ``cnn_gru`` for the deep one) at 5 folds, or ``cnn_fast`` alone with every epoch the pair would
-  have had, at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS`` -- whichever the measured
-  accuracy-against-epochs curves (``ERROR_CURVES``, ``PAIR_ERROR_FACTOR``) say ends with the lower OOF
-  error. Averaging two models pays only once each is near its own floor; at short budgets one model with
-  twice the epochs is ahead. A model without a curve falls back to ``PAIR_MIN_EPOCHS``.
+- Otherwise the plan is either their fast stand-ins as a pair (each model's registered ``stand_in``:
+  ``cnn_fast`` for the CNN, the small ``cnn_gru`` for the deep one) at 5 folds, or the fallback model
+  (``cnn_fast``, registered ``fallback=True``) alone with every epoch the pair would have had, at the most
+  folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS`` -- whichever the measured accuracy-against-epochs curves
+  (each model's registered ``error_curve``, and ``PAIR_ERROR_FACTOR``) say ends with the lower OOF error.
+  Averaging two models pays only once each is near its own floor; at short budgets one model with twice the
+  epochs is ahead. A model without a curve falls back to ``PAIR_MIN_EPOCHS``.
 - The budget is filled: epochs go past a recipe's own count (up to ``MAX_EPOCHS_FACTOR`` times it) while
   time is left -- the schedules anneal fully at any length, so a longer schedule is a better model -- and each
   fold then fits its epochs to the seconds the plan gave it (``Plan.fit_seconds``, timefit.py).
 - Augmentation only when the models get ``AUGMENT_MIN_EPOCHS`` epochs (below, unaugmented runs score higher).
+
+The per-model facts above live on each model's registry entry (``models.ModelSpec``; the planner reads them
+through ``models.error_curves()``, ``stand_ins()`` and ``fallback_model()``), so a new model with its curve is a
+change under models/ only; the facts about pairs (``PAIR_ERROR_FACTOR``, ``PAIR_MIN_EPOCHS``) stay here.
 """
 
 from __future__ import annotations
@@ -29,18 +34,15 @@ import functools
 import math
 from dataclasses import dataclass
 
+from kaggle_digits import models as registry  # each model's facts: its error curve, stand-in, fallback
+
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 1}  # fewest epochs that make k folds worth their cost
 CHOSEN_MIN_EPOCHS = 20     # the user's models only at 5 folds with this many epochs each
 PAIR_MIN_EPOCHS = 8        # without curves: the fast stand-ins as an ensemble only at 5 folds with this many epochs
-# OOF error in percent of a model trained E epochs with augmentation on 4/5 of the 42,000 rows: a + b / E, least
-# squares over the kit's own full-data runs (benchmarks/planner/README.md, "Accuracy against epochs")
-ERROR_CURVES = {"cnn_fast": (0.341, 2.11), "cnn_gru": (0.335, 1.81)}
+# each model's OOF error curve, its fast stand-in and the fallback model are on its registry entry (models/)
 # the pair's OOF error over the mean of its members' (cnn_fast 11 + cnn_gru 9 epochs, 5 folds: 0.467 / 0.5345)
 PAIR_ERROR_FACTOR = 0.874
-FALLBACK_MODEL = "cnn_fast"  # the model for budgets too short for any ensemble
-# the cheaper model of the same family that a plan trains in a model's place when its own would get too few epochs
-FAST_STAND_IN = {"cnn": "cnn_fast", "cnn_small": "cnn_fast", "cnn_gru_deep": "cnn_gru"}
 MAX_EPOCHS_FACTOR = 2      # a plan may lengthen a model's schedule up to this multiple of its recipe's epochs
 WORKER_START_SECONDS = 8.0  # worker processes start and import TensorFlow before their first fold
 TARGET_FILL = 0.97         # plan to this share of the budget: the estimate's own error is a few percent
@@ -110,13 +112,16 @@ def _train_speed(cost: ModelCost, augment: bool) -> float:
     return cost.train_images_per_second * (AUGMENTED_SPEED if augment and not cost.sustained else 1.0)
 
 
-def candidate_model_sets(models: tuple[str, ...], fallback: str | None = FALLBACK_MODEL) -> list[tuple[str, ...]]:
-    """The model sets a plan may use, most preferred first: the user's, their fast stand-ins, the fast model."""
+def candidate_model_sets(models: tuple[str, ...], fallback: str | None = None) -> list[tuple[str, ...]]:
+    """The model sets a plan may use, most preferred first: the user's, their fast stand-ins, the fast model
+    (``fallback``, default the registry's ``fallback_model()``); a model without a stand-in stands for itself."""
     sets = [tuple(models)]
-    stand_ins = tuple(dict.fromkeys(FAST_STAND_IN.get(m, m) for m in models))
-    if len(stand_ins) > 1 and stand_ins not in sets:
-        sets.append(stand_ins)
-    if fallback and (fallback,) not in sets:
+    stand_in = registry.stand_ins()
+    fast = tuple(dict.fromkeys(stand_in.get(m, m) for m in models))
+    if len(fast) > 1 and fast not in sets:
+        sets.append(fast)
+    fallback = fallback or registry.fallback_model()
+    if (fallback,) not in sets:
         sets.append((fallback,))
     return sets
 
@@ -167,10 +172,12 @@ def _fast_alone(fit, fast: tuple[str, ...], _plan) -> Plan:
 
 
 def predicted_error(plan: Plan) -> float | None:
-    """The OOF error (percent) ``ERROR_CURVES`` predict for an augmented plan; None without a curve for a model."""
-    if not plan.augment or any(m not in ERROR_CURVES for m in plan.epochs):
+    """The OOF error (percent) the models' registered error curves predict for an augmented plan; None without a
+    curve for a model."""
+    curves = registry.error_curves()
+    if not plan.augment or any(m not in curves for m in plan.epochs):
         return None
-    errors = [ERROR_CURVES[m][0] + ERROR_CURVES[m][1] / e for m, e in plan.epochs.items()]
+    errors = [curves[m][0] + curves[m][1] / e for m, e in plan.epochs.items()]
     return errors[0] if len(errors) == 1 else PAIR_ERROR_FACTOR * sum(errors) / len(errors)
 
 

@@ -1,7 +1,8 @@
 """The README's generated blocks, so its tables say what the code does: ``python -m kaggle_digits.readme``.
 
 - ``kit-models``: the kit's own models (source "kaggle-digits"), from the registry: summary, parameter
-  count, input and recipe.
+  count, input, recipe, and what the time-budget planner knows of each (its registry entry's ``error_curve``,
+  ``stand_in`` and ``fallback``).
 - ``reference``: the reference submission's figures, from submissions/reference/manifest.json.
 - ``budgets``: the time-to-accuracy table the benchmark wrote (benchmarks/budgets/budgets.md).
 
@@ -29,9 +30,21 @@ KIT_SOURCE = "kaggle-digits"
 def kit_models_table() -> str:
     # sorted: the registry's order depends on which family module was imported first
     names = sorted(n for n in list_models() if get_spec(n).source.startswith(KIT_SOURCE))
-    rows = [(f"`{r['name']}`", r["summary"], f"{r['params']:,}", r["view"], get_spec(r["name"]).recipe.describe())
-            for r in describe_models(names)]
-    return markdown_table(("name", "what", "params", "input", "recipe"), rows, "llrll")
+    rows = [(f"`{r['name']}`", r["summary"], f"{r['params']:,}", r["view"], get_spec(r["name"]).recipe.describe(),
+             planner_facts(get_spec(r["name"]))) for r in describe_models(names)]
+    return markdown_table(("name", "what", "params", "input", "recipe", "planner (registry entry)"), rows, "llrlll")
+
+
+def planner_facts(spec) -> str:
+    """What a model's registry entry tells the time-budget planner (planner.py), in words."""
+    facts = []
+    if spec.error_curve is not None:
+        facts.append(f"OOF error {spec.error_curve[0]:g} + {spec.error_curve[1]:g}/E % after E epochs")
+    if spec.stand_in:
+        facts.append(f"`{spec.stand_in}` plans in its place when short of time")
+    if spec.fallback:
+        facts.append("the model for budgets too short for an ensemble")
+    return "; ".join(facts) or "no curve: pairs by epoch count"
 
 
 def reference_table(manifest_path: Path = README.parent / REFERENCE_DIR / REFERENCE_MANIFEST) -> str:

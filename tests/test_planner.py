@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, ERROR_CURVES, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS,
-                                   TARGET_FILL, WORKER_START_SECONDS, ModelCost, Progress, candidate_model_sets,
+from kaggle_digits.models import error_curves
+from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, TARGET_FILL,
+                                   WORKER_START_SECONDS, ModelCost, Progress, candidate_model_sets,
                                    chosen_models_may_fit, epoch_caps, estimate_seconds, fold_seconds, make_plan,
                                    predicted_error)
 
@@ -91,7 +92,7 @@ def test_a_slower_cnn_gru_moves_the_pair_to_longer_budgets():
 
 def test_a_model_without_a_curve_pairs_by_the_epoch_threshold():
     costs = {"cnn_fast": COSTS["cnn_fast"], "cnn_small": ModelCost("cnn_small", 3000, 8000, 6)}
-    assert "cnn_small" not in ERROR_CURVES
+    assert "cnn_small" not in error_curves()
     p = make_plan(30 * 60, costs, [("cnn", "cnn_small"), ("cnn_fast", "cnn_small"), ("cnn_fast",)], 42_000, 28_000,
                   {**CAPS, "cnn_small": 60})
     assert p.models == ("cnn_fast", "cnn_small") and min(p.epochs.values()) >= PAIR_MIN_EPOCHS

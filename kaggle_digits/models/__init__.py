@@ -1,5 +1,10 @@
 """Model registry: ``create_model(name, **hp)`` / ``list_models()``, one family per module.
 
+A model's entry (``ModelSpec``) holds every fact about it, the time-budget planner's included: its measured
+error curve, the cheaper model that plans in its place, whether it is the model for short budgets. So a
+new model, with its accuracy curve, is a change under models/ only (``error_curves()``, ``stand_ins()``,
+``fallback_model()`` are the planner's view; ``temporary_model`` registers one for a with-block).
+
 Every registered model takes the kit's common input -- a uint8 batch shaped (n, 28, 28, 1) -- and
 returns (n, 10) softmax probabilities. The wrapper added here rescales pixels, runs the optional
 augmentation block (active only in training) and reshapes to the view the family expects, so the
@@ -8,6 +13,7 @@ registered builders hold only their own layers and their parameter counts match 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,6 +43,13 @@ class ModelSpec:
     reported_accuracy: float | None = None  # percent, as the source reports it
     stated_params: int | None = None
     summary: str = ""
+    # Facts the time-budget planner (planner.py) asks of the model. error_curve: (a, b), its OOF error in percent
+    # after E epochs with augmentation on 4/5 of the 42,000 rows is a + b / E, least squares over the kit's own
+    # full-data runs (benchmarks/planner/README.md, "Accuracy against epochs"); None where not measured (the
+    # planner then pairs by epoch count).
+    error_curve: tuple[float, float] | None = None
+    stand_in: str | None = None  # the cheaper model a plan trains in this one's place when its own gets too few epochs
+    fallback: bool = False  # the model for budgets too short for any ensemble: exactly one registered model
 
     @property
     def view_description(self) -> str:
@@ -53,10 +66,60 @@ def register_model(name: str, **spec_fields) -> Callable:
             raise ValueError(f"model {name!r} is registered twice")
         if spec_fields.get("view", "image") not in VIEWS:
             raise ValueError(f"model {name!r}: unknown view {spec_fields['view']!r}")
+        _check_planner_facts(name, spec_fields)
         summary = spec_fields.pop("summary", None) or ((builder.__doc__ or "").strip().splitlines() or [name])[0]
         _REGISTRY[name] = ModelSpec(name=name, builder=builder, summary=summary, **spec_fields)
         return builder
     return decorate
+
+
+def _check_planner_facts(name: str, spec_fields: dict) -> None:
+    curve = spec_fields.get("error_curve")
+    if curve is not None and (len(curve) != 2 or min(curve) < 0):
+        raise ValueError(f"model {name!r}: error_curve is (a, b), two non-negative numbers, got {curve!r}")
+    if spec_fields.get("stand_in") == name:
+        raise ValueError(f"model {name!r} cannot stand in for itself (leave stand_in out)")
+    other = next((n for n, s in _REGISTRY.items() if s.fallback), None)
+    if spec_fields.get("fallback") and other is not None:
+        raise ValueError(f"model {name!r}: {other!r} is already the fallback model; exactly one model may be")
+
+
+@contextlib.contextmanager
+def temporary_model(name: str, builder: Callable, **spec_fields):
+    """Register ``builder`` as ``name`` for the with-block only (tests, trials), yielding its spec; removed after."""
+    _load_families()
+    register_model(name, **spec_fields)(builder)
+    try:
+        yield _REGISTRY[name]
+    finally:
+        del _REGISTRY[name]
+
+
+def error_curves() -> dict[str, tuple[float, float]]:
+    """Each model with a measured error curve -> (a, b): OOF error a + b / E percent after E epochs."""
+    _load_families()
+    return {n: tuple(s.error_curve) for n, s in _REGISTRY.items() if s.error_curve is not None}
+
+
+def stand_ins() -> dict[str, str]:
+    """Each model with a stand-in -> the cheaper registered model a plan trains in its place."""
+    _load_families()
+    found = {n: s.stand_in for n, s in _REGISTRY.items() if s.stand_in}
+    for name, stand_in in found.items():
+        if stand_in not in _REGISTRY:
+            raise ValueError(f"model {name!r}: its stand-in {stand_in!r} is not a registered model")
+        if stand_in in found:
+            raise ValueError(f"model {name!r}: its stand-in {stand_in!r} has a stand-in itself ({found[stand_in]!r})")
+    return found
+
+
+def fallback_model() -> str:
+    """The model for budgets too short for any ensemble: the one registered with ``fallback=True``."""
+    _load_families()
+    names = [n for n, s in _REGISTRY.items() if s.fallback]
+    if len(names) != 1:
+        raise ValueError(f"exactly one model must be registered with fallback=True, found {names or 'none'}")
+    return names[0]
 
 
 def list_models() -> list[str]:
