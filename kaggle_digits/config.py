@@ -30,7 +30,7 @@ from typing import Any, Literal
 from kaggle_digits import options
 from kaggle_digits.ensemble import AUTO, blend_choices
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.options import Setting, dict_to_toml, setting, upgrade
+from kaggle_digits.options import POSITIVE, POSITIVE_INT, Interval, Setting, dict_to_toml, setting, upgrade
 
 DEFAULT_MODELS = ("cnn", "cnn_gru")
 DEFAULT_SUBMISSIONS = "submissions"  # the default --submissions-dir, relative to where the kit runs
@@ -70,6 +70,9 @@ def parse_fold_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected fold ids like 0,2 -- got {text!r}") from None
 
 
+FRACTION = Interval(0, 1, closed="left", what="a fraction in [0, 1)")
+
+
 @dataclass
 class AugmentConfig:
     """Random affine jitter applied inside the training graph (inactive at inference)."""
@@ -78,17 +81,10 @@ class AugmentConfig:
     kind: str = setting("affine", flag="--augmentation", metavar="NAME",
                         help="augmentation: affine = one fused random rotation/zoom/shift warp per batch, "
                              "keras_layers = Keras' three random layers (see kaggle_digits/augment.py)")
-    rotation_deg: float = setting(10.0, flag="--rotation", metavar="DEG", help="max random rotation in degrees")
-    zoom: float = setting(0.10, flag="--zoom", metavar="F", help="max random zoom as a fraction")
-    shift: float = setting(0.10, flag="--shift", metavar="F", help="max random shift as a fraction")
-
-    def validate(self) -> None:
-        if not 0 <= self.rotation_deg <= 180:
-            raise ConfigError(f"--rotation (augment.rotation_deg) is {self.rotation_deg}; expected 0 to 180 degrees")
-        for name in ("zoom", "shift"):
-            value = getattr(self, name)
-            if not 0 <= value < 1:
-                raise ConfigError(f"--{name} (augment.{name}) is {value}; expected a fraction in [0, 1)")
+    rotation_deg: float = setting(10.0, flag="--rotation", metavar="DEG", help="max random rotation in degrees",
+                                  interval=Interval(0, 180, what="0 to 180 degrees"))
+    zoom: float = setting(0.10, flag="--zoom", metavar="F", help="max random zoom as a fraction", interval=FRACTION)
+    shift: float = setting(0.10, flag="--shift", metavar="F", help="max random shift as a fraction", interval=FRACTION)
 
 
 @dataclass
@@ -98,31 +94,35 @@ class RunConfig:
         None, flag="--data", metavar="PATH", fingerprint=True, local=True, in_fold="data_sha256",
         help="folder or digit-recognizer.zip (default: ./data, ./digit-recognizer.zip, else the bundled sample)")
     max_train_rows: int | None = setting(None, flag="--max-train-rows", metavar="N", fingerprint=True,
-                                         in_fold="rows_sha256",
+                                         in_fold="rows_sha256", interval=POSITIVE_INT,
                                          help="train on a stratified subset of N rows (quick runs)")
     # models and folds
     models: tuple[str, ...] = setting(DEFAULT_MODELS, flag="--models", parse=parse_model_list, metavar="A,B",
                                       fingerprint=True, in_fold="model", help="models to train and average (see --list-models)")
-    folds: int = setting(5, flag="--folds", fingerprint=True, in_fold="n_folds", help="number of stratified folds")
+    folds: int = setting(5, flag="--folds", fingerprint=True, in_fold="n_folds", help="number of stratified folds",
+                         interval=Interval(2, None, what="2 or more (k-fold needs a held-out fold)"))
     seed: int = setting(42, flag="--seed", fingerprint=True, in_fold="seed",
+                        interval=Interval(0, 2**32 - 1, what="a whole number from 0 to 2**32 - 1 (numpy's seeds)"),
                         help="seed for the subset, folds, weights and augmentation")
     only_folds: tuple[int, ...] | None = setting(
         None, flag="--only-folds", parse=parse_fold_list, metavar="0,2",
         help="train only these folds (0-based, as the fold0.. folders); the ensemble and submission follow "
              "once every fold is in the run folder")
     # overrides of the per-model recipes (None = each model's own default)
-    epochs: int | None = setting(None, flag="--epochs", fingerprint=True, in_fold="recipe",
+    epochs: int | None = setting(None, flag="--epochs", fingerprint=True, in_fold="recipe", interval=POSITIVE_INT,
                                  help="epochs for every model (default: each model's recipe)")
     model_epochs: dict | None = setting(None, flag="--model-epochs", parse=parse_model_epochs, metavar="M=E,..",
-                                        fingerprint=True, in_fold="recipe", help="epochs per model, e.g. cnn=9,cnn_gru=6")
+                                        fingerprint=True, in_fold="recipe", interval=POSITIVE_INT,
+                                        help="epochs per model, e.g. cnn=9,cnn_gru=6")
     model_seconds: dict[str, float] | None = setting(
         None, flag="--model-seconds", parse=parse_model_seconds, metavar="M=S,..", fingerprint=True, in_fold="recipe",
+        interval=POSITIVE,
         help="seconds of training per fold and model, e.g. cnn_fast=160: each fold then trains the epochs that fit "
              "(its epochs are the first guess; --minutes plans set this)")
-    batch_size: int | None = setting(None, flag="--batch-size", fingerprint=True, in_fold="recipe",
+    batch_size: int | None = setting(None, flag="--batch-size", fingerprint=True, in_fold="recipe", interval=POSITIVE_INT,
                                      help="batch size for every model (default: each model's recipe)")
     learning_rate: float | None = setting(None, flag="--learning-rate", metavar="LR", fingerprint=True,
-                                          in_fold="recipe",
+                                          in_fold="recipe", interval=POSITIVE,
                                           help="peak learning rate for every model (default: each model's recipe)")
     augment: AugmentConfig = setting(default_factory=AugmentConfig, fingerprint=True, in_fold="augment")
     tta: bool = setting(False, flag="--tta", fingerprint=True, in_fold="tta",
@@ -130,6 +130,7 @@ class RunConfig:
                              "four 1-pixel shifts (5x prediction time)")
     pseudo_label: float | None = setting(
         None, flag="--pseudo-label", metavar="P", fingerprint=True, in_fold="pseudo",
+        interval=Interval(0.5, 1, closed="left", what="a probability in [0.5, 1)"),
         help="a second round: each fold also trains on the test images its own first-round models labelled with "
              "probability >= P (0.5 <= P < 1); the second round's models join the ensemble (see docs/options.md)")
     # ensembling
@@ -140,12 +141,12 @@ class RunConfig:
                                 "with fitted weights; equal = plain probability average; oof = log-probability blend "
                                 "with fitted weights (every blend is scored, cross-fitted, in ensemble.json)")
     # time and numbers
-    minutes: float | None = setting(None, flag="--minutes", metavar="M", help="plan the run for about M minutes "
+    minutes: float | None = setting(None, flag="--minutes", metavar="M", interval=POSITIVE, help="plan the run for about M minutes "
                                     "here (CPU-only default: 20, 2 on the sample; see README)")
     full: bool = setting(False, flag="--full", help="every model's full recipe, also on a CPU (default with a GPU)")
     precision: Literal["auto", "float32", "bfloat16", "float16"] = setting(
         "auto", flag="--precision", help="auto: bf16 where GPU/CPU has it, fp16 on T4")
-    workers: int | None = setting(None, flag="--workers", metavar="N", local=True,
+    workers: int | None = setting(None, flag="--workers", metavar="N", local=True, interval=POSITIVE_INT,
                                   help="folds trained at once, one process each (default: one per CPU core on a "
                                        "CPU-only machine for full-data runs, else 1)")
     # outputs
@@ -202,28 +203,12 @@ class RunConfig:
             raise ConfigError("--models is empty; give at least one, e.g. --models cnn,cnn_gru")
         if len(set(self.models)) != len(self.models):
             raise ConfigError(f"--models {','.join(self.models)} lists a model twice; give each once")
-        if self.folds < 2:
-            raise ConfigError(f"--folds is {self.folds}; expected 2 or more (k-fold needs a held-out fold)")
-        for name in ("epochs", "batch_size", "max_train_rows", "workers"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} is {value}; expected a positive whole number")
-        if self.pseudo_label is not None and not 0.5 <= self.pseudo_label < 1:
-            raise ConfigError(f"--pseudo-label is {self.pseudo_label}; expected a probability in [0.5, 1)")
-        for name in ("minutes", "learning_rate"):
-            value = getattr(self, name)
-            if value is not None and not 0 < value < float("inf"):
-                raise ConfigError(f"--{name.replace('_', '-')} is {value}; expected a positive number")
-        if self.model_epochs is not None:
-            bad = {m: e for m, e in self.model_epochs.items() if m not in self.models or e < 1}
-            if bad or not self.model_epochs:
-                raise ConfigError(f"--model-epochs {bad or '(empty)'}: expected a positive whole number of epochs "
-                                  f"for models among --models {','.join(self.models)}")
-        if self.model_seconds is not None:
-            bad = {m: t for m, t in self.model_seconds.items() if m not in self.models or not 0 < t < float("inf")}
-            if bad or not self.model_seconds:
-                raise ConfigError(f"--model-seconds {bad or '(empty)'}: expected a positive number of seconds for "
-                                  f"models among --models {','.join(self.models)}")
+        # types, choices and each setting's declared interval were checked above (options.Setting.check);
+        # what follows relates settings to each other or to registries
+        for name, flag in (("model_epochs", "--model-epochs"), ("model_seconds", "--model-seconds")):
+            table = getattr(self, name)
+            if table is not None and (bad := sorted(m for m in table if m not in self.models)):
+                raise ConfigError(f"{flag} names {', '.join(bad)}, not among --models {','.join(self.models)}")
         if self.only_folds is not None:
             bad = [f for f in self.only_folds if not 0 <= f < self.folds]
             if bad or not self.only_folds or len(set(self.only_folds)) != len(self.only_folds):
@@ -235,7 +220,6 @@ class RunConfig:
         if self.data is not None and not Path(self.data).exists():
             raise ConfigError(f"--data {self.data}: no such file or folder; give the folder holding train.csv and "
                               f"test.csv, or digit-recognizer.zip")
-        self.augment.validate()
         return self
 
     # --- serialisation and fingerprints ----------------------------------------------------

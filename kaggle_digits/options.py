@@ -26,16 +26,40 @@ from kaggle_digits.errors import ConfigError
 RENAMED = {"weights": "blend"}
 
 
+@dataclass(frozen=True)
+class Interval:
+    """The range a number must lie in (scikit-learn's ``Interval`` habit): ``low``/``high`` (None: unbounded),
+    ``closed`` says which ends are allowed; ``what`` is how the message names an allowed value."""
+
+    low: float | None = None
+    high: float | None = None
+    closed: Literal["both", "left", "right", "neither"] = "both"
+    what: str = ""
+
+    def __contains__(self, value: float) -> bool:
+        if value != value or value in (float("inf"), float("-inf")):  # NaN, infinities: never a setting
+            return False
+        low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left") else value > self.low)
+        high_ok = self.high is None or (value <= self.high if self.closed in ("both", "right") else value < self.high)
+        return low_ok and high_ok
+
+
+POSITIVE_INT = Interval(1, None, what="a positive whole number")
+POSITIVE = Interval(0, None, closed="neither", what="a positive number")
+
+
 def setting(default: Any = dataclasses.MISSING, *, flag: str | None = None, help: str = "",  # noqa: A002
             fingerprint: bool = False, local: bool = False, choices: Any = None, parse: Any = None,
             metavar: str | None = None, default_factory: Any = dataclasses.MISSING, in_fold: str | None = None,
-            deprecated: str | None = None) -> Any:
+            deprecated: str | None = None, interval: Interval | None = None) -> Any:
     """A settings field. ``flag``: its CLI option (a bool field's flag flips its default); ``parse``: text ->
     value for the flag (default: from the annotation); ``choices``: allowed values (default: the
-    annotation's ``Literal``); ``fingerprint`` / ``local`` / ``in_fold``: see the module docstring;
-    ``deprecated``: an old flag still accepted for this setting, with a one-line note."""
+    annotation's ``Literal``); ``interval``: the range a number (or each number of a table) must lie in;
+    ``fingerprint`` / ``local`` / ``in_fold``: see the module docstring; ``deprecated``: an old flag still
+    accepted for this setting, with a one-line note. ``Setting.check`` enforces type, choices and interval."""
     metadata = {"flag": flag, "help": help, "fingerprint": fingerprint, "local": local, "choices": choices,
-                "parse": parse, "metavar": metavar, "in_fold": in_fold, "deprecated": deprecated}
+                "parse": parse, "metavar": metavar, "in_fold": in_fold, "deprecated": deprecated,
+                "interval": interval}
     return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -105,6 +129,12 @@ class Setting:
             raise ConfigError(f"{where} is {_shown(value)}; expected {expected}")
         if choices is not None and value not in choices:
             raise ConfigError(f"{where} is {value!r}; expected one of {', '.join(map(str, choices))}")
+        interval = self.spec.metadata.get("interval")
+        if interval is not None:
+            numbers = value.values() if origin is dict else [value]
+            if (origin is dict and not value) or any(v not in interval for v in numbers):
+                raise ConfigError(f"{where} is {value or '(empty)'}; expected {interval.what}"
+                                  + (" for each model" if origin is dict else ""))
         return float(value) if origin is float else tuple(value) if origin is tuple else value
 
     def get(self, cfg: Any) -> Any:

@@ -113,3 +113,34 @@ def test_a_runs_config_toml_reads_back_through_the_same_checks_as_the_settings_t
     for name, value in cfg.to_dict().items():  # every setting is in the file, set or not
         line = f"[{name}]" if isinstance(value, dict) else f"# {name} = (unset)" if value is None else f"{name} = "
         assert line in text, name
+
+
+def test_every_numeric_setting_declares_its_interval_once():
+    """Ranges live beside their setting (options.Interval) and one helper checks them: no number is unbounded
+    by accident, and validate() keeps no hand-written range check."""
+    import inspect
+    import typing
+
+    from kaggle_digits import config
+    from kaggle_digits.config import settings
+
+    for s in settings():
+        kinds = [k for k in typing.get_args(s.type) or (s.type,) if k is not type(None)]
+        base = typing.get_origin(kinds[0]) or kinds[0]
+        numeric = base in (int, float) or (base is dict and s.name in ("model_epochs", "model_seconds"))
+        if numeric:
+            assert s.spec.metadata.get("interval") is not None, s.name
+    source = inspect.getsource(config.RunConfig.validate)
+    assert " < 1" not in source and "< float(\"inf\")" not in source
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--seed", "-1"], "--seed is -1; expected a whole number from 0 to 2**32 - 1 (numpy's seeds)"),
+    (["--folds", "1"], "--folds is 1; expected 2 or more (k-fold needs a held-out fold)"),
+    (["--zoom", "1.5"], "--zoom is 1.5; expected a fraction in [0, 1)"),
+    (["--models", "cnn_fast", "--model-epochs", "cnn_fast=0"], "--model-epochs is {'cnn_fast': 0}; expected a "
+                                                               "positive whole number for each model"),
+])
+def test_interval_messages_say_what_was_found_and_what_is_allowed(argv, expected, capsys):
+    assert cli.main(["make", *argv]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {expected}"

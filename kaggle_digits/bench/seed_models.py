@@ -44,7 +44,7 @@ def _like(name: str, default, help: str | None = None):  # noqa: A002
     """RunConfig's setting ``name`` (its flag, parser, metavar and help) with this benchmark's default."""
     meta = RunConfig.__dataclass_fields__[name].metadata
     return setting(default, flag=meta["flag"], parse=meta["parse"], metavar=meta["metavar"],
-                   help=help or meta["help"])
+                   interval=meta["interval"], help=help or meta["help"])
 
 
 @dataclass
@@ -75,14 +75,10 @@ class SeedBenchConfig:
                                 help="train nothing: rewrite results.md (and --update-doc files) from DIR/results.csv")
 
     def validate(self) -> "SeedBenchConfig":
-        """The same checks as a run's: types and choices, then positive numbers."""
+        """The same checks as a run's: types, choices and the intervals declared with RunConfig's settings."""
         for s in options.settings(type(self)):
             if (value := s.get(self)) is not None:
                 s.check(value, s.flag)
-        for name, least in (("folds", 2), ("epochs", 1), ("max_train_rows", 1)):
-            value = getattr(self, name)
-            if value is not None and value < least:
-                raise ConfigError(f"--{name.replace('_', '-')} is {value}; expected {least} or more")
         if self.data is not None and not Path(self.data).exists():
             raise ConfigError(f"--data {self.data}: no such file or folder")
         resolve_models(self.models)
