@@ -6,10 +6,11 @@ and stops with one line naming what is missing or too old -- instead of an Impor
 traceback an hour into the queue:
 
 - ``REQUIRED``: below these the kit cannot run (Python for ``tomllib``; Keras 3's API; TensorFlow 2.16 is the
-  first to ship with Keras 3).
-- ``TESTED``: the versions the kit's tests run with, which setup.cfg declares as its minimums (a test keeps
-  the two equal). An older version in the image is allowed -- the kernel cannot upgrade it -- but named in
-  the log and in kernel_manifest.json ("untested").
+  first to ship with Keras 3; filelock for the run folder's lock, runlock.py).
+- ``TESTED``: the oldest versions the kit's tests run with -- .ci/kaggle-image.txt's pins of what Kaggle's
+  image has, CI's second environment -- which setup.cfg declares as its minimums (a test keeps the two
+  equal). An older version in the image is allowed -- the kernel cannot upgrade it -- but named in the log
+  and in kernel_manifest.json ("untested").
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import sys
 
 # distribution name -> lowest version the kit runs with (its installed metadata is read: nothing is imported)
 REQUIRED = {"keras": (3, 0), "tensorflow": (2, 16), "numpy": (1, 26), "pandas": (2, 0), "pyarrow": (14, 0),
-            "scikit-learn": (1, 3), "scipy": (1, 10), "matplotlib": (3, 7)}
+            "scikit-learn": (1, 3), "scipy": (1, 10), "matplotlib": (3, 7), "filelock": (3, 12)}
 REQUIRED_PYTHON = (3, 11)
-# the versions the tests ran with here = setup.cfg's install_requires minimums (tests/test_kaggle_today.py)
-TESTED = {"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6", "pandas": "3.1.1", "pyarrow": "26.0.1",
-          "scikit-learn": "1.9.1", "scipy": "1.17.1", "matplotlib": "3.11.2"}
+# the oldest versions the tests run with = .ci/kaggle-image.txt's pins (Kaggle's image, CI's second environment)
+# = setup.cfg's install_requires minimums (tests/test_kaggle_today.py keeps them equal)
+TESTED = {"tensorflow": "2.20.0", "keras": "3.13.2", "numpy": "2.0.2", "pandas": "2.2.2", "pyarrow": "18.1.0",
+          "scikit-learn": "1.6.1", "scipy": "1.16.3", "matplotlib": "3.10.0", "filelock": "3.29.0"}
 
 
 class ImageError(RuntimeError):
