@@ -58,6 +58,45 @@ def resolve(requested: str = "auto") -> Precision:
     return Precision("float32", "no GPU and the CPU has no bf16 instructions (AMX / AVX512_BF16)")
 
 
+@keras.saving.register_keras_serializable(package="kaggle_digits")
+class ReplicaSafeLossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """Keras' LossScaleOptimizer, skipping a step when any replica's gradients overflowed, not only the first's.
+
+    Under a tf.distribute strategy Keras (3.13.2 to 3.15.1 at least) tests the gradients of the first replica
+    alone before applying them -- its comment says they are all-reduced by then, but the inner optimizer
+    all-reduces them only when it applies. So an overflow on the second of two T4s went through: the summed
+    gradient was inf and the weights NaN. Seen on two logical CPUs in mixed_float16: the second fold's first
+    step made cnn's first conv kernel NaN while the loss scale halved (tests/test_mirrored_float16.py). Here
+    the step is applied only when every replica's gradients are finite; everything else is Keras' own.
+    """
+
+    def _tf_apply(self, grads, trainable_variables=None):
+        import tensorflow as tf
+
+        if tf.distribute.in_cross_replica_context() or tf.__internal__.distribute.strategy_supports_no_merge_call():
+            return super()._tf_apply(grads, trainable_variables)
+
+        def handle_cross_replica(distribution, grads, trainable_variables):
+            per_replica = distribution.extended.call_for_each_replica(self.check_finite, args=(grads,))
+            finite = keras.ops.all(keras.ops.stack(distribution.experimental_local_results(per_replica)))
+
+            def apply_fn():
+                distribution.extended.call_for_each_replica(self._stateful_handle_finite_grads,
+                                                            args=(grads, trainable_variables))
+
+            keras.ops.cond(finite, apply_fn, self._stateful_handle_non_finite_grads)
+
+        tf.distribute.get_replica_context().merge_call(handle_cross_replica, args=(grads, trainable_variables))
+
+
+def loss_scaled(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """``optimizer`` as ``compile`` should get it under the global policy: wrapped in ReplicaSafeLossScaleOptimizer
+    under mixed_float16 on TensorFlow (Keras would wrap it in its own), else as is."""
+    if keras.mixed_precision.global_policy().name == "mixed_float16" and keras.backend.backend() == "tensorflow":
+        return ReplicaSafeLossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def apply(precision: Precision) -> None:
     """Set the global Keras dtype policy (call before building models)."""
     keras.mixed_precision.set_global_policy(precision.policy)

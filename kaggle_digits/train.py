@@ -150,8 +150,8 @@ def compile_for_training(name: str, hp: dict, augment: AugmentConfig, recipe: Re
     returns, so the planner's speeds are the folds' own: same layers, precision, placement and compilation.
     """
     model = create_model(name, augmentation=build_augmentation(augment, seed=seed), **hp)
-    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe), metrics=["accuracy"],
-                  jit_compile=jit_compile)
+    model.compile(optimizer=precision.loss_scaled(make_optimizer(recipe, steps_per_epoch)), loss=make_loss(recipe),
+                  metrics=["accuracy"], jit_compile=jit_compile)
     return model
 
 
