@@ -14,11 +14,10 @@ import dataclasses
 import hashlib
 import json
 import logging
-import time
 from pathlib import Path
 
-import kaggle_digits
 from kaggle_digits import atomic, probe, workers
+from kaggle_digits.clock import Deadline
 from kaggle_digits import precision as precision_mod
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root
@@ -53,8 +52,10 @@ def default_minutes(cfg: RunConfig, data: Competition) -> float | None:
     return SAMPLE_DEFAULT_MINUTES if data.is_sample else CPU_DEFAULT_MINUTES
 
 
-def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str, started: float) -> RunConfig:
-    """``cfg`` with the planned folds, models, epochs and augmentation when a budget applies, else as is."""
+def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str, clock: Deadline) -> RunConfig:
+    """``cfg`` with the planned folds, models, epochs and augmentation when a budget applies, else as is.
+    ``clock``: the run's (clock.Deadline, from the command's start): the budget counts imports, data loading and
+    (on a first run) the probe."""
     minutes = default_minutes(cfg, data)
     if minutes is None:
         return cfg
@@ -70,11 +71,11 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     costs = measure_costs(cfg, precision, n_workers, models=_cheap_models(candidates))
     # the user's (slower) models cannot fit where their stand-ins do not: then they go untimed, and make_plan
     # skips them; a single-model or stand-in-free request is timed in full
-    if len(candidates) <= 2 or chosen_models_may_fit(_plannable(cfg, minutes, _spent(started), n_rows, data), costs,
+    if len(candidates) <= 2 or chosen_models_may_fit(_plannable(cfg, minutes, clock.elapsed(), n_rows, data), costs,
                                                      candidates[1], n_rows, data.n_test, epoch_caps(recipe_epochs),
                                                      finish, n_workers):
         costs = measure_costs(cfg, precision, n_workers)
-    spent = _spent(started)
+    spent = clock.elapsed()
     plan = make_plan(_plannable(cfg, minutes, spent, n_rows, data), costs, candidates, n_rows, data.n_test,
                      epoch_caps(recipe_epochs), finish, n_workers)
     if cfg.minutes is None:
@@ -96,11 +97,6 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     except OSError as exc:  # an unwritable cache only costs the next identical command a new plan
         log.warning(f"could not keep the plan in {cache_root()}: {exc.strerror or exc}")
     return planned_config(cfg, plan)
-
-
-def _spent(started: float) -> float:
-    """Seconds since the command's start: the budget counts imports, data loading and (on a first run) the probe."""
-    return time.perf_counter() - (kaggle_digits.STARTED if kaggle_digits.STARTED is not None else started)
 
 
 def _plannable(cfg: RunConfig, minutes: float, spent: float, n_rows: int, data: Competition) -> float:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-import kaggle_digits
 from kaggle_digits import __version__, logs
 from kaggle_digits.bench import commands as bench
+from kaggle_digits.clock import Deadline
 from kaggle_digits.config import add_arguments, from_args
 from kaggle_digits.options import non_negative
 from kaggle_digits.rundir import REFERENCE_DIR
@@ -67,7 +66,7 @@ def make(args: argparse.Namespace) -> int:
     cfg = run_config(args).validate()  # every value checked before the pipeline (and its imports) starts
     from kaggle_digits.pipeline import make_submission
 
-    make_submission(cfg)
+    make_submission(cfg, args.clock)
     return 0
 
 
@@ -202,7 +201,7 @@ def _run(args: argparse.Namespace, rest: list[str], parser: argparse.ArgumentPar
     if rest and not args.command.passes_on:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest
-    kaggle_digits.STARTED = time.perf_counter()  # a --minutes budget counts from here (heavy imports follow)
+    args.clock = Deadline.none()  # the run's clock: a --minutes budget counts from here (heavy imports follow)
     quiet_tensorflow(getattr(args, "debug", False))
     logs.setup()
     try:

@@ -194,7 +194,9 @@ class RunConfig:
         for s in settings():
             value = s.get(self)
             if value is not None:
-                s.check(value, s.flag or f"[{s.path[0]}] {s.path[-1]}")
+                # a nested table's setting is named by its flag and its TOML key: --zoom (augment.zoom)
+                s.check(value, f"{s.flag} ({s.name})" if s.flag and len(s.path) > 1 else
+                        s.flag or f"[{s.path[0]}] {s.path[-1]}")
         unknown = [m for m in self.models if m not in list_models()]
         if unknown:
             raise ConfigError(f"--models: unknown model(s) {', '.join(unknown)}; choose from "

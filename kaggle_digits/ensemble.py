@@ -46,7 +46,9 @@ class Blend:
         blended = np.empty_like(oof[0], dtype=np.float32)
         for fold in np.unique(fold_of):
             held = fold_of == fold
-            weights = self.fit([p[~held] for p in oof], y[~held])
+            # one fold alone (a partial ensemble of kernels stopped at their deadline): fitted on its own rows
+            fit_on = ~held if (~held).any() else held
+            weights = self.fit([p[fit_on] for p in oof], y[fit_on])
             blended[held] = self.apply([p[held] for p in oof], weights)
         return blended
 

@@ -6,6 +6,7 @@ reuses finished folds (resume) and folds trained elsewhere (e.g. on Kaggle kerne
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -15,21 +16,24 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-import kaggle_digits
-from kaggle_digits import budget, probe, pseudo, rundir, runlock, submission, workers
+from kaggle_digits import budget, cutoff, probe, pseudo, rundir, runlock, submission, workers
+from kaggle_digits.clock import Deadline, FoldGate, limited
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root, load_competition
 from kaggle_digits.errors import DataError, OutputError
+from kaggle_digits.devices import describe as describe_devices
 from kaggle_digits.devices import gpu_devices
 from kaggle_digits.folds import training_folds
 from kaggle_digits.machine import describe_machine, git_commit
 from kaggle_digits.models import get_spec
 from kaggle_digits.planner import ModelCost, Progress, fold_seconds
+from kaggle_digits.precision import POLICIES
 from kaggle_digits.summary import log_summary, summarise
-from kaggle_digits.train import FoldResult, FoldTask, load_fold, train_fold
+from kaggle_digits.train import FoldResult, FoldTask, load_fold
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -46,12 +50,44 @@ class RunResult:
     report_path: Path | None = None  # run_dir/report.html, unless --no-report
 
 
-def make_submission(cfg: RunConfig) -> RunResult:
+@dataclass
+class FoldsDone:
+    """What ``on_fold_done`` gets after each fold trained: every result of the run so far (None: not done yet)."""
+    results: dict[str, list[FoldResult | None]]
+    data: Competition
+    run_dir: Path
+    precision: str
+
+
+@dataclass
+class _Hooks:
+    """make_submission's extras for one run (see its docstring); ``cut`` collects the folds the deadline left out."""
+    deadline: Deadline | None = None
+    on_fold_done: Callable[[FoldsDone], None] | None = None
+    reuse_ignore: tuple[str, ...] = ()
+    partial_ensemble: bool = False
+    cut: list[str] = field(default_factory=list)
+
+
+def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
+                    on_fold_done: Callable[[FoldsDone], None] | None = None, reuse_ignore: tuple[str, ...] = (),
+                    partial_ensemble: bool = False) -> RunResult:
+    """One run: train what the run folder lacks, then the ensemble, the submission and the report.
+
+    ``deadline`` (clock.Deadline, made once by the caller): a --minutes budget is capped by the time left before
+    it, a fold that cannot finish before it is not started, one still running when it comes is stopped unsaved,
+    and the run ends with the folds it finished. ``on_fold_done`` is called after every fold trained (a Kaggle
+    kernel rewrites its outputs there). ``reuse_ignore``: fingerprint keys not compared when reusing a fold folder
+    (folds copied in from an earlier kernel, whose code version may differ). ``partial_ensemble``: with
+    --ensemble-only, the ensemble of the folds present (kernels stopped at their deadline) instead of an error.
+    """
+    deadline = deadline if deadline is not None else Deadline.none()  # the run's one clock, limit or none
+    hooks = _Hooks(deadline, on_fold_done, tuple(reuse_ignore), partial_ensemble)
     cfg.validate()
-    started = time.perf_counter()
+    loading = time.perf_counter()
     _refuse_existing_out(cfg)
     data = load_competition(cfg.data)
-    load_seconds = time.perf_counter() - started
+    load_seconds = time.perf_counter() - loading
     log.info(f"data: {data.source} -- train {len(data.x_train):,} rows, test {data.n_test:,} rows "
              f"(loaded in {load_seconds:.2f} s)")
     if data.is_sample:
@@ -61,16 +97,31 @@ def make_submission(cfg: RunConfig) -> RunResult:
 
     precision = budget.resolve_precision(cfg)
     n_rows = min(cfg.max_train_rows or len(data.y_train), len(data.y_train))
-    cfg = budget.apply_budget(cfg, data, n_rows, precision.name, started).validate()
+    # what the data allows (--max-train-rows 5, 5 folds of a 20-row subset) is refused now, not after the probe
+    training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
+    cfg = budget.apply_budget(_cap_budget(cfg, data, deadline), data, n_rows, precision.name, deadline).validate()
     rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
     run_dir = rundir.open_run(cfg, data)
     log.info(f"run folder: {run_dir}")
     with runlock.lock(run_dir):  # a second process on this folder is refused, naming this one
-        return _run(cfg, data, run_dir, rows, fold_of, precision.name, started, load_seconds)
+        return _run(cfg, data, run_dir, rows, fold_of, precision.name, load_seconds, hooks)
+
+
+def _cap_budget(cfg: RunConfig, data: Competition, deadline: Deadline) -> RunConfig:
+    """``cfg`` with its --minutes budget (or the CPU default) ending before ``deadline``, so the plan fits in it."""
+    minutes = budget.default_minutes(cfg, data)
+    if minutes is None or not limited(deadline):
+        return cfg
+    # the budget and the deadline count from the same start (the run's clock): what has passed, plus what is left
+    allowed = (deadline.elapsed() + deadline.remaining()) / 60
+    if allowed >= minutes:
+        return cfg
+    log.info(f"budget: {minutes:g} min capped to {allowed:.1f} min by the deadline ({deadline.describe()})")
+    return dataclasses.replace(cfg, minutes=max(allowed, 0.1))
 
 
 def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fold_of: np.ndarray, precision: str,
-         started: float, load_seconds: float) -> RunResult:
+         load_seconds: float, hooks: _Hooks) -> RunResult:
     """Train what the run folder lacks, then the ensemble, the submission and the report."""
     x, y = data.x_train[rows], data.y_train[rows]
     _check_free_space(run_dir, cfg, data)
@@ -79,35 +130,40 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
     tasks = {(name, fold): _task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)))
              for name in cfg.models for fold in range(cfg.folds)}
-    results = _train_folds(cfg, data, tasks, x, y, fold_of, run_dir)
+    results = _train_folds(cfg, data, tasks, x, y, fold_of, run_dir, hooks=hooks)
     if cfg.pseudo_label is not None and not any(r is None for folds in results.values() for r in folds):
         rows_by_fold = pseudo.pseudo_rows(results, cfg.folds, cfg.pseudo_label)
         log.info(pseudo.describe(rows_by_fold, cfg.pseudo_label, data.n_test))
         round2 = {key: pseudo.second_round(task, *rows_by_fold[task.fold], cfg.pseudo_label)
                   for key, task in tasks.items()}
-        results |= _train_folds(cfg, data, round2, x, y, fold_of, run_dir, pseudo_rows=rows_by_fold)
+        results |= _train_folds(cfg, data, round2, x, y, fold_of, run_dir, pseudo_rows=rows_by_fold, hooks=hooks,
+                                prior=results)
     missing = [rundir.fold_name(name, k) for name, folds in results.items() for k, r in enumerate(folds) if r is None]
-    if missing:  # --only-folds: the ensemble waits until every fold of every model is in the run folder
+    if missing and hooks.cut:
+        log.info(f"stopped at the deadline: {', '.join(hooks.cut)} not trained; the folds finished are in {run_dir}")
+    elif missing and not (hooks.partial_ensemble and cfg.ensemble_only):  # --only-folds: the ensemble waits
         log.info(f"not trained yet: {', '.join(missing)}; no ensemble or submission until they are in {run_dir} "
                  f"(train them with --only-folds and the same --run-dir, or gather them from Kaggle kernels)")
-        return RunResult(run_dir, None, {"missing_folds": missing})
+    if missing and not (hooks.partial_ensemble and cfg.ensemble_only):
+        return RunResult(run_dir, None, {"missing_folds": missing, "stopped_at_deadline": list(hooks.cut)})
 
-    summary = summarise(results, y, fold_of, cfg.blend)
+    earlier_partial = (run_dir / rundir.ENSEMBLE).is_file() and rundir.read_summary(run_dir).get("partial", False)
+    summary = summarise(results, y, fold_of, cfg.blend)  # with some folds missing: those present (gather)
     if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
         summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs),
                            "augment": cfg.augment.enabled, "fold_seconds": dict(cfg.model_seconds or {})}
     summary["precision"] = precision
-    summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds)
+    summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds if r is not None)
     test_probs = summary.pop("_test_probabilities")
     oof_probs = summary.pop("_oof_probabilities")
-    # wall from the command's start when there is one (imports included, as the --minutes budget counts)
-    summary.update({"load_seconds": load_seconds,
-                    "wall_seconds": time.perf_counter() - (kaggle_digits.STARTED or started),
+    # wall from the run's clock: the command's start (imports included, as the --minutes budget counts)
+    summary.update({"load_seconds": load_seconds, "wall_seconds": hooks.deadline.elapsed(),
                     "is_sample": data.is_sample, "n_train": int(len(y)), "n_test": int(data.n_test)})
     rundir.record_ensemble(run_dir, summary, oof_probs, test_probs)
     rundir.record_invocation(run_dir, {
         "command": command_line(), "commit": git_commit(),
-        "machine": describe_machine()["full"], "precision": precision, "finished": dt.datetime.now().isoformat(),
+        "machine": describe_machine()["full"], "precision": precision, "policy": POLICIES[precision],
+        "devices": describe_devices(), "finished": dt.datetime.now().isoformat(),
         "wall_seconds": summary["wall_seconds"], "trained_folds": summary["trained_folds"]})
 
     frame = submission.make_frame(test_probs)
@@ -116,7 +172,8 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     if run_submission.exists() and run_submission.read_text() == frame.to_csv(index=False, lineterminator="\n"):
         pass  # rerun of a finished run: same result, nothing to write
     else:
-        submission.write(frame, run_submission, overwrite=False, **validation)
+        # a partial ensemble's file (gathered kernels stopped at their deadline) is replaced by a later gather
+        submission.write(frame, run_submission, overwrite=earlier_partial or summary["partial"], **validation)
     copies = []
     if data.is_sample or cfg.max_train_rows:  # the file `submit` uploads is only ever a full-data run's
         log.info(f"not copied to {Path(cfg.submissions_dir) / rundir.SUBMISSION}: this run trained on "
@@ -127,7 +184,7 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
         rundir.record_latest(cfg.submissions_dir, run_dir)  # `submit` shows this run's OOF for the copy
     if cfg.out:
         copies.append(submission.write(frame, cfg.out, overwrite=True, **validation))
-    report_path = _write_report(cfg, run_dir, data) if cfg.report else None
+    report_path = _write_report(cfg, run_dir, data) if cfg.report and not summary["partial"] else None
     log_summary(summary)
     log.info(f"submission: {run_submission} ({data.n_test:,} rows)" + "".join(f"\n  copied to {c}" for c in copies))
     if report_path is not None:
@@ -204,8 +261,9 @@ def _enough_steps(recipe, name: str, n_train: int, log_it: bool):
 
 
 def _planned_seconds(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int,
-                     extra_rows: dict[str, int] | None = None) -> dict[str, float]:
-    """Estimated seconds of each fold from its model's measured speed here (the probe cache), for the ETA.
+                     extra_rows: dict[str, int] | None = None) -> tuple[dict[str, float], set[str]]:
+    """Estimated seconds of each fold from its model's measured speed here (the probe cache), for the ETA; and
+    the folds whose model was measured (the others' figures are only ratios, no time to hold a deadline to).
 
     A model never measured on this machine counts as fast as the slowest one measured (or, with none, each
     fold weighs its epochs x rows): the ETA rescales by the pace of the folds done, so only ratios matter.
@@ -220,67 +278,95 @@ def _planned_seconds(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_
         planned[rundir.fold_name(task.member, task.fold)] = fold_seconds(
             costs[task.model] or guess, task.recipe.epochs, n_train + extra[task.member], n_held + n_test,
             task.augment.enabled)
-    return planned
+    return planned, {rundir.fold_name(t.member, t.fold) for t in tasks if costs[t.model] is not None}
 
 
 def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, run_dir: Path,
-                 pseudo_rows: dict | None = None) -> dict[str, list[FoldResult | None]]:
+                 pseudo_rows: dict | None = None, hooks: _Hooks | None = None,
+                 prior: dict | None = None) -> dict[str, list[FoldResult | None]]:
     """Every (member, fold) result: reused from the run folder, or trained -- several at once with --workers.
 
-    ``pseudo_rows``: fold -> (test row ids, their pseudo-labels) added to that fold's training rows (pseudo.py)."""
+    ``pseudo_rows``: fold -> (test row ids, their pseudo-labels) added to that fold's training rows (pseudo.py).
+    ``hooks``: the run's deadline (a fold starts only if clock.FoldGate lets it; one running when it comes is
+    stopped: cutoff.py) and ``on_fold_done``, given ``prior`` (an earlier round's results) and these."""
+    hooks = hooks or _Hooks()
     results: dict[str, list[FoldResult | None]] = {t.member: [None] * cfg.folds for t in tasks.values()}
     to_train = []
     for (name, fold), task in tasks.items():
         name = task.member
-        result = _reuse(cfg, task, run_dir)
+        result = _reuse(cfg, task, run_dir, hooks)
         if result is not None:
             log.info(f"[{name}] fold {fold + 1}/{cfg.folds}: val accuracy {result.metrics['val_accuracy']:.4f} "
                      f"(reused from an earlier run)")
             results[name][fold] = result
-        elif cfg.only_folds is None or fold in cfg.only_folds:
+        elif not cfg.ensemble_only and (cfg.only_folds is None or fold in cfg.only_folds):
             to_train.append(task)
+    if hooks.on_fold_done is not None and len(to_train) < len(tasks):  # folds reused (a resumed kernel's) count too
+        hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, next(iter(tasks.values())).precision))
     n_workers = workers.resolve_workers(cfg.workers, len(to_train), len(y) * (cfg.folds - 1) // cfg.folds,
                                         bool(gpu_devices()))
     extra = {t.member: len(pseudo_rows[t.fold][0]) for t in to_train if pseudo_rows}
-    planned = _planned_seconds(to_train, fold_of, data.n_test, n_workers, extra)
+    planned, measured = _planned_seconds(to_train, fold_of, data.n_test, n_workers, extra)
     progress = Progress(planned, clock=time.perf_counter, workers=n_workers)
+    gate = FoldGate(hooks.deadline, {label: planned[label] for label in measured})
     # longest first: with several workers the last folds to finish are short ones, so none waits long
     to_train.sort(key=lambda t: -planned[rundir.fold_name(t.member, t.fold)])
+    labels = [rundir.fold_name(t.member, t.fold) for t in to_train]
     if n_workers > 1:
         log.info(f"training {len(to_train)} folds, {n_workers} at a time (one process each, "
                  f"{workers.threads_per_worker(n_workers)} thread(s); --workers 1 trains one at a time)")
     jobs = []
     for task in to_train:
         held = fold_of == task.fold
-        if n_workers == 1:
-            log.info(_start_line(cfg, task, int(np.sum(~held))))
         x_fit, y_fit = x[~held], y[~held]
         if pseudo_rows:  # a second round: the test images this fold's own first-round models labelled confidently
             test_rows, labels = pseudo_rows[task.fold]
             x_fit, y_fit = np.concatenate([x_fit, data.x_test[test_rows]]), np.concatenate([y_fit, labels])
-        jobs.append((task, x_fit, y_fit, x[held], y[held], data.x_test,
+        jobs.append((hooks.deadline, task, x_fit, y_fit, x[held], y[held], data.x_test,
                      rundir.fold_dir(run_dir, task.member, task.fold), cfg.verbose if n_workers == 1 else 0))
-    for i, result in workers.run_all(train_fold, jobs, n_workers):
+
+    def admit(i: int) -> bool:  # asked just before fold i would start
         task = to_train[i]
+        if (why := gate.refusal(labels[i])) is not None:
+            log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: not started: {why}")
+            hooks.cut.append(labels[i])
+            return False
+        if n_workers == 1:
+            log.info(_start_line(cfg, task, int(np.sum(fold_of != task.fold))))
+        gate.started(labels[i])
+        return True
+
+    for i, result in workers.run_all(cutoff.train_until, jobs, n_workers, admit=admit):
+        task = to_train[i]
+        if result is None:  # cutoff.py: the deadline came while it trained
+            log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: stopped at the deadline, not saved")
+            hooks.cut.append(labels[i])
+            continue
+        gate.finished(labels[i])
         _record_speed(task, result, n_workers)
-        m, label = result.metrics, rundir.fold_name(task.member, task.fold)
+        m, label = result.metrics, labels[i]
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
                  f"{m['epochs']} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
                  f"{progress.fold_done(label, m['fit_seconds'] + m['predict_seconds'])}")
         results[task.member][task.fold] = result
+        if hooks.on_fold_done is not None:
+            hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, task.precision))
     return results
 
 
-def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path) -> FoldResult | None:
-    """The finished result of ``task`` in the run folder, or None; --ensemble-only refuses a missing one."""
+def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path, hooks: _Hooks) -> FoldResult | None:
+    """The finished result of ``task`` in the run folder, or None; --ensemble-only refuses a missing one (unless
+    the run makes a partial ensemble)."""
     fold_dir = rundir.fold_dir(run_dir, task.member, task.fold)
     result = load_fold(fold_dir, task)
-    if result is None and cfg.ensemble_only:  # folds trained elsewhere (Kaggle kernels): code/backend may differ
-        result = load_fold(fold_dir, task, ignore=("code", "backend"))
-        if result is None:
-            raise DataError(f"{fold_dir}: no finished fold result for this configuration (--ensemble-only trains "
-                            f"nothing; the fold must come from a run with the same data, models, folds, seed and "
-                            f"recipe)")
+    # folds trained elsewhere (Kaggle kernels): code/backend may differ
+    ignore = ("code", "backend") if cfg.ensemble_only else hooks.reuse_ignore
+    if result is None and ignore:
+        result = load_fold(fold_dir, task, ignore=ignore)
+    if result is None and cfg.ensemble_only and not hooks.partial_ensemble:
+        raise DataError(f"{fold_dir}: no finished fold result for this configuration (--ensemble-only trains "
+                        f"nothing; the fold must come from a run with the same data, models, folds, seed and "
+                        f"recipe)")
     return result
 
 

@@ -4,7 +4,8 @@ A ``--minutes`` plan turns measured speeds into epochs, and the measurement is r
 speed recorded while something else shared the CPU, is off by a fifth or more, so a plan finishes early
 (budget unspent) or late. A fold whose recipe has ``seconds`` therefore re-fits its own length as it goes:
 after every epoch it takes the seconds its epochs have cost (the first, which pays for tracing, only
-until a steadier one is in), counts the epochs that still fit in what is left of its seconds, and re-sets
+until a steadier one is in, and never as slower than the plan's own pace), counts the epochs that still fit in
+what is left of its seconds, and re-sets
 its learning-rate schedule (recipe.WarmupCosine, through ``optimizer.schedule_steps``) to end annealed
 exactly then. Its epochs stay between one and ``MAX_STRETCH`` times the plan's.
 """
@@ -20,19 +21,25 @@ import keras
 MAX_STRETCH = 2.0  # a fold may train at most this multiple of its planned epochs
 
 
-def epochs_that_fit(done: int, elapsed: float, epoch_seconds: list[float], seconds: float, cap: int) -> int:
+def epochs_that_fit(done: int, elapsed: float, epoch_seconds: list[float], seconds: float, cap: int,
+                    planned_pace: float | None = None) -> int:
     """The epochs a fold should train in all: those done, plus whole epochs that fit in ``seconds - elapsed``.
 
     ``epoch_seconds``: what each epoch done so far took. The first one includes graph tracing, which the plan
     counts in the fold's overhead, not in its seconds: once a second epoch is in, the pace is the mean of the
-    later ones and the first epoch's excess over that pace is not charged. Never fewer than ``done`` (at least
-    one) nor more than ``cap``.
+    later ones and the first epoch's excess over that pace is not charged. With the first epoch alone the pace
+    is unknown: it is that epoch's time, but no slower than ``planned_pace`` (the plan's seconds per epoch) --
+    on a GPU the first epoch is mostly XLA compiling (8 s, then 0.6 s epochs, for cnn_fast on an H200:
+    benchmarks/gpu/README.md), and taken as the pace it stopped a 27-epoch fold after one. Never fewer than
+    ``done`` (at least one) nor more than ``cap``.
     """
     steady = epoch_seconds[1:] or epoch_seconds
     pace = sum(steady) / len(steady) if steady else 0.0
+    if len(epoch_seconds) == 1 and planned_pace:
+        pace = min(pace, planned_pace)
     if pace <= 0:
         return max(done, 1)
-    tracing = max(0.0, epoch_seconds[0] - pace) if len(epoch_seconds) > 1 else 0.0
+    tracing = max(0.0, epoch_seconds[0] - pace) if epoch_seconds else 0.0
     more = math.floor(max(0.0, seconds - (elapsed - tracing)) / pace + 1e-9)
     return max(done, min(cap, done + more), 1)
 
@@ -65,7 +72,8 @@ class FitToSeconds(keras.callbacks.Callback):
         now = self.clock()
         self.epoch_seconds.append(now - self._epoch_start)
         done = epoch + 1
-        self.target = epochs_that_fit(done, now - self.start, self.epoch_seconds, self.seconds, self.cap)
+        self.target = epochs_that_fit(done, now - self.start, self.epoch_seconds, self.seconds, self.cap,
+                                      planned_pace=self.seconds / max(self.planned, 1))
         if self.schedule_steps is not None:
             self.schedule_steps.assign(float(self.target * self.steps_per_epoch))
         if done >= self.target:

@@ -64,22 +64,40 @@ def pool(workers: int) -> futures.ProcessPoolExecutor:
                                        initargs=(threads_per_worker(workers), keras.backend.backend()))
 
 
-def run_all(function: Callable, jobs: Iterable[tuple], workers: int) -> Iterator[tuple[int, object]]:
+def run_all(function: Callable, jobs: Iterable[tuple], workers: int,
+            admit: Callable[[int], bool] | None = None) -> Iterator[tuple[int, object]]:
     """``function(*job)`` for every job, ``workers`` at a time; yields (job index, result) as each finishes.
 
-    With one worker the jobs run here, in order. A failure in any job cancels the jobs not yet started
-    and is raised in the caller, as if the job had run in this process.
+    With one worker the jobs run here, in order. ``admit(i)``, when given, is asked just before job ``i`` would
+    start (after the results yielded so far were handled): False skips it (a fold that cannot finish before the
+    run's deadline). Jobs are handed to the pool only as workers free up, so that question is asked late. A
+    failure in any job cancels the jobs not yet started and is raised in the caller, as if the job had run in
+    this process.
     """
     jobs = list(jobs)
     if workers <= 1:
         for i, job in enumerate(jobs):
-            yield i, function(*job)
+            if admit is None or admit(i):
+                yield i, function(*job)
         return
+    queue = iter(enumerate(jobs))
     with pool(workers) as executor:
-        pending = {executor.submit(function, *job): i for i, job in enumerate(jobs)}
+        pending: dict[futures.Future, int] = {}
+
+        def fill() -> None:
+            for i, job in queue:
+                if admit is None or admit(i):
+                    pending[executor.submit(function, *job)] = i
+                    if len(pending) >= workers:
+                        return
+
         try:
-            for done in futures.as_completed(pending):
-                yield pending[done], done.result()
+            fill()
+            while pending:
+                done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()
+                fill()
         except BaseException:
             for f in pending:
                 f.cancel()

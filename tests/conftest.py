@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,20 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 SAMPLE = Path(__file__).resolve().parents[1] / "kaggle_digits" / "sample"
 REPLICA_ZIP = Path(os.environ.get("KAGGLE_DIGITS_REPLICA",
                                   Path(__file__).resolve().parents[2] / "shared" / "data" / "digit-recognizer.zip"))
+
+
+SESSION_START = time.monotonic()  # no run made in this session can have taken longer than this
+
+# fixtures that train a real run (session- or module-scoped, shared by the tests that read it)
+TRAINED_RUNS = {"sample_run", "pair_run", "quick_run", "full_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that reads a shared real run (TRAINED_RUNS) waits for it to train: it is ``slow`` too, so
+    ``pytest -m "not slow"`` (the edit loop) never trains a model unless a test says it is quick."""
+    for item in items:
+        if TRAINED_RUNS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

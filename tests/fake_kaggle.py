@@ -12,10 +12,16 @@ GetKernelSessionStatus, ListKernelSessionOutput, GetAcceleratorQuotaStatistics},
 security.OAuthService/IntrospectToken, plus GET /files/<zip>, PUT /upload/<token> and
 GET /kernel-output/<owner>/<slug>/<path>. Field names follow kagglesdk's request/response types.
 
-A pushed kernel is "run" by ``kernel_runner(script_text, working_dir) -> (returncode, log)`` in a thread,
-one kernel at a time, so ``kaggle kernels status`` reports QUEUED, RUNNING, then COMPLETE or ERROR, and
-``kaggle kernels output`` serves what the script wrote. With ``hold_kernels`` a kernel without a runner
-stays RUNNING until ``finish(slug)``.
+A pushed kernel is "run" by ``kernel_runner(script_text, working_dir, timeout_seconds, sources) -> (returncode,
+log)`` in a thread, one kernel at a time, so ``kaggle kernels status`` reports QUEUED, RUNNING, then COMPLETE or
+ERROR, and ``kaggle kernels output`` serves what the script wrote. ``timeout_seconds`` is the push's ``-t``
+(the SaveKernel body's ``sessionTimeoutSeconds``; None without one): the runner kills a kernel still running
+then and answers returncode None, and the fake reports it as Kaggle does a session ended at its limit --
+CANCEL_ACKNOWLEDGED, "exceeded the max allowed execution duration" -- with the files it wrote kept as its
+output. ``sources``: the working folders of the kernels its ``kernelDataSources`` (kernel-metadata.json's
+``kernel_sources``) name, their newest version's as Kaggle mounts it, for the runner to mount. A runner taking
+only (script_text, working_dir) is still accepted (no timeout, no sources). With ``hold_kernels`` a kernel
+without a runner stays RUNNING until ``finish(slug)``.
 
 Kaggle's rules as the fake plays them (docs in ../shared/docs/kaggle-cli-offline.md): each push of a slug is
 a new version and an earlier one keeps running; a GPU push beyond ``gpu_session_limit`` running GPU
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import inspect
 import json
 import threading
 import urllib.parse
@@ -62,6 +69,7 @@ class Kernel:
     started: bool = False
     returncode: int | None = None
     log: str = ""
+    killed: bool = False      # ran past its sessionTimeoutSeconds: CANCEL_ACKNOWLEDGED
 
 
 @dataclass
@@ -71,7 +79,7 @@ class FakeKaggle:
     competitions: tuple[str, ...] = ("digit-recognizer",)
     rules_accepted: bool = True
     valid_keys: set[str] | None = None  # API keys accepted for Basic auth (None: any)
-    kernel_runner: Callable[[str, Path], tuple[int, str]] | None = None
+    kernel_runner: Callable[..., tuple[int | None, str]] | None = None
     hold_kernels: bool = False            # kernels without a runner stay RUNNING until finish()
     gpu_session_limit: int | None = None  # running GPU sessions allowed at once (None: no limit)
     gpu_quota_hours: tuple[float, float] = (2.5, 30.0)  # (used, total) this week
@@ -220,10 +228,18 @@ class FakeKaggle:
         working.mkdir(parents=True)
         kernel = self.kernels[slug] = Kernel(slug, body, version, working)
         if self.kernel_runner is not None:
+            timeout = body.get("sessionTimeoutSeconds") or None
+            sources = [self.kernels[s].working for s in body.get("kernelDataSources") or [] if s in self.kernels]
+
             def run() -> None:
                 with self._machine:  # one kernel at a time on the test machine; the others are QUEUED
                     kernel.started = True
-                    kernel.returncode, kernel.log = self.kernel_runner(body["text"], working)
+                    if len(inspect.signature(self.kernel_runner).parameters) >= 4:
+                        returncode, kernel.log = self.kernel_runner(body["text"], working, timeout, sources)
+                    else:
+                        returncode, kernel.log = self.kernel_runner(body["text"], working)
+                    kernel.killed = returncode is None
+                    kernel.returncode = 137 if kernel.killed else returncode
             kernel.thread = threading.Thread(target=run, daemon=True)
             kernel.thread.start()
         elif self.hold_kernels:
@@ -244,6 +260,9 @@ class FakeKaggle:
             return 404, {"code": 404, "message": "Kernel not found"}
         if kernel.returncode is None:
             return 200, {"status": "RUNNING" if kernel.started else "QUEUED"}
+        if kernel.killed:
+            return 200, {"status": "CANCEL_ACKNOWLEDGED", "failureMessage": "Your notebook was stopped because it "
+                         "exceeded the max allowed execution duration"}
         if kernel.returncode == 0:
             return 200, {"status": "COMPLETE"}
         return 200, {"status": "ERROR", "failureMessage": f"script exited with status {kernel.returncode}"}

@@ -137,7 +137,7 @@ def test_every_numeric_setting_declares_its_interval_once():
 @pytest.mark.parametrize("argv, expected", [
     (["--seed", "-1"], "--seed is -1; expected a whole number from 0 to 2**32 - 1 (numpy's seeds)"),
     (["--folds", "1"], "--folds is 1; expected 2 or more (k-fold needs a held-out fold)"),
-    (["--zoom", "1.5"], "--zoom is 1.5; expected a fraction in [0, 1)"),
+    (["--zoom", "1.5"], "--zoom (augment.zoom) is 1.5; expected a fraction in [0, 1)"),
     (["--models", "cnn_fast", "--model-epochs", "cnn_fast=0"], "--model-epochs is {'cnn_fast': 0}; expected a "
                                                                "positive whole number for each model"),
 ])

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from kaggle_digits import budget, probe
+from kaggle_digits.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.planner import ModelCost, Plan
@@ -47,6 +48,7 @@ def test_a_plan_becomes_the_runs_settings():
     assert again.training_fingerprint() == cfg.training_fingerprint()
 
 
+@pytest.mark.slow
 def test_a_planned_run_records_its_plan(tmp_path, monkeypatch, cpu_only):
     slow = {m: ModelCost(m, 40.0, 400.0, 1.0) for m in ("cnn", "cnn_gru", "cnn_fast")}  # made-up speeds
     monkeypatch.setattr(probe, "measure_costs", lambda models, *a, **k: {m: slow[m] for m in models})
@@ -62,9 +64,21 @@ def test_a_planned_run_records_its_plan(tmp_path, monkeypatch, cpu_only):
     assert summary["plan"]["fold_seconds"] == config["model_seconds"]
 
 
+def test_what_the_data_refuses_is_refused_before_the_speed_probe(monkeypatch, cpu_only, tmp_path):
+    """--max-train-rows 5 with a budget used to be refused only after the probe had timed the models."""
+    from kaggle_digits.errors import ConfigError
+
+    def probed(*args, **kwargs):
+        raise AssertionError("the probe ran before the data checks")
+
+    monkeypatch.setattr(probe, "measure", probed)
+    cfg = RunConfig(minutes=1, max_train_rows=5, report=False, submissions_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="--max-train-rows 5 is too small"):
+        make_submission(cfg)
+
+
 def test_a_budget_below_the_smallest_run_says_it_will_finish_late(monkeypatch, cpu_only, tmp_path, caplog):
     import logging
-    import time
 
     from kaggle_digits.data import load_competition
 
@@ -73,7 +87,7 @@ def test_a_budget_below_the_smallest_run_says_it_will_finish_late(monkeypatch, c
     monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path / "cache"))
     data = load_competition(None)
     with caplog.at_level(logging.INFO, logger="kaggle_digits.budget"):
-        cfg = budget.apply_budget(RunConfig(minutes=0.2, report=False), data, 4000, "float32", time.perf_counter())
+        cfg = budget.apply_budget(RunConfig(minutes=0.2, report=False), data, 4000, "float32", Deadline.none())
     assert cfg.folds == 2 and cfg.model_epochs == {"cnn_fast": 1}
     assert any("smallest run there is" in r.message and "finish late" in r.message for r in caplog.records)
 
@@ -136,6 +150,7 @@ def test_the_real_probe_gives_positive_finite_speeds_and_caches_them(tmp_path, m
     assert probe.cached_cost("cnn_fast", augment, "float32", tmp_path) == cost
 
 
+@pytest.mark.slow
 def test_the_same_command_gets_the_same_plan_so_its_finished_run_is_reused(tmp_path, monkeypatch, cpu_only, caplog):
     import logging
 

@@ -103,6 +103,7 @@ def test_help_shows_each_default_once_for_every_command():
 NOISE = re.compile(r"absl|oneDNN|cudart|cuInit|cuda|^[IWE]\d{4} ", re.IGNORECASE | re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_list_models_prints_no_tensorflow_start_up_lines():
     proc = subprocess.run([sys.executable, "-m", "kaggle_digits", "make", "--list-models"], env=ENV, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
@@ -123,6 +124,7 @@ def test_commands_without_a_model_never_import_tensorflow(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                     reason="JAX is not installed (pip install jax to test the KERAS_BACKEND=jax path)")
+@pytest.mark.slow
 def test_the_jax_backend_never_imports_tensorflow(tmp_path):
     code = ("import sys; from kaggle_digits import cli\n"
             "rc = cli.main(sys.argv[1:])\n"

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -29,7 +30,7 @@ import tomli_w
 
 from fake_kaggle import FakeKaggle, basic_auth
 from kaggle_digits import atomic, cli, rundir, submission
-from kaggle_digits.kaggle import bundle, client, commands, fanout
+from kaggle_digits.kaggle import bundle, client, commands, fanout, limits
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "kaggle_digits" / "sample"
@@ -175,22 +176,43 @@ KERNEL_WRAPPER = textwrap.dedent('''
 ''')
 
 
-def run_kernel_code(code: str, working: Path, input_dir: Path, home: Path, devices: int = 0) -> tuple[int, str]:
+KERNEL_SAFETY_SECONDS = 300  # no test kernel runs longer; one that does ends in ERROR, not as a Kaggle timeout
+
+
+def run_kernel_code(code: str, working: Path, input_dir: Path, home: Path, devices: int = 0,
+                    timeout_seconds: float | None = None, sources=(), nice: int = 10) -> tuple[int | None, str]:
+    """Run a pushed code file as Kaggle would (fake_kaggle's kernel_runner): killed, and returncode None, when it runs
+    past ``timeout_seconds`` (the push's -t); ``sources``: attached kernels' outputs ($KAGGLE_DIGITS_SOURCES);
+    ``nice``: its niceness (a test timing a kernel against this process's pace runs it at 0)."""
     code_file = working.parent / bundle.CODE_FILE
     code_file.write_text(code)
     env = base_env(home)
     env.update(KAGGLE_DIGITS_INPUT=str(input_dir), KAGGLE_DIGITS_WORKING=str(working),
                KAGGLE_DIGITS_CACHE=str(home / "cache"), FAKE_KAGGLE_REPO=str(ROOT))
+    if sources:
+        env["KAGGLE_DIGITS_SOURCES"] = os.pathsep.join(map(str, sources))
     if devices:
         env.update(FAKE_KAGGLE_CPUS=str(devices),
                    KAGGLE_DIGITS_DEVICES=",".join(f"/device:CPU:{i}" for i in range(devices)))
-    proc = subprocess.run([sys.executable, "-I", "-c", KERNEL_WRAPPER, str(code_file)], cwd=working, env=env,
-                          capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.nice(10))
-    return proc.returncode, proc.stdout + proc.stderr
+    limit = min(timeout_seconds or KERNEL_SAFETY_SECONDS, KERNEL_SAFETY_SECONDS)
+    # its own process group, so a kill at the limit also ends any worker process it started (as Kaggle's would)
+    proc = subprocess.Popen([sys.executable, "-I", "-c", KERNEL_WRAPPER, str(code_file)], cwd=working, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: os.nice(nice))
+    try:
+        output = proc.communicate(timeout=limit)[0]
+        return proc.returncode, output
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output = proc.communicate()[0]
+        if timeout_seconds and limit == timeout_seconds:
+            return None, output + f"\n[fake Kaggle] killed at its session limit of {timeout_seconds} s\n"
+        return -9, output + f"\n[test] killed after {limit} s\n"
 
 
 # =========================================================================== download -> make -> submit
 @needs_kaggle
+@pytest.mark.slow
 def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, monkeypatch):
     fake.data_zip = competition_zip
     env = kaggle_env(fake, tmp_path / "home")
@@ -346,10 +368,12 @@ def test_push_kernel_refuses_local_output_options(work, tmp_path):
 
 
 @needs_kaggle
+@pytest.mark.slow
 def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeypatch, capsys):
     """push -> the fake runs the pushed code file without kaggle_digits installed, on two devices ->
     status -> output: a valid submission comes back into submissions/."""
-    fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome", 2)
+    fake.kernel_runner = lambda code, working, timeout, sources: run_kernel_code(
+        code, working, tiny_input, tmp_path / "khome", 2, timeout, sources)
     env = kaggle_env(fake, tmp_path / "home")
     code = in_process("push", *QUICK, "--poll", "3", env=env, cwd=work, monkeypatch=monkeypatch)
     (kern,) = fake.kernels.values()
@@ -368,8 +392,10 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     # before the push: the weekly GPU quota, then whether a kernel of that slug still runs (none: 404)
     assert calls[:3] == ["kernels.KernelsApiService/GetAcceleratorQuotaStatistics",
                          "kernels.KernelsApiService/GetKernelSessionStatus", "kernels.KernelsApiService/SaveKernel"]
-    # twice the estimate: 1 epoch on 200 rows is little more than the 15-minute start-up allowance
-    assert 30 * 60 <= pushed["sessionTimeoutSeconds"] < 35 * 60
+    # -t is a hard cap, not a guess: the least of Kaggle's 12-hour cap and the 27.5 weekly GPU hours left (the
+    # fake's quota) over 1 kernel; the kernel got the same figure, its own deadline a reserve before it
+    assert pushed["sessionTimeoutSeconds"] == limits.SESSION_CAP_SECONDS
+    assert re.search(r"'timeout_seconds': 43200\b", pushed["text"])
     assert "kernels.KernelsApiService/GetKernelSessionStatus" in calls[3:]
     assert calls.count("kernels.KernelsApiService/ListKernelSessionOutput") >= 2  # > 20 files: paginated
     # what came back
@@ -377,6 +403,8 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     manifest = json.loads((output / rundir.KERNEL_MANIFEST).read_text())
     assert manifest["devices"].startswith("data-parallel over 2 devices")
     assert manifest["kernel"] == f"{USER}/kaggle-digits" and manifest["n_test"] == 100
+    assert manifest["partial"] is False and manifest["folds"] == {"cnn_gru": [0, 1]} and manifest["missing_folds"] == []
+    assert manifest["timeout_seconds"] == limits.SESSION_CAP_SECONDS and manifest["stopped_at_deadline"] == []
     frame = submission.validate_file(output / "submission.csv", n_rows=100)
     assert np.load(output / "test_probabilities.npy").shape == (100, 10)
     assert (output / "run" / "cnn_gru" / "fold1" / "done.json").is_file()
@@ -390,8 +418,10 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
 
 
 @needs_kaggle
+@pytest.mark.slow
 def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, monkeypatch, capsys):
-    fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome")
+    fake.kernel_runner = lambda code, working, timeout, sources: run_kernel_code(
+        code, working, tiny_input, tmp_path / "khome", 0, timeout, sources)
     env = kaggle_env(fake, tmp_path / "home")
     code = in_process("push", *QUICK, "--weights", "equal", "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
                       env=env, cwd=work, monkeypatch=monkeypatch)

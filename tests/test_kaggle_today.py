@@ -57,6 +57,15 @@ def test_a_retired_accelerator_is_refused_with_nothing_pushed(fake, work, tmp_pa
     assert fake.requests == [] and not (work / "submissions").exists()  # nothing built, nothing sent
 
 
+@needs_kaggle
+def test_minutes_over_several_kernels_is_refused_before_anything_is_built(fake, work, tmp_path, monkeypatch, capsys):
+    """Each kernel plans its --minutes inside (its own models, folds, epochs): their folds could not be averaged."""
+    code, _, err = push(fake, tmp_path, work, monkeypatch, capsys, "--kernels", "2", "--minutes", "30", "--no-wait")
+    assert code == 2
+    assert "--minutes with --kernels 2" in error_line(err)
+    assert fake.requests == [] and not (work / "submissions").exists()
+
+
 # =========================================================================== failures the CLI exits 0 on
 @needs_kaggle
 def test_invalid_competition_sources_line_is_a_failure(fake, work, tmp_path, monkeypatch, capsys):
@@ -82,9 +91,11 @@ def test_session_limit_part_way_then_the_same_command_pushes_only_the_rest(fake,
     fanout_dir, _, jobs = fanout_of(work)
     assert [bool(j.pushed) for j in jobs] == [True, True, False]  # what was pushed is recorded
     assert sorted(fake.kernels) == [f"{USER}/kaggle-digits-part1", f"{USER}/kaggle-digits-part2"]
-    # each push carried its timeout: twice the estimate (start-up and 1 epoch on 200 rows here)
+    # each push carried its timeout, a hard cap: the 27.5 weekly GPU hours left shared by the 3 kernels pushed
+    # (less than Kaggle's 12-hour cap); each script's KERNEL_INFO holds the same figure (the kernel's deadline)
     assert [b["sessionTimeoutSeconds"] for b in bodies(fake, SAVE)[:2]] == [j.timeout_seconds for j in jobs[:2]]
-    assert all(j.timeout_seconds == int(2 * j.estimate_seconds) for j in jobs)
+    assert all(j.timeout_seconds == int(27.5 * 3600 / 3) for j in jobs)
+    assert all(re.search(rf"'timeout_seconds': {int(27.5 * 3600 / 3)}\b", b["text"]) for b in bodies(fake, SAVE)[:2])
 
     fake.finish(f"{USER}/kaggle-digits-part1")  # a session frees up
     saves = len(bodies(fake, SAVE))
@@ -94,6 +105,8 @@ def test_session_limit_part_way_then_the_same_command_pushes_only_the_rest(fake,
     assert [b["slug"] for b in bodies(fake, SAVE)[saves:]] == [f"{USER}/kaggle-digits-part3"]  # only the rest
     assert all(k.version == 1 for k in fake.kernels.values())  # parts 1 and 2 not pushed again
     assert all(j.pushed for j in fanout_of(work)[2])
+    # the part pushed now is the only one sharing the quota left: Kaggle's 12-hour cap is the lesser
+    assert bodies(fake, SAVE)[-1]["sessionTimeoutSeconds"] == limits.SESSION_CAP_SECONDS
 
 
 @needs_kaggle
@@ -149,19 +162,45 @@ def test_a_push_beyond_the_gpu_hours_left_is_refused_unless_yes(fake, work, tmp_
     code, out, err = push(fake, tmp_path, work, monkeypatch, capsys, "--no-wait", "--yes", *budget)
     assert code == 0, out + err
     (body,) = bodies(fake, SAVE)
-    assert body["sessionTimeoutSeconds"] == 2 * (60 + 15) * 60  # twice the estimate
+    assert body["sessionTimeoutSeconds"] == 30 * 60  # the half hour left: -t never exceeds the quota left
 
 
-def test_kernel_estimates_and_timeouts():
+def test_kernel_estimates_and_timeouts(tmp_path):
     recipe = {"cnn": 30, "cnn_gru": 20}.get
     budgeted = limits.kernel_estimate({"minutes": 90, "models": ["cnn"], "folds": 5}, recipe)
-    assert budgeted.seconds == 105 * 60 and budgeted.timeout_seconds == 210 * 60
-    whole = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5}, recipe)
-    part = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5, "only_folds": [0]}, recipe)
+    assert budgeted.seconds == 105 * 60
+    whole = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5}, recipe, speeds={})
+    part = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5, "only_folds": [0]}, recipe, speeds={})
     assert whole.seconds - limits.STARTUP_SECONDS == pytest.approx(5 * (part.seconds - limits.STARTUP_SECONDS))
-    assert "assumed" in whole.basis and whole.timeout_seconds <= limits.SESSION_CAP_SECONDS
-    assert limits.kernel_estimate({"models": ["cnn"], "folds": 5}, recipe, gpu=False).timeout_seconds == \
+    assert "cnn at an assumed 3,000 images/s" in whole.basis
+    assert limits.kernel_estimate({"models": ["cnn"], "folds": 5}, recipe, gpu=False).seconds == \
         limits.SESSION_CAP_SECONDS
+
+    # an earlier kernel's measured speed, kept when its outputs were fetched, replaces the guess for that model,
+    # precision and accelerator only
+    manifest = {"kernel": f"{USER}/k", "accelerator": "NvidiaTeslaT4", "settings": {"precision": "auto"},
+                "images_per_second": {"cnn": 6000.0, "cnn_gru": None}}
+    assert limits.record_kernel_speeds(manifest, root=tmp_path) == ["cnn"]
+    speeds = limits.measured_speeds("auto", "NvidiaTeslaT4", root=tmp_path)
+    assert limits.measured_speeds("float32", "NvidiaTeslaT4", root=tmp_path) == {}
+    assert limits.measured_speeds("auto", "NvidiaL4", root=tmp_path) == {}
+    measured = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5}, recipe, speeds=speeds)
+    assert f"cnn at 6,000 images/s measured by kernel {USER}/k on NvidiaTeslaT4" in measured.basis
+    assert "cnn_gru at an assumed 3,000 images/s" in measured.basis and measured.seconds < whole.seconds
+
+    # -t is a hard cap: the least of Kaggle's 12 hours, --timeout-minutes, the GPU quota left over the kernels
+    cap = limits.SESSION_CAP_SECONDS
+    quota = limits.Quota(3.2, 26.8, 30.0, "")
+    assert limits.push_timeout() == (cap, "Kaggle's 12-hour session cap")
+    assert limits.push_timeout(90) == (90 * 60, "--timeout-minutes")
+    assert limits.push_timeout(None, quota, 1) == (cap, "Kaggle's 12-hour session cap")
+    assert limits.push_timeout(None, quota, 4)[0] == int(26.8 * 3600 / 4)
+    assert limits.push_timeout(900, quota, 4)[0] == int(26.8 * 3600 / 4)
+    assert limits.push_timeout(None, limits.Quota(30, 0.0, 30, ""), 2)[0] == limits.MIN_TIMEOUT_SECONDS
+    # the kernel's own deadline: the limit less a reserve that suits 12 hours and a test's minute alike
+    assert limits.kernel_deadline_seconds(cap) == cap - 15 * 60
+    assert limits.kernel_deadline_seconds(3600) == 3600 - 360
+    assert limits.kernel_deadline_seconds(60) == 50
     assert limits.parse_quota("resource,used,remaining,total,refreshAt\nGPU,3.20h,26.80h,30.00h,x\n") == \
         limits.Quota(3.2, 26.8, 30.0, "x")
     assert limits.quota_refusal(26.0, limits.Quota(3.2, 26.8, 30.0, "")) is None
@@ -202,6 +241,7 @@ def test_a_submission_kaggle_cannot_score_prints_its_error(fake, work, tmp_path,
 
 # =========================================================================== the ledger
 @needs_kaggle
+@pytest.mark.slow
 def test_runs_table_after_two_runs_and_a_submission(fake, work, tmp_path, monkeypatch, capsys):
     data = write_competition(tmp_path / "data", 300, 28_000)
     monkeypatch.chdir(work)
@@ -299,6 +339,10 @@ def test_declared_minimums_are_the_tested_versions():
     declared = dict(re.findall(r"^\s*([A-Za-z0-9_.-]+)>=([\d.]+)", options["install_requires"], re.MULTILINE))
     assert declared["kaggle"] == ".".join(map(str, client.MIN_CLI_VERSION))
     assert {k: declared[k] for k in image.TESTED} == image.TESTED
+    # ... which are Kaggle's image's versions, as .ci/kaggle-image.txt pins them for CI's second environment
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.-]+)==([\d.]+)\s*$", (ROOT / ".ci" / "kaggle-image.txt").read_text(),
+                             re.MULTILINE))
+    assert pinned == image.TESTED
     import importlib.metadata
 
     for name, version in image.TESTED.items():  # what is installed here is what the tests ran with

@@ -45,6 +45,7 @@ def test_the_watchdog_fires_only_while_a_fold_trains_and_makes_no_progress():
     assert not dog.check() and not fired        # between folds (ensemble, report): nothing to watch
 
 
+@pytest.mark.slow
 def test_a_hung_fold_ends_the_process_with_its_own_exit_code():
     code = textwrap.dedent('''
         import logging, sys, time
@@ -76,6 +77,7 @@ def test_a_gpu_push_that_sees_no_gpu_stops_in_one_line(monkeypatch):
     guard.require_gpu({"gpu": True}, "tensorflow")                # on purpose (the tests' kernels)
 
 
+@pytest.mark.slow
 def test_the_kernel_script_stops_before_training_when_its_gpu_is_missing(tmp_path):
     """The generated script, pushed with a GPU, run where TensorFlow sees none: one line, nothing trained."""
     folder = bundle.write_kernel_folder(tmp_path / "bundle", "someone/kaggle-digits",

@@ -100,6 +100,7 @@ def test_tta_averages_the_fixed_shifts(batch):
     np.testing.assert_array_equal(moved[:, 1:, :-1], batch[:, :-1, 1:])
 
 
+@pytest.mark.slow
 def test_the_readme_blocks_match_the_code():
     """README's generated blocks (the kit model table, the reference figures) are what readme.py makes now:
     after changing a model or the reference, run `python -m kaggle_digits.readme`."""

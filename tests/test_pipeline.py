@@ -7,11 +7,13 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SESSION_START
 
 from kaggle_digits import atomic, cli, rundir, runlock, submission
 from kaggle_digits.config import RunConfig, from_args
@@ -148,6 +150,7 @@ def test_a_run_on_a_folder_in_use_is_refused_before_training(quick_run, caplog):
     assert not (first.run_dir / rundir.LOCK_OWNER).exists()
 
 
+@pytest.mark.slow
 def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     cfg = dict(QUICK, models=("cnn_gru",), submissions_dir=str(tmp_path / "subs"))
@@ -166,6 +169,7 @@ def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, mo
     assert fresh.run_dir != first.run_dir
 
 
+@pytest.mark.slow
 def test_out_file_is_refused_if_it_exists_unless_forced(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "mine.csv"
@@ -193,6 +197,7 @@ def _script(*args, cwd):
                           capture_output=True, text=True, timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -207,6 +212,7 @@ def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
+@pytest.mark.slow
 def test_cli_help_and_model_list(tmp_path):
     help_text = _script("--help", cwd=tmp_path).stdout
     for flag in ("--data", "--models", "--folds", "--epochs", "--batch-size", "--seed", "--max-train-rows",
@@ -216,6 +222,7 @@ def test_cli_help_and_model_list(tmp_path):
     assert listing.returncode == 0 and "cnn_gru" in listing.stdout and "28,506" in listing.stdout
 
 
+@pytest.mark.slow
 def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = make_submission(RunConfig(data=str(replica_zip), max_train_rows=200, folds=2, epochs=1, verbose=0,
@@ -247,6 +254,13 @@ def test_toml_sits_between_preset_and_flags(tmp_path):
     assert make_config("--no-augment", "--no-val-curves", "--no-report", "--tta").to_dict() == {
         **RunConfig().to_dict(), "augment": {**RunConfig().to_dict()["augment"], "enabled": False},
         "validate_each_epoch": False, "report": False, "tta": True}
+
+
+def test_a_run_s_wall_seconds_are_its_own(sample_run):
+    """ensemble.json's wall_seconds is the run's clock (clock.Deadline): its load time included, never more than
+    this test session has lasted."""
+    summary = rundir.read_summary(sample_run.run_dir)
+    assert 0 < summary["load_seconds"] <= summary["wall_seconds"] <= time.monotonic() - SESSION_START
 
 
 def test_tta_changes_only_tta_in_the_fold_fingerprint_and_still_predicts_probabilities(sample_run, pair_run):

@@ -142,6 +142,7 @@ def test_augmentation_preview_is_skipped_when_augmentation_is_off(run):
 
 
 # --------------------------------------------------------------------------- command line and errors
+@pytest.mark.slow
 def test_cli_rerun_and_one_line_errors(quick_run, tmp_path, capsys):
     copy = tmp_path / "run"
     shutil.copytree(quick_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))

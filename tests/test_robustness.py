@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(data=None, max_train_rows=240, epochs=1, verbose=0, models=("cnn_fast",), report=False)  # the model is incidental
 
 
+@pytest.mark.slow
 def test_same_seed_gives_byte_identical_probabilities(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runs = [make_submission(RunConfig(**TINY, folds=2, seed=seed, run_dir=str(tmp_path / name),
@@ -45,6 +46,7 @@ def _cli(subs: Path, cwd: Path) -> list[str]:
             "--epochs", "1", "--models", "cnn_fast", "--verbose", "0", "--no-report", "--submissions-dir", str(subs)]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_same_command_resumes(tmp_path):
     """Kill the real CLI after its first fold, rerun the same command: it resumes and matches a clean run."""
     subs = tmp_path / "subs"
@@ -85,6 +87,7 @@ def test_unwritable_run_folder_is_a_clear_error_before_training(tmp_path, monkey
         make_submission(RunConfig(**TINY, folds=2, run_dir=str(blocker / "run")))
 
 
+@pytest.mark.slow
 def test_fresh_never_reuses_an_existing_run_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = dict(TINY, folds=2, run_dir=str(tmp_path / "run"), submissions_dir=str(tmp_path))

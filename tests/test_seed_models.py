@@ -72,6 +72,7 @@ def test_every_seed_model_is_registered():
     assert sorted(seed_models()) == sorted(SEED_MODELS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(SEED_MODELS))
 def test_seed_model_builds_counts_predicts_and_trains(name, fresh_session):
     expected_params, view = SEED_MODELS[name]
@@ -131,6 +132,7 @@ def test_seed004_mlp3_readme_count_is_the_post_training_summary_total(fresh_sess
     assert re.search(r"Total params: 4,447,220\b", "\n".join(lines))
 
 
+@pytest.mark.slow
 def test_list_models_describes_seed_models():
     from kaggle_digits.models import describe_models
 
@@ -141,6 +143,7 @@ def test_list_models_describes_seed_models():
 
 
 # --------------------------------------------------------------------------- the seed-model benchmark
+@pytest.mark.slow
 def test_seed_benchmark_writes_csv_and_markdown(tmp_path, monkeypatch):
     from kaggle_digits.bench.seed_models import COLUMNS, MARK_END, MARK_START, SeedBenchConfig, run_benchmark
 

@@ -28,17 +28,20 @@ def test_how_many_workers(monkeypatch, requested, jobs, rows, gpu, expected):
     assert workers.threads_per_worker(2) == 1 and workers.threads_per_worker(1) == 2
 
 
+@pytest.mark.slow
 def test_run_all_returns_every_result_with_its_job_index():
     jobs = [(i, 10) for i in range(5)]
     assert sorted(workers.run_all(operator.mul, jobs, 1)) == [(i, 10 * i) for i in range(5)]
     assert sorted(workers.run_all(operator.mul, jobs, 2)) == [(i, 10 * i) for i in range(5)]  # spawned processes
 
 
+@pytest.mark.slow
 def test_a_failing_job_raises_in_the_caller():
     with pytest.raises(ZeroDivisionError):
         list(workers.run_all(operator.truediv, [(1, 1), (1, 0)], 2))
 
 
+@pytest.mark.slow
 def test_a_run_trained_by_two_workers_is_a_whole_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the bundled sample
     monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path / "cache"))

@@ -98,6 +98,7 @@ def test_every_kit_model_trains_one_batch_under_xla_on_jax():
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {name: True for name in KIT_MODELS}
 
 
+@pytest.mark.slow
 def test_the_probe_times_the_model_a_fold_trains(monkeypatch):
     """probe.measure builds, places and compiles through train.compile_for_training (the folds' function, with
     its jit setting) inside distribution_scope, so a --minutes plan times what the folds will run."""

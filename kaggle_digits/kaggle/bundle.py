@@ -11,15 +11,14 @@ ordinary run layout under ``run/`` plus ``kernel_manifest.json``.
 
 from __future__ import annotations
 
+import ast
 import base64
-import datetime as dt
 import hashlib
 import importlib.metadata
 import io
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.config import kernel_settings
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR, check_accelerator
+from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR, check_accelerator, kernel_deadline_seconds
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CODE_FILE = "kaggle_digits_kernel.py"
@@ -76,7 +75,12 @@ $KAGGLE_DIGITS_WORKING (default {kaggle_working}).
 The kaggle_digits package travels inside this file (PACKAGE_ZIP, sha256 {sha}); it is unpacked to a
 temp folder that goes first on sys.path, so nothing needs installing. To run it elsewhere:
     KAGGLE_DIGITS_INPUT=data/ KAGGLE_DIGITS_WORKING=out/ python {code_file}
+KERNEL_INFO's timeout_seconds is the session limit it was pushed with (`kaggle kernels push -t`): the kernel
+stops training a reserve before it, counted from SCRIPT_START, with the folds it finished written.
 """
+import time
+
+SCRIPT_START = time.monotonic()  # first of all: the kernel's deadline counts from here
 import base64
 import io
 import os
@@ -108,7 +112,7 @@ if __name__ == "__main__":
     untested = check_or_exit()
     from kaggle_digits.kaggle.bundle import kernel_main
 
-    sys.exit(kernel_main(SETTINGS, {{**KERNEL_INFO, "untested_versions": untested}}))
+    sys.exit(kernel_main(SETTINGS, {{**KERNEL_INFO, "untested_versions": untested}}, started=SCRIPT_START))
 '''
 
 
@@ -132,9 +136,23 @@ def _py_literal(obj) -> str:
     return repr(json.loads(json.dumps(obj, default=list)))
 
 
+def set_kernel_info(folder: Path, **values) -> dict:
+    """Rewrite the KERNEL_INFO line of ``folder``'s script with ``values`` added (the push's final timeout), the
+    rest of the file -- the package it carries -- untouched; returns the new KERNEL_INFO."""
+    path = Path(folder) / CODE_FILE
+    lines = path.read_text(encoding="utf-8").split("\n")
+    (i,) = [n for n, line in enumerate(lines) if line.startswith("KERNEL_INFO = ")]
+    info = {**ast.literal_eval(lines[i][len("KERNEL_INFO = "):]), **values}
+    lines[i] = f"KERNEL_INFO = {_py_literal(info)}"
+    atomic.write_text(path, "\n".join(lines))
+    return info
+
+
 def write_kernel_folder(folder: Path, kernel_id: str, settings: dict, *, gpu: bool = True,
-                        accelerator: str | None = DEFAULT_ACCELERATOR, info: dict | None = None) -> Path:
-    """``folder``/kernel-metadata.json + ``folder``/kaggle_digits_kernel.py, ready for ``kaggle kernels push``."""
+                        accelerator: str | None = DEFAULT_ACCELERATOR, info: dict | None = None,
+                        kernel_sources: tuple[str, ...] = ()) -> Path:
+    """``folder``/kernel-metadata.json + ``folder``/kaggle_digits_kernel.py, ready for ``kaggle kernels push``;
+    ``kernel_sources``: earlier kernels whose outputs Kaggle mounts as this one's input (a resumed kernel's)."""
     owner, _, slug = kernel_id.partition("/")
     if not owner or not _SLUG.match(slug):
         raise ConfigError(f"kernel id {kernel_id!r}: expected OWNER/SLUG with a slug of 5-50 lower-case letters, "
@@ -151,7 +169,7 @@ def write_kernel_folder(folder: Path, kernel_id: str, settings: dict, *, gpu: bo
         "enable_internet": False,
         "dataset_sources": [],
         "competition_sources": ["digit-recognizer"],
-        "kernel_sources": [],
+        "kernel_sources": list(kernel_sources),
         "model_sources": [],
         "keywords": [],
     }
@@ -180,41 +198,49 @@ def find_input() -> Path:
     return default  # the loader names what is missing
 
 
-def kernel_main(settings: dict, info: dict | None = None) -> int:
-    """Entry point of the generated script: one make_submission run into the working folder."""
+def kernel_main(settings: dict, info: dict | None = None, started: float | None = None) -> int:
+    """Entry point of the generated script: one make_submission run into the working folder, within its deadline.
+
+    ``started``: time.monotonic() at the script's first line. ``info["timeout_seconds"]`` (the push's -t) sets
+    the deadline, a reserve before it (limits.kernel_deadline_seconds); the outputs are kept valid all along
+    (kaggle/outputs.py), and a resumed kernel first takes the finished folds of the kernel it resumes."""
+    started = time.monotonic() if started is None else started
+    info = dict(info or {})
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     working = Path(os.environ.get("KAGGLE_DIGITS_WORKING", KAGGLE_WORKING))
     working.mkdir(parents=True, exist_ok=True)
     input_dir = find_input()
     # the loader's .npy cache goes to a temp folder, not into the kernel's outputs
     os.environ.setdefault("KAGGLE_DIGITS_CACHE", tempfile.mkdtemp(prefix="kaggle_digits_cache_"))
-    started = time.time()
 
     import keras
 
     from kaggle_digits import devices, logs
-    from kaggle_digits.kaggle import guard
+    from kaggle_digits.clock import Deadline
+    from kaggle_digits.kaggle import guard, outputs
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission
 
     logs.setup()
-    guard.start_guards(info or {}, keras.backend.backend())  # a GPU push that sees none stops here, in one line
+    guard.start_guards(info, keras.backend.backend())  # a GPU push that sees none stops here, in one line
+    timeout = info.get("timeout_seconds")
+    deadline = Deadline(kernel_deadline_seconds(timeout) if timeout else None, start=started)
     cfg = RunConfig(**{**kernel_settings(settings), "data": str(input_dir), "submissions_dir": str(working),
                        "run_dir": str(working / rundir.KERNEL_RUN), "verbose": 2})
-    print(f"kaggle-digits {__version__} kernel: data {input_dir}, outputs {working}; {devices.describe()}", flush=True)
-    result = make_submission(cfg)
-    manifest = {
-        **(info or {}), "kit_version": __version__, "settings": kernel_settings(settings),
-        "backend": keras.backend.backend(), "keras_version": keras.__version__, "python": sys.version.split()[0],
-        "devices": devices.describe(), "input": str(input_dir), "wall_seconds": time.time() - started,
-        "finished": dt.datetime.now().isoformat(timespec="seconds"),
-        "submission": result.submission_path is not None, "missing_folds": result.summary.get("missing_folds", []),
-    }
-    if result.submission_path is not None:
-        # the kernel's own output, whatever the run trained on (the pipeline copies only full-data runs)
-        shutil.copyfile(result.run_dir / rundir.SUBMISSION, working / rundir.SUBMISSION)
-        shutil.copyfile(result.run_dir / rundir.TEST_PROBABILITIES, working / rundir.TEST_PROBABILITIES)
-        manifest["ensemble"] = result.summary.get("ensemble", {})
-        manifest["n_test"] = result.summary.get("n_test")
-    atomic.write_json(working / rundir.KERNEL_MANIFEST, manifest)
+    print(f"kaggle-digits {__version__} kernel: data {input_dir}, outputs {working}; {devices.describe()}; "
+          + (f"session limit {timeout} s, training stops by {deadline.limit:.0f} s" if timeout else "no deadline"),
+          flush=True)
+    assigned = outputs.assigned_folds(kernel_settings(settings))
+    kept = outputs.KernelOutputs(working, {
+        **info, "kit_version": __version__, "settings": kernel_settings(settings), "backend": keras.backend.backend(),
+        "keras_version": keras.__version__, "python": sys.version.split()[0], "devices": devices.describe(),
+        "input": str(input_dir), "deadline_seconds": deadline.limit}, assigned, started)
+    kept.write_manifest()  # a kernel killed before its first fold still says what it was
+    resuming = info.get("resume_from") or os.environ.get(outputs.SOURCES_ENV)
+    if resuming and outputs.adopt_folds(working / rundir.KERNEL_RUN, assigned, outputs.source_runs()):
+        reuse_ignore = ("code", "backend")  # trained by the earlier kernel's code, maybe on another backend
+    else:
+        reuse_ignore = ()
+    result = make_submission(cfg, deadline, on_fold_done=kept.fold_done, reuse_ignore=reuse_ignore)
+    kept.finish(result, result.summary.get("stopped_at_deadline", []), deadline)
     return 0

@@ -17,7 +17,8 @@ from kaggle_digits.config import DEFAULT_SUBMISSIONS, RunConfig, add_arguments, 
 from kaggle_digits.data import check_data
 from kaggle_digits.ensemble import blend_choices
 from kaggle_digits.errors import ConfigError, OutputError
-from kaggle_digits.kaggle import client, fanout, limits, provenance, scores
+from kaggle_digits.kaggle import client, fanout, limits, provenance, resume, scores
+from kaggle_digits.kaggle import gather as gathering
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
 from kaggle_digits.machine import git_commit
 from kaggle_digits.options import DeprecatedName
@@ -146,10 +147,14 @@ def push_arguments(p: argparse.ArgumentParser) -> None:
                    "NvidiaTeslaT4, Kaggle's GPU T4 x2; the retired NvidiaTeslaP100 and TPU v3 are refused)")
     p.add_argument("--resume", metavar="FANOUT_DIR", help="push the kernels of an earlier push that Kaggle refused "
                    "(the same command finds them too)")
+    p.add_argument("--resume-kernels", metavar="FANOUT_DIR", help="for each kernel of that push that stopped with "
+                   "folds missing (at its deadline), push a kernel that takes over its finished folds (its output "
+                   "attached as input) and trains the rest")
     p.add_argument("--yes", action="store_true", help="push even when the kernels need more GPU hours than your "
                    "weekly quota has left, or a kernel of the same slug is still running")
-    p.add_argument("--timeout-minutes", type=float, metavar="M", help="stop each kernel after M minutes (default: "
-                   "twice its estimate, at least 30, at most Kaggle's 12 hours)")
+    p.add_argument("--timeout-minutes", type=float, metavar="M", help="each kernel's session limit (`kaggle kernels "
+                   "push -t`; default: Kaggle's 12 hours, or less when the weekly GPU quota left, shared among the "
+                   "kernels, is less); the kernel stops training in time and keeps the folds it finished")
     p.add_argument("--cpu", action="store_true", help="run the kernel without a GPU")
     p.add_argument("--dry-run", action="store_true", help="build the kernel folder(s) and stop: nothing is pushed")
     p.add_argument("--no-wait", action="store_true", help="push and return; gather later with "
@@ -185,7 +190,7 @@ def push(args: argparse.Namespace) -> int:
         python scripts/push_kernel.py --models cnn,cnn_gru --folds 5
     builds submissions/kernels-<time>/<slug>/bundle/ (kernel-metadata.json with enable_gpu, machine_shape
     NvidiaTeslaT4, the digit-recognizer competition as input, no internet; one self-contained script carrying
-    the kit), pushes it with `kaggle kernels push -p DIR -t SECONDS` (stopped after twice its estimate),
+    the kit), pushes it with `kaggle kernels push -p DIR -t SECONDS` (the session limit: see --timeout-minutes),
     polls `kaggle kernels status` and fetches the outputs (submission.csv, test_probabilities.npy, the run
     folder) with `kaggle kernels output` into submissions/kernels-<time>/<slug>/output/.
 
@@ -196,12 +201,17 @@ def push(args: argparse.Namespace) -> int:
     Before the first push: a retired --accelerator is refused; `kaggle quota` is read and a push needing
     more GPU hours than are left is refused unless --yes; so is a slug whose kernel still runs. When Kaggle
     refuses a push part-way (its limit of concurrent GPU sessions), the kernels pushed so far are recorded and
-    the same command (or --resume FANOUT_DIR) pushes the rest.
+    the same command (or --resume FANOUT_DIR) pushes the rest. A kernel stops itself before its limit with
+    the folds it finished written; --resume-kernels FANOUT_DIR pushes kernels that train the folds missing.
     """
     if args.kernels < 1:
         raise ConfigError(f"--kernels must be at least 1, got {args.kernels}")
     accelerator = None if args.cpu else limits.check_accelerator(args.accelerator)  # before anything is pushed
     root = Path(args.submissions_dir)
+    if args.resume and args.resume_kernels:
+        raise ConfigError("--resume and --resume-kernels: give one (--resume pushes parts Kaggle refused, "
+                          "--resume-kernels continues kernels that stopped with folds missing)")
+    args.resume = args.resume or args.resume_kernels
     if args.resume:
         if args.rest:
             raise ConfigError(f"--resume {args.resume} pushes that fan-out as it was made: drop {' '.join(args.rest)}")
@@ -209,6 +219,10 @@ def push(args: argparse.Namespace) -> int:
         fanout.load_fanout(fanout_dir)  # a wrong folder fails here
     else:
         cfg = kernel_run_config(args.rest)
+        if cfg.minutes and args.kernels > 1:  # each kernel would plan on its own: folds that cannot be averaged
+            raise ConfigError(f"--minutes with --kernels {args.kernels}: each kernel would plan its own models, folds "
+                              f"and epochs, and their folds could not be combined; push one kernel with --minutes, "
+                              f"or {args.kernels} kernels with --models/--epochs")
         owner = args.user or client.username()
     if not args.dry_run:
         client.require_credentials()
@@ -224,16 +238,25 @@ def push(args: argparse.Namespace) -> int:
         else:
             fanout_dir = fanout.prepare(cfg.kernel_settings(), owner, slug=args.slug, n_kernels=args.kernels, root=root,
                                       gpu=not args.cpu, accelerator=accelerator, git_commit=git_commit())
+    if args.resume_kernels:
+        if not args.dry_run:
+            fanout.wait_and_fetch(fanout_dir, poll_seconds=args.poll)  # what each kernel finished decides
+        if not resume.resume_kernels(fanout_dir, git_commit()):
+            print(f"every kernel of {fanout_dir} finished its folds: nothing to resume; combine them with "
+                  f"`python scripts/gather_kernels.py {fanout_dir}`")
+            return 0
     record, jobs = fanout.load_fanout(fanout_dir)
     todo = [job for job in jobs if not job.pushed]
-    if args.timeout_minutes:
-        for job in todo:
-            job.timeout_seconds = int(min(limits.SESSION_CAP_SECONDS, args.timeout_minutes * 60))
-        fanout.save_fanout(fanout_dir, record, jobs)
+    gpu = record.get("gpu", True)
+    quota = _read_quota() if gpu and todo and not args.dry_run else None
+    timeout, why = limits.push_timeout(args.timeout_minutes, quota, len(todo))
+    fanout.set_timeouts(fanout_dir, todo, timeout)  # also into each script: the kernel's own deadline
+    fanout.save_fanout(fanout_dir, record, jobs)
     for job in jobs:
         folds = ",".join(map(str, job.only_folds)) if job.only_folds else "all"
         state = (f"pushed before ({job.pushed})" if job.pushed else
-                 f"about {job.estimate_seconds / 60:.0f} min, stopped after {job.timeout_seconds / 60:.0f} min")
+                 f"estimate about {job.estimate_seconds / 60:.0f} min; -t {timeout} s ({why}), training stops "
+                 f"{limits.kernel_deadline_seconds(timeout) / 60:.1f} min after its start")
         print(f"kernel {job.id}: models {','.join(job.models)}, folds {folds} -> {fanout_dir / job.bundle}; {state}")
     if record.get("estimate_basis"):
         print(f"estimates from {record['estimate_basis']}")
@@ -241,8 +264,8 @@ def push(args: argparse.Namespace) -> int:
         print("dry run: nothing pushed. Push with: "
               + "; ".join(f"kaggle kernels push -p {fanout_dir / j.bundle} -t {j.timeout_seconds}" for j in todo))
         return 0
-    if record.get("gpu", True) and todo:
-        _check_quota(todo, args.yes)
+    if quota is not None:
+        _check_quota(todo, quota, args.yes)
     fanout.push_all(fanout_dir, yes=args.yes)
     if args.no_wait:
         print(f"pushed; fetch and combine the results later with: python scripts/gather_kernels.py {fanout_dir}")
@@ -250,21 +273,25 @@ def push(args: argparse.Namespace) -> int:
     jobs = fanout.wait_and_fetch(fanout_dir, poll_seconds=args.poll)
     if len(jobs) == 1 and not jobs[0].only_folds:
         return _take_kernel_submission(fanout_dir / jobs[0].output, Path(args.submissions_dir))
-    result = fanout.gather(fanout_dir, data=args.data, submissions_dir=args.submissions_dir)
+    result = gathering.gather(fanout_dir, data=args.data, submissions_dir=args.submissions_dir)
     print(f"submit it with: python scripts/submit.py {result.submission_path}")
     return 0
 
 
-def _check_quota(todo: list, yes: bool) -> None:
-    """`kaggle quota`: refuse (unless --yes) a push needing more GPU hours than are left this week."""
+def _read_quota() -> limits.Quota | None:
+    """`kaggle quota`: the weekly GPU hours (None, with a warning, when it cannot be read)."""
     try:
         quota = limits.parse_quota(client.quota())
     except client.KaggleError as exc:
         log.warning(f"could not read your GPU quota ({exc}); pushing without checking it")
-        return
+        return None
     if quota is None:
         log.warning("`kaggle quota` reported no GPU quota; pushing without checking it")
-        return
+    return quota
+
+
+def _check_quota(todo: list, quota: limits.Quota, yes: bool) -> None:
+    """Refuse (unless --yes) a push whose estimate needs more GPU hours than are left this week."""
     needed = sum(job.estimate_seconds for job in todo) / 3600
     worst = sum(job.timeout_seconds for job in todo) / 3600
     print(f"GPU quota: {quota.remaining_hours:.1f} of {quota.total_hours:.0f} h left this week; this push needs "
@@ -281,13 +308,20 @@ def _take_kernel_submission(output: Path, submissions_dir: Path) -> int:
     """One kernel trained everything: validate its submission; copy it to submissions/submission.csv (with
     submissions/submission.json naming its run) when the kernel trained on all of train.csv."""
     manifest = fanout.load_manifest(output)
+    if manifest.get("partial") and not (output / rundir.SUBMISSION).is_file():
+        raise OutputError(f"{manifest.get('kernel', output)} stopped before finishing a fold (log in {output}): "
+                          f"push again with a longer --timeout-minutes or fewer folds")
     n_rows = manifest.get("n_test") or submission.KAGGLE_TEST_ROWS
     frame = submission.validate_file(output / rundir.SUBMISSION, n_rows=n_rows)
     facts = provenance.describe(output / rundir.SUBMISSION, submissions_dir)
     oof = manifest.get("ensemble", {}).get("oof_accuracy")
     line = (f"kernel submission: {output / rundir.SUBMISSION} ({len(frame):,} rows"
             + (f", OOF accuracy {oof:.4%}" if oof is not None else "") + ")")
-    if facts.run_dir is None or facts.is_sample or facts.subset:
+    if manifest.get("partial"):  # it stopped at its deadline: a valid submission of the folds it finished
+        print(f"{line}; partial: {fanout.describe_folds(manifest.get('folds') or {})}, missing "
+              f"{', '.join(manifest.get('missing_folds') or [])}; not copied to {submissions_dir / rundir.SUBMISSION}. "
+              f"`python scripts/push_kernel.py --resume-kernels {output.parent.parent}` trains the rest")
+    elif facts.run_dir is None or facts.is_sample or facts.subset:
         print(f"{line}; not copied to {submissions_dir / rundir.SUBMISSION}: not a run on all of train.csv")
     else:
         latest = submission.write(frame, submissions_dir / rundir.SUBMISSION, overwrite=True, n_rows=n_rows)
@@ -323,7 +357,7 @@ def gather(args: argparse.Namespace) -> int:
     fanout.load_fanout(fanout_dir)  # a wrong folder fails before any kaggle call
     if not args.no_fetch:
         fanout.wait_and_fetch(fanout_dir, poll_seconds=args.poll)
-    result = fanout.gather(fanout_dir, data=args.data, submissions_dir=args.submissions_dir, blend=args.blend)
+    result = gathering.gather(fanout_dir, data=args.data, submissions_dir=args.submissions_dir, blend=args.blend)
     print(f"submit it with: python scripts/submit.py {result.submission_path}")
     return 0
 

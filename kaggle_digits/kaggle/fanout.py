@@ -23,16 +23,14 @@ import re
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS, kernel_settings
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.kaggle import client, limits
-from kaggle_digits.kaggle.bundle import write_kernel_folder
+from kaggle_digits.kaggle.bundle import set_kernel_info, write_kernel_folder
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
 
 log = logging.getLogger(__name__)
@@ -77,7 +75,9 @@ class KernelJob:
     pushed: str = ""   # the CLI's confirmation line; "" while not pushed
     status: str = ""
     estimate_seconds: float = 0.0  # limits.kernel_estimate, start-up included
-    timeout_seconds: int = 0       # `kaggle kernels push -t`: Kaggle stops the run after this
+    timeout_seconds: int = 0       # `kaggle kernels push -t` (limits.push_timeout), also in its script's KERNEL_INFO
+    resumed_from: str = ""         # push --resume-kernels: the kernel whose finished folds this one took over
+    earlier_outputs: list = field(default_factory=list)  # those kernels' fetched outputs (gather falls back on them)
 
 
 def request_key(settings: dict, owner: str, slug: str, n_kernels: int, gpu: bool, accelerator: str | None) -> str:
@@ -119,10 +119,10 @@ def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernel
         kernel_id = f"{owner}/{part_slug}"
         write_kernel_folder(fanout_dir / part_slug / "bundle", kernel_id, part, gpu=gpu, accelerator=accelerator,
                             info={**info, "kernel": kernel_id, "part": i, "parts": len(parts)})
-        estimate = limits.kernel_estimate(part, lambda m: get_spec(m).recipe.epochs, gpu=gpu)
+        estimate = limits.kernel_estimate(part, lambda m: get_spec(m).recipe.epochs, gpu=gpu, accelerator=accelerator)
         jobs.append(KernelJob(kernel_id, list(models), list(folds) if folds else None, f"{part_slug}/bundle",
                               f"{part_slug}/output", estimate_seconds=estimate.seconds,
-                              timeout_seconds=estimate.timeout_seconds))
+                              timeout_seconds=limits.push_timeout()[0]))  # push sets the final one (set_timeouts)
         basis = estimate.basis
     save_fanout(fanout_dir, {"kit_version": __version__, "created": info["created"], "git_commit": git_commit,
                              "fanout_id": fanout_id, "request": request, "estimate_basis": basis,
@@ -150,6 +150,14 @@ def save_fanout(fanout_dir: Path, record: dict, jobs: list[KernelJob] | None = N
     if jobs is not None:
         record = {**record, "kernels": [vars(j) for j in jobs]}
     atomic.write_json(Path(fanout_dir) / rundir.FANOUT, record)
+
+
+def set_timeouts(fanout_dir: Path, jobs: list[KernelJob], seconds: int) -> None:
+    """Each of ``jobs`` is pushed with ``-t seconds``: recorded, and written into its script's KERNEL_INFO, from
+    which the kernel takes its own deadline."""
+    for job in jobs:
+        job.timeout_seconds = int(seconds)
+        set_kernel_info(Path(fanout_dir) / job.bundle, timeout_seconds=int(seconds))
 
 
 def push_id(record: dict) -> str | None:
@@ -199,11 +207,15 @@ def unpushed(fanout_dir: Path) -> list[KernelJob]:
 
 def wait_and_fetch(fanout_dir: Path, *, poll_seconds: float = 60,
                    timeout_seconds: float = 13 * 3600) -> list[KernelJob]:
-    """Poll ``kaggle kernels status`` until every kernel has finished, fetching each one's outputs as it does."""
+    """Poll ``kaggle kernels status`` until every kernel has finished, fetching each one's outputs as it does.
+
+    A kernel that ended in any way (complete, error, cancelled at its timeout) with a manifest of this push is
+    taken, partial or not -- it keeps its outputs valid after every fold; only one without any fails. The speeds
+    a fetched kernel measured are kept for the next estimate (limits.record_kernel_speeds)."""
     record, jobs = load_fanout(fanout_dir)
     deadline = time.monotonic() + timeout_seconds
     # a part Kaggle never accepted has nothing to wait for (gather names it)
-    pending = [j for j in jobs if j.pushed and _fetched_manifest(fanout_dir, record, j) is None]
+    pending = [j for j in jobs if j.pushed and fetched_manifest(fanout_dir, record, j) is None]
     failures, stale = [], {}
     while pending:
         time.sleep(poll_seconds)  # also right after a push: the status may still be the previous version's
@@ -220,7 +232,7 @@ def wait_and_fetch(fanout_dir: Path, *, poll_seconds: float = 60,
                 shutil.rmtree(output)
             # the manifest first: the status may still describe the previous version of this kernel
             client.kernels_output(job.id, output, file_pattern=f"^{re.escape(rundir.KERNEL_MANIFEST)}$")
-            if (output / rundir.KERNEL_MANIFEST).is_file() and _fetched_manifest(fanout_dir, record, job) is None:
+            if (output / rundir.KERNEL_MANIFEST).is_file() and fetched_manifest(fanout_dir, record, job) is None:
                 if not stale.get(job.id):
                     log.info(f"[{job.id}] its outputs are still an earlier version's; waiting for this push to run")
                 stale[job.id] = True
@@ -228,8 +240,14 @@ def wait_and_fetch(fanout_dir: Path, *, poll_seconds: float = 60,
             files = client.kernels_output(job.id, output)
             pending.remove(job)
             log.info(f"[{job.id}] {len(files)} output files in {output}")
-            if status != "complete" or _fetched_manifest(fanout_dir, record, job) is None:
+            if (manifest := fetched_manifest(fanout_dir, record, job)) is None:
                 failures.append(f"{job.id} ({status}{': ' + failure if failure else ''}; log in {output})")
+                continue
+            limits.record_kernel_speeds(manifest)
+            if manifest.get("partial"):
+                log.info(f"[{job.id}] {status}: partial outputs -- {describe_folds(manifest.get('folds') or {})}; "
+                         f"missing {', '.join(manifest.get('missing_folds') or [])} (stopped at its deadline or did "
+                         f"not finish; `push --resume-kernels {fanout_dir}` trains the rest)")
         if pending and time.monotonic() > deadline:
             raise DataError(f"kernels still running after {timeout_seconds / 3600:.1f} h: "
                             f"{', '.join(j.id for j in pending)}; fetch them later with "
@@ -237,6 +255,11 @@ def wait_and_fetch(fanout_dir: Path, *, poll_seconds: float = 60,
     if failures:
         raise DataError(f"kernel(s) did not finish: {'; '.join(failures)}")
     return jobs
+
+
+def describe_folds(folds: dict[str, list[int]]) -> str:
+    """``cnn folds 1, 2`` from a manifest's {model: [0-based folds]}."""
+    return "; ".join(f"{m} folds {', '.join(str(k + 1) for k in ks)}" for m, ks in folds.items() if ks) or "no fold"
 
 
 def load_manifest(output_dir: Path) -> dict:
@@ -249,82 +272,10 @@ def load_manifest(output_dir: Path) -> dict:
         raise DataError(f"{Path(output_dir) / rundir.KERNEL_MANIFEST}: not valid JSON ({exc})") from None
 
 
-def _fetched_manifest(fanout_dir: Path, record: dict, job: KernelJob) -> dict | None:
+def fetched_manifest(fanout_dir: Path, record: dict, job: KernelJob) -> dict | None:
     """The fetched kernel_manifest.json of ``job`` if it belongs to this fan-out's push, else None."""
     try:
         manifest = atomic.read_json(Path(fanout_dir) / job.output / rundir.KERNEL_MANIFEST)
     except (OSError, ValueError):
         return None
     return manifest if push_id(manifest) == push_id(record) else None
-
-
-# --------------------------------------------------------------------------- gather
-def merge_folds(fanout_dir: Path, run_dir: Path) -> list[str]:
-    """Copy every kernel's finished fold folders into ``run_dir``; return the ``model/foldK`` names copied."""
-    _, jobs = load_fanout(fanout_dir)
-    copied: dict[str, str] = {}
-    for job in jobs:
-        source = Path(fanout_dir) / job.output / rundir.KERNEL_RUN
-        if not source.is_dir():
-            raise DataError(f"{source.parent}: no {rundir.KERNEL_RUN}/ folder -- fetch the outputs of {job.id} "
-                            f"first (`python scripts/gather_kernels.py {fanout_dir}`)")
-        for fold_dir in rundir.finished_fold_dirs(source):
-            name = fold_dir.relative_to(source).as_posix()
-            if name in copied:
-                log.info(f"note: {name} came from {copied[name]} already; the copy from {job.id} is not used")
-                continue
-            target = run_dir / name
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(fold_dir, target)
-            copied[name] = job.id
-    return sorted(copied)
-
-
-def check_fold_assignment(fanout_dir: Path, cfg) -> None:
-    """The kernels' train subset and fold ids must equal the ones computed here from the local data."""
-    from kaggle_digits.data import load_competition
-    from kaggle_digits.folds import training_folds
-
-    data = load_competition(cfg.data)
-    rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
-    _, jobs = load_fanout(fanout_dir)
-    for job in jobs:
-        run = Path(fanout_dir) / job.output / rundir.KERNEL_RUN
-        try:
-            theirs_rows, theirs_folds = rundir.read_folds(run)
-        except (OSError, ValueError):
-            raise DataError(f"{run}: {rundir.TRAIN_ROWS} / {rundir.FOLDS} missing or unreadable; fetch the outputs "
-                            f"again") from None
-        if not (np.array_equal(theirs_rows, rows) and np.array_equal(theirs_folds, fold_of)):
-            raise DataError(f"{job.id}: its training rows or fold ids differ from the ones computed from "
-                            f"{data.source} (different data, or a scikit-learn version that splits differently); "
-                            f"its folds cannot be combined with this data")
-
-
-def gather(fanout_dir: Path, *, data: str | None = None, submissions_dir: str | None = None,
-           blend: str | None = None):
-    """Merge fetched kernel outputs into ``fanout_dir``/run and run the ordinary ensemble step on them."""
-    from kaggle_digits.config import RunConfig
-    from kaggle_digits.pipeline import make_submission
-
-    record, jobs = load_fanout(fanout_dir)
-    if never := [job for job in jobs if not job.pushed]:
-        raise DataError(f"{fanout_dir}: {len(never)} of {len(jobs)} kernels were never pushed "
-                        f"({', '.join(job.id for job in never)}); push them with `python scripts/push_kernel.py "
-                        f"--resume {fanout_dir}`, then gather again (the outputs fetched so far are kept)")
-    run_dir = Path(fanout_dir) / rundir.KERNEL_RUN
-    settings = {**kernel_settings(record["settings"]), "only_folds": None, "data": data, "run_dir": str(run_dir),
-                "submissions_dir": submissions_dir or str(Path(fanout_dir).parent), "ensemble_only": True}
-    if blend:
-        settings["blend"] = blend
-    cfg = RunConfig(**settings).validate()
-    copied = merge_folds(fanout_dir, run_dir)
-    wanted = [rundir.fold_name(m, k) for m in cfg.models for k in range(cfg.folds)]
-    missing = [w for w in wanted if w not in copied]
-    if missing:
-        raise DataError(f"{fanout_dir}: the kernels' outputs lack {', '.join(missing)}; every fold of every model "
-                        f"is needed for the ensemble")
-    check_fold_assignment(fanout_dir, cfg)
-    log.info(f"gathered {len(copied)} fold results from {len(record['kernels'])} kernel(s) into {run_dir}")
-    return make_submission(cfg)

@@ -56,13 +56,13 @@ KNOWN = GPU_SHAPES + TPU_SHAPES
 
 SESSION_CAP_SECONDS = 12 * 3600  # Kaggle stops any session after 12 hours
 STARTUP_SECONDS = 15 * 60        # queue, image start, unpacking, imports, data: before the first fold trains
-MIN_TIMEOUT_SECONDS = 60         # -t is never below this, however little quota is left (-t 0 would be no limit)
+MIN_TIMEOUT_SECONDS = 30         # -t is never below this, however little quota is left (-t 0 would be no limit)
 # A kernel's deadline is its -t limit less a reserve for what its clock cannot see or stop: the session's start
 # before the script's first line (on Kaggle, the image starting: a minute or two) and writing the final outputs
 # after training stops (the ensemble, the report). A tenth of the limit, at least 10 s and at most 15 min:
 # 12 h -> 15 min (2 %), 1 h -> 6 min, a test's 1 min -> 10 s. Outputs are rewritten after every fold anyway.
 KERNEL_RESERVE_FRACTION, KERNEL_RESERVE_MIN_SECONDS, KERNEL_RESERVE_MAX_SECONDS = 0.1, 10.0, 15 * 60.0
-KERNEL_SPEEDS = "kernel_speeds.json"  # under data.cache_root(): images/s earlier kernels measured (record_kernel_speeds)
+KERNEL_SPEEDS = "kernel_speeds.json"  # in data.cache_root(): images/s earlier kernels measured (record_kernel_speeds)
 # Not measured by the kit (no T4 here): a low guess of training speed for its small CNNs on one T4 in
 # float16, so the estimate errs long; prediction is ~5x faster than training.
 ASSUMED_T4_IMAGES_PER_SECOND = 3000.0
@@ -116,7 +116,8 @@ def push_timeout(timeout_minutes: float | None = None, quota: "Quota | None" = N
 
 def kernel_deadline_seconds(timeout_seconds: float) -> float:
     """Seconds from the kernel script's start to its own deadline: ``timeout_seconds`` less the reserve."""
-    reserve = min(KERNEL_RESERVE_MAX_SECONDS, max(KERNEL_RESERVE_MIN_SECONDS, KERNEL_RESERVE_FRACTION * timeout_seconds))
+    reserve = min(KERNEL_RESERVE_MAX_SECONDS,
+                  max(KERNEL_RESERVE_MIN_SECONDS, KERNEL_RESERVE_FRACTION * timeout_seconds))
     return max(0.0, timeout_seconds - reserve)
 
 
