@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import sample_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,9 +30,9 @@ SCRIPT = textwrap.dedent('''
     os.environ["KAGGLE_DIGITS_DEVICES"] = "/device:CPU:0,/device:CPU:1"
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission
-    root = sys.argv[1]
+    root, data = sys.argv[1], sys.argv[2]
     result = make_submission(RunConfig(
-        data=None, max_train_rows=600, folds=2, models=("cnn", "cnn_gru"), precision="float16",
+        data=data, folds=2, models=("cnn", "cnn_gru"), precision="float16",
         model_epochs={"cnn": 2, "cnn_gru": 2}, model_seconds={"cnn": 3.0, "cnn_gru": 3.0},
         validate_each_epoch=False, report=False, submissions_dir=root + "/submissions", verbose=0))
     print(json.dumps({"run_dir": str(result.run_dir), "submission": str(result.submission_path)}))
@@ -82,9 +83,15 @@ def test_an_overflow_on_either_replica_skips_the_step(tmp_path):
 
 @pytest.mark.slow  # two models x two folds, in float16 emulated on a CPU, on two replicas
 def test_float16_under_mirrored_strategy_with_time_fitted_folds(tmp_path):
+    # 400 train rows, 100 test rows: float16 is emulated on a CPU, so predicting is most of a fold's time
+    # (the bundled sample's 1,000 test rows made this test take 3.5 minutes)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("\n".join(sample_lines("train", 400)) + "\n")
+    (data / "test.csv").write_text("\n".join(sample_lines("test", 100)) + "\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "", "KAGGLE_DIGITS_CACHE": str(tmp_path / "c")}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), str(data)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     run = Path(out["run_dir"])

@@ -153,7 +153,7 @@ def test_a_run_on_a_folder_in_use_is_refused_before_training(quick_run, caplog):
 @pytest.mark.slow
 def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    cfg = dict(QUICK, models=("cnn_gru",), submissions_dir=str(tmp_path / "subs"))
+    cfg = dict(QUICK, models=("cnn_fast",), submissions_dir=str(tmp_path / "subs"))
     first = make_submission(RunConfig(**cfg))
     # simulate a crash during fold 2: its done.json never got written, no submission yet
     (first.run_dir / "cnn_gru" / "fold1" / "done.json").unlink()
@@ -174,7 +174,7 @@ def test_out_file_is_refused_if_it_exists_unless_forced(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "mine.csv"
     out.write_text("keep me")
-    cfg = dict(QUICK, models=("cnn_gru",), submissions_dir=str(tmp_path / "subs"), out=str(out))
+    cfg = dict(QUICK, models=("cnn_fast",), submissions_dir=str(tmp_path / "subs"), out=str(out))
     with pytest.raises(OutputError, match="--out .* exists already"):
         make_submission(RunConfig(**cfg))
     assert out.read_text() == "keep me"
