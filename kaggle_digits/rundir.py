@@ -69,6 +69,9 @@ DONE = "done.json"  # written last: a fold folder without it is unfinished
 FANOUT = "fanout.json"  # the kernels pushed and what each trains ("plan" is only the --minutes time plan)
 KERNEL_MANIFEST = "kernel_manifest.json"  # what a kernel trained, in its outputs
 KERNEL_RUN = "run"  # the run folder inside a kernel's outputs and inside the fan-out folder
+FANOUT_PREFIX = "kernels-"  # submissions/kernels-<time>/: one push's fan-out folder (kaggle/fanout.py)
+KERNEL_BUNDLE = "bundle"  # <fan-out folder>/<slug>/bundle/: the kernel folder pushed (kaggle/bundle.py)
+KERNEL_OUTPUT = "output"  # <fan-out folder>/<slug>/output/: what the kernel wrote, as fetched
 OLD_FANOUT = "plan.json"  # FANOUT's name before this release: still read, never written (dropped next release)
 # --- the submissions folder: SUBMISSION (the latest full-data run's copy) with LATEST naming its run folder
 LATEST = "submission.json"

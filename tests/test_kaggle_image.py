@@ -16,6 +16,7 @@ import math
 import os
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,10 @@ def test_kernel_on_the_image_two_replicas_float16_cnn_and_cnn_gru(fake, work, tm
     assert shutil.which("kaggle"), "the kaggle CLI is part of the kit's install: missing from this environment"
     fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome", 2)
     env = kaggle_env(fake, tmp_path / "home")
-    args = ["--models", "cnn,cnn_gru", "--precision", "float16", "--folds", "2", "--epochs", "1",
+    # time-fitted folds (issue 23, item 4): each fold re-sets its schedule length -- a mirrored optimizer
+    # variable -- from a callback, under a loss-scaled optimizer, on two replicas
+    args = ["--models", "cnn,cnn_gru", "--precision", "float16", "--folds", "2",
+            "--model-epochs", "cnn=2,cnn_gru=2", "--model-seconds", "cnn=3,cnn_gru=3",
             "--max-train-rows", "200", "--no-val-curves", "--no-report", "--poll", "3"]
     code = in_process("push", *args, env=env, cwd=work, monkeypatch=monkeypatch)
     (kern,) = fake.kernels.values()
@@ -81,7 +85,9 @@ def test_kernel_on_the_image_two_replicas_float16_cnn_and_cnn_gru(fake, work, tm
     run = output / rundir.KERNEL_RUN
     assert manifest["settings"]["precision"] == "float16"
     assert atomic.read_json(run / rundir.ENSEMBLE)["precision"] == "float16"
-    assert rundir.read_invocations(run)[-1]["precision"] == "float16"
+    invocation = rundir.read_invocations(run)[-1]
+    assert invocation["precision"] == "float16" and invocation["policy"] == "mixed_float16"
+    assert invocation["devices"].startswith("data-parallel over 2 devices")
     for model in ("cnn", "cnn_gru"):
         for k in (0, 1):
             fold = run / model / f"fold{k}"
@@ -89,6 +95,9 @@ def test_kernel_on_the_image_two_replicas_float16_cnn_and_cnn_gru(fake, work, tm
             assert atomic.read_json(fold / rundir.FINGERPRINT)["precision"] == "float16"
             history = atomic.read_json(fold / rundir.HISTORY)
             assert history["loss"] and all(math.isfinite(v) for v in history["loss"]), (fold, history)
+            assert 1 <= atomic.read_json(fold / rundir.DONE)["metrics"]["epochs"] <= 4  # fitted: at most 2x planned
+            with zipfile.ZipFile(fold / "model.keras") as saved:  # the policy the fold really trained in
+                assert "mixed_float16" in saved.read("config.json").decode()
     ensemble = atomic.read_json(run / rundir.ENSEMBLE)
     assert sorted(ensemble["models"]) == ["cnn", "cnn_gru"]
     for accuracy in [ensemble["ensemble"]["oof_accuracy"], manifest["ensemble"]["oof_accuracy"],

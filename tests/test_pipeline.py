@@ -156,7 +156,7 @@ def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, mo
     cfg = dict(QUICK, models=("cnn_fast",), submissions_dir=str(tmp_path / "subs"))
     first = make_submission(RunConfig(**cfg))
     # simulate a crash during fold 2: its done.json never got written, no submission yet
-    (first.run_dir / "cnn_gru" / "fold1" / "done.json").unlink()
+    (first.run_dir / "cnn_fast" / "fold1" / "done.json").unlink()
     (first.run_dir / "submission.csv").unlink()
     caplog.set_level(logging.INFO, logger="kaggle_digits")
     caplog.clear()  # only the second run's lines (an earlier test may have left the logger at INFO)

@@ -88,7 +88,7 @@ def request_key(settings: dict, owner: str, slug: str, n_kernels: int, gpu: bool
 
 def unfinished(root: Path, request: str) -> Path | None:
     """The newest fan-out folder under ``root`` made by the same request with parts never pushed, if any."""
-    for fanout_dir in sorted(Path(root).glob("kernels-*"), reverse=True):
+    for fanout_dir in sorted(Path(root).glob(f"{rundir.FANOUT_PREFIX}*"), reverse=True):
         try:
             record, jobs = load_fanout(fanout_dir)
         except DataError:
@@ -108,7 +108,7 @@ def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernel
     settings = kernel_settings(settings)
     parts = split_work(tuple(settings["models"]), settings["folds"], n_kernels, settings.get("only_folds"))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    fanout_dir = atomic.unique_path(Path(root) / f"kernels-{stamp}")
+    fanout_dir = atomic.unique_path(Path(root) / f"{rundir.FANOUT_PREFIX}{stamp}")
     fanout_id = f"{fanout_dir.name}-{uuid.uuid4().hex[:8]}"  # tells this push's outputs from an earlier version's
     info = {"created": dt.datetime.now().isoformat(timespec="seconds"), "git_commit": git_commit,
             "fanout_id": fanout_id, "gpu": gpu, "accelerator": accelerator if gpu else None}
@@ -117,11 +117,11 @@ def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernel
         part_slug = slug if len(parts) == 1 else f"{slug}-part{i}"
         part = {**settings, "models": list(models), "only_folds": list(folds) if folds else None}
         kernel_id = f"{owner}/{part_slug}"
-        write_kernel_folder(fanout_dir / part_slug / "bundle", kernel_id, part, gpu=gpu, accelerator=accelerator,
+        write_kernel_folder(fanout_dir / part_slug / rundir.KERNEL_BUNDLE, kernel_id, part, gpu=gpu, accelerator=accelerator,
                             info={**info, "kernel": kernel_id, "part": i, "parts": len(parts)})
         estimate = limits.kernel_estimate(part, lambda m: get_spec(m).recipe.epochs, gpu=gpu, accelerator=accelerator)
-        jobs.append(KernelJob(kernel_id, list(models), list(folds) if folds else None, f"{part_slug}/bundle",
-                              f"{part_slug}/output", estimate_seconds=estimate.seconds,
+        jobs.append(KernelJob(kernel_id, list(models), list(folds) if folds else None, f"{part_slug}/{rundir.KERNEL_BUNDLE}",
+                              f"{part_slug}/{rundir.KERNEL_OUTPUT}", estimate_seconds=estimate.seconds,
                               timeout_seconds=limits.push_timeout()[0]))  # push sets the final one (set_timeouts)
         basis = estimate.basis
     save_fanout(fanout_dir, {"kit_version": __version__, "created": info["created"], "git_commit": git_commit,

@@ -27,7 +27,8 @@ def run_folders(submissions_dir: str | Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = [p.parent for p in root.glob(f"*/{rundir.RUN_RECORD}")]
-    for pattern in (f"kernels-*/{rundir.KERNEL_RUN}", f"kernels-*/*/output/{rundir.KERNEL_RUN}"):
+    for pattern in (f"{rundir.FANOUT_PREFIX}*/{rundir.KERNEL_RUN}",
+                    f"{rundir.FANOUT_PREFIX}*/*/{rundir.KERNEL_OUTPUT}/{rundir.KERNEL_RUN}"):
         found += [p for p in root.glob(pattern) if (p / rundir.ENSEMBLE).is_file()]
     return sorted(set(found))
 

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+from kaggle_digits import rundir
 from kaggle_digits.errors import DataError
 from kaggle_digits.kaggle import fanout, gather, limits
 from kaggle_digits.kaggle.bundle import write_kernel_folder
@@ -64,7 +65,7 @@ def resume_kernels(fanout_dir: Path, git_commit: str | None = None) -> list[fano
                 "fanout_id": fanout.push_id(record), "gpu": record.get("gpu", True),
                 "accelerator": record.get("accelerator") if record.get("gpu", True) else None,
                 "kernel": new_id, "resume_from": job.id}
-        write_kernel_folder(Path(fanout_dir) / slug / "bundle", new_id, settings, gpu=record.get("gpu", True),
+        write_kernel_folder(Path(fanout_dir) / slug / rundir.KERNEL_BUNDLE, new_id, settings, gpu=record.get("gpu", True),
                             accelerator=record.get("accelerator"), info=info, kernel_sources=(job.id,))
         missing = manifest.get("missing_folds") or []
         assigned = len(settings["models"]) * len(job.only_folds or range(settings["folds"]))
@@ -74,7 +75,7 @@ def resume_kernels(fanout_dir: Path, git_commit: str | None = None) -> list[fano
                  f"from the earlier kernel's output and trains {', '.join(missing)}")
         job.earlier_outputs = [job.output, *job.earlier_outputs]
         job.resumed_from, job.id, job.pushed, job.status = job.id, new_id, "", ""
-        job.bundle, job.output = f"{slug}/bundle", f"{slug}/output"
+        job.bundle, job.output = f"{slug}/{rundir.KERNEL_BUNDLE}", f"{slug}/{rundir.KERNEL_OUTPUT}"
         job.estimate_seconds = limits.STARTUP_SECONDS + (estimate.seconds - limits.STARTUP_SECONDS) * (
             len(missing) / max(1, assigned))
         todo.append(job)
