@@ -92,6 +92,7 @@ def test_run_all_asks_before_each_job_and_skips_the_refused():
     assert asked == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_a_fold_running_at_the_deadline_is_stopped_and_not_saved(tmp_path):
     from kaggle_digits import cutoff
     from kaggle_digits.config import AugmentConfig
@@ -229,6 +230,7 @@ def test_a_minutes_kernel_s_outputs_gather_and_resume_follow_the_plan_it_made(tm
 
 
 # =========================================================================== the fake plays the timeout
+@pytest.mark.slow
 @needs_kaggle
 def test_a_kernel_past_its_limit_is_killed_and_gather_names_what_is_missing(fake, tmp_path, monkeypatch, caplog):
     """The fake kills a kernel at its -t; its status is CANCEL_ACKNOWLEDGED with Kaggle's message and the files it

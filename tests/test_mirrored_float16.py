@@ -16,6 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 OVERFLOW = textwrap.dedent('''
@@ -47,6 +49,7 @@ OVERFLOW = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_an_overflow_on_either_replica_skips_the_step(tmp_path):
     """Keras' own LossScaleOptimizer tests only the first replica's gradients before applying them, so an overflow
     on the second reaches the weights (inf/NaN) -- which replica gets the overflowing row varies from run to run,
