@@ -23,7 +23,7 @@ from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root
 from kaggle_digits.devices import gpu_devices
 from kaggle_digits.models import get_spec
-from kaggle_digits.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, Plan, candidate_model_sets,
+from kaggle_digits.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, TARGET_FILL, Plan, candidate_model_sets,
                                    chosen_models_may_fit, epoch_caps, estimate_seconds, format_minutes, make_plan)
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 CPU_DEFAULT_MINUTES = 20.0
 # printed beside the CPU estimate of --full; no GPU time is quoted: none has been measured for these models yet
 FULL_ON_GPU = "the default on a GPU and on Kaggle kernels"
-PLAN_FORMAT = 4  # part of a kept plan's key: plans made by an earlier planner rule are not reused
+PLAN_FORMAT = 5  # part of a kept plan's key: plans made by an earlier planner rule are not reused
+# a kept plan is made again when a model's speed measured since (a fold's sustained speed, probe.record_sustained)
+# is off the speed it was planned with by more than this share: a probe taken while the machine was busy planned
+# 4 folds x 15 epochs at 20 minutes where the folds then trained 29-30 epochs each (issue 24)
+REPLAN_SPEED_CHANGE = 0.25
 SAMPLE_DEFAULT_MINUTES = 2.0
 
 
@@ -61,13 +65,15 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
         return cfg
     models = cfg.models
     key = _plan_key(cfg, minutes, data, n_rows, precision)
-    if not cfg.fresh and (plan := _read_plan(key)) is not None:  # the same command plans the same run here
-        log.info(f"plan: {plan.describe()} (as this command planned it before here; --fresh plans again)")
-        return planned_config(cfg, plan)
     candidates = candidate_model_sets(models)
     n_workers = planned_workers(cfg, n_rows)
+    if not cfg.fresh and (plan := _read_plan(key)) is not None:  # the same command plans the same run here
+        if (changed := _speed_change(plan, cfg, precision, n_workers)) is None:
+            log.info(f"plan: {plan.describe()} (as this command planned it before here; --fresh plans again)")
+            return planned_config(cfg, plan)
+        log.info(f"planning again: {changed} since this command's plan was made here ({plan.shape()})")
     recipe_epochs = {m: get_spec(m).recipe.epochs for s in candidates for m in s}
-    finish = FINISH_SECONDS + (REPORT_SECONDS if cfg.report else 0.0)
+    finish = finish_seconds(cfg)
     costs = measure_costs(cfg, precision, n_workers, models=_cheap_models(candidates))
     # the user's (slower) models cannot fit where their stand-ins do not: then they go untimed, and make_plan
     # skips them; a single-model or stand-in-free request is timed in full
@@ -99,6 +105,20 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     return planned_config(cfg, plan)
 
 
+def finish_seconds(cfg: RunConfig) -> float:
+    """The seconds a run's plan keeps after its last fold: the ensemble, the submission and, if written, the report."""
+    return FINISH_SECONDS + (REPORT_SECONDS if cfg.report else 0.0)
+
+
+def training_end(cfg: RunConfig, data: Competition) -> float | None:
+    """The run clock's reading by which a budgeted run's folds should be done (None without a budget): the plan's
+    share of the budget, less the finish. The folds not yet started are re-planned to it (replan.py)."""
+    minutes = default_minutes(cfg, data)
+    if minutes is None or cfg.pseudo_label is not None:
+        return None  # a second round trains every fold again: the plan's first-round seconds stand
+    return minutes * 60 * TARGET_FILL - finish_seconds(cfg)
+
+
 def _plannable(cfg: RunConfig, minutes: float, spent: float, n_rows: int, data: Competition) -> float:
     """The seconds the plan may give the (first-round) training: what is left of the budget, and with
     --pseudo-label only the first round's share, since a second round trains every fold again on its rows
@@ -114,6 +134,17 @@ def _plan_key(cfg: RunConfig, minutes: float, data: Competition, n_rows: int, pr
     """What a plan depends on besides the machine's speed: the request, the data, the budget, the precision."""
     identity = [PLAN_FORMAT, cfg.training_fingerprint(), minutes, data.sha256, n_rows, precision, cfg.report, probe.machine_key()]
     return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:16]
+
+
+def _speed_change(plan: Plan, cfg: RunConfig, precision: str, n_workers: int) -> str | None:
+    """What makes a kept plan stale: a model's cached speed now off the plan's by more than REPLAN_SPEED_CHANGE."""
+    augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
+    for model, planned in plan.speeds.items():
+        cost = probe.cached_cost(model, augment, precision, cache_root(), n_workers)
+        if cost is not None and planned > 0 and abs(cost.train_images_per_second / planned - 1) > REPLAN_SPEED_CHANGE:
+            return (f"{model} sustained {cost.train_images_per_second:,.0f} images/s here, the plan assumed "
+                    f"{planned:,.0f}")
+    return None
 
 
 def _plan_path(key: str) -> Path:
@@ -156,5 +187,5 @@ def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
     augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
     return dataclasses.replace(cfg, minutes=None, folds=plan.folds, models=plan.models, epochs=None,
                                model_epochs=dict(plan.epochs), model_seconds=dict(plan.fit_seconds) or None,
-                               augment=augment, validate_each_epoch=False,
+                               augment=augment, validate_each_epoch=False, holdout=plan.holdout,
                                workers=cfg.workers or plan.workers)

@@ -108,6 +108,11 @@ class RunConfig:
         None, flag="--only-folds", parse=parse_fold_list, metavar="0,2",
         help="train only these folds (0-based, as the fold0.. folders); the ensemble and submission follow "
              "once every fold is in the run folder")
+    # not fingerprinted: fold 0 trains as it would in the full k-fold run, which reuses it
+    holdout: bool = setting(False, flag="--holdout",
+                            help="train fold 0 only and make the submission from it, scored on its held-out rows "
+                                 "(a notebook's validation split; --minutes plans it when two folds would get too "
+                                 "few epochs)")
     # overrides of the per-model recipes (None = each model's own default)
     epochs: int | None = setting(None, flag="--epochs", fingerprint=True, in_fold="recipe", interval=POSITIVE_INT,
                                  help="epochs for every model (default: each model's recipe)")
@@ -216,6 +221,8 @@ class RunConfig:
             if bad or not self.only_folds or len(set(self.only_folds)) != len(self.only_folds):
                 raise ConfigError(f"--only-folds {','.join(map(str, self.only_folds))}: expected distinct fold ids "
                                   f"0..{self.folds - 1} (0-based, as the fold0.. folders)")
+        if self.holdout and self.only_folds is not None:
+            raise ConfigError("--holdout trains fold 0 only; it cannot be combined with --only-folds")
         if self.augment.kind not in list_augmentations():
             raise ConfigError(f"--augmentation is {self.augment.kind!r}; choose from "
                               f"{', '.join(list_augmentations())}")

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from kaggle_digits import budget, cutoff, probe, pseudo, rundir, runlock, submission, workers
+from kaggle_digits.epochs import tracing_seconds
 from kaggle_digits.clock import Deadline, FoldGate, limited
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root, load_competition
@@ -29,15 +30,15 @@ from kaggle_digits.devices import describe as describe_devices
 from kaggle_digits.devices import gpu_devices
 from kaggle_digits.folds import training_folds
 from kaggle_digits.machine import describe_machine, git_commit
-from kaggle_digits.models import get_spec
 from kaggle_digits.planner import ModelCost, Progress, fold_seconds
+from kaggle_digits.replan import Replanner
 from kaggle_digits.precision import POLICIES
 from kaggle_digits.summary import log_summary, summarise
+from kaggle_digits.tasks import fold_task, start_line
 from kaggle_digits.train import FoldResult, FoldTask, load_fold
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
-MIN_STEPS, MIN_BATCH = 120, 16  # a fold with fewer optimizer steps than MIN_STEPS learns little (_enough_steps)
 SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
 
 
@@ -67,6 +68,9 @@ class _Hooks:
     reuse_ignore: tuple[str, ...] = ()
     partial_ensemble: bool = False
     cut: list[str] = field(default_factory=list)
+    # the run clock's reading by which a --minutes run's training should be over: folds not yet started are
+    # re-planned to it (replan.py); None without a budget
+    training_end: float | None = None
 
 
 def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
@@ -99,7 +103,9 @@ def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
     n_rows = min(cfg.max_train_rows or len(data.y_train), len(data.y_train))
     # what the data allows (--max-train-rows 5, 5 folds of a 20-row subset) is refused now, not after the probe
     training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
-    cfg = budget.apply_budget(_cap_budget(cfg, data, deadline), data, n_rows, precision.name, deadline).validate()
+    capped = _cap_budget(cfg, data, deadline)
+    hooks.training_end = budget.training_end(capped, data)
+    cfg = budget.apply_budget(capped, data, n_rows, precision.name, deadline).validate()
     rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
     run_dir = rundir.open_run(cfg, data)
     log.info(f"run folder: {run_dir}")
@@ -128,8 +134,9 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     rundir.record_inputs(run_dir, cfg, data, rows, fold_of)
 
     rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
-    tasks = {(name, fold): _task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)))
-             for name in cfg.models for fold in range(cfg.folds)}
+    # --holdout: fold 0 alone, as it would train in the k-fold run (which reuses it)
+    tasks = {(name, fold): fold_task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)))
+             for name in cfg.models for fold in ((0,) if cfg.holdout else range(cfg.folds))}
     results = _train_folds(cfg, data, tasks, x, y, fold_of, run_dir, hooks=hooks)
     if cfg.pseudo_label is not None and not any(r is None for folds in results.values() for r in folds):
         rows_by_fold = pseudo.pseudo_rows(results, cfg.folds, cfg.pseudo_label)
@@ -138,7 +145,7 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
                   for key, task in tasks.items()}
         results |= _train_folds(cfg, data, round2, x, y, fold_of, run_dir, pseudo_rows=rows_by_fold, hooks=hooks,
                                 prior=results)
-    missing = [rundir.fold_name(name, k) for name, folds in results.items() for k, r in enumerate(folds) if r is None]
+    missing = [rundir.fold_name(t.member, t.fold) for t in tasks.values() if results[t.member][t.fold] is None]
     if missing and hooks.cut:
         log.info(f"stopped at the deadline: {', '.join(hooks.cut)} not trained; the folds finished are in {run_dir}")
     elif missing and not (hooks.partial_ensemble and cfg.ensemble_only):  # --only-folds: the ensemble waits
@@ -148,7 +155,10 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
         return RunResult(run_dir, None, {"missing_folds": missing, "stopped_at_deadline": list(hooks.cut)})
 
     earlier_partial = (run_dir / rundir.ENSEMBLE).is_file() and rundir.read_summary(run_dir).get("partial", False)
+    if cfg.holdout:  # the folds the run never meant to train are not missing ones: the ensemble is fold 0's
+        results = {member: folds[:1] for member, folds in results.items()}
     summary = summarise(results, y, fold_of, cfg.blend)  # with some folds missing: those present (gather)
+    summary["holdout"] = cfg.holdout
     if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
         summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs),
                            "augment": cfg.augment.enabled, "fold_seconds": dict(cfg.model_seconds or {})}
@@ -184,7 +194,10 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
         rundir.record_latest(cfg.submissions_dir, run_dir)  # `submit` shows this run's OOF for the copy
     if cfg.out:
         copies.append(submission.write(frame, cfg.out, overwrite=True, **validation))
-    report_path = _write_report(cfg, run_dir, data) if cfg.report and not summary["partial"] else None
+    if cfg.report and cfg.holdout:
+        log.info("no report for a --holdout run: its figures need every training row scored out of fold")
+    report_path = (_write_report(cfg, run_dir, data) if cfg.report and not summary["partial"] and not cfg.holdout
+                   else None)
     log_summary(summary)
     log.info(f"submission: {run_submission} ({data.n_test:,} rows)" + "".join(f"\n  copied to {c}" for c in copies))
     if report_path is not None:
@@ -222,42 +235,6 @@ def _refuse_existing_out(cfg: RunConfig) -> None:
         raise OutputError(f"--out {cfg.out} exists already; choose another path or add --force to replace it")
     if cfg.out and not Path(cfg.out).resolve().parent.is_dir():
         raise OutputError(f"--out {cfg.out}: the folder {Path(cfg.out).resolve().parent} does not exist")
-
-
-def _task(cfg: RunConfig, data: Competition, name: str, fold: int, rows_sha: str, precision: str,
-          n_train: int) -> FoldTask:
-    spec = get_spec(name)
-    epochs = (cfg.model_epochs or {}).get(name, cfg.epochs)
-    recipe = spec.recipe.override(epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                  seconds=(cfg.model_seconds or {}).get(name))
-    if cfg.batch_size is None:
-        recipe = _enough_steps(recipe, name, n_train, log_it=fold == 0)
-    return FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
-                    n_folds=cfg.folds, seed=cfg.seed, data_sha256=data.sha256, rows_sha256=rows_sha,
-                    validate_each_epoch=cfg.validate_each_epoch, tta=cfg.tta, precision=precision,
-                    settings=cfg.fold_settings())
-
-
-def _enough_steps(recipe, name: str, n_train: int, log_it: bool):
-    """The recipe with a smaller batch when its fold would get fewer than ``MIN_STEPS`` optimizer steps.
-
-    A fold of 2,000 rows x 1 epoch at batch 128 is 16 steps: the model ends near chance
-    (benchmarks/planner/README.md) and says nothing. Smaller batches give it steps enough to learn; below ``MIN_BATCH`` the run is too small
-    to learn at all, and the log says its result will be near chance."""
-    steps = recipe.epochs * -(-n_train // recipe.batch_size)
-    if steps >= MIN_STEPS:
-        return recipe
-    batch = max(MIN_BATCH, n_train * recipe.epochs // MIN_STEPS)
-    if batch < recipe.batch_size:
-        recipe = recipe.override(batch_size=batch)
-    steps_now = recipe.epochs * -(-n_train // recipe.batch_size)
-    if log_it and steps_now < MIN_STEPS:
-        log.warning(f"[{name}] only {steps_now} optimizer steps per fold ({n_train:,} rows x {recipe.epochs} "
-                    f"epoch(s), batch {recipe.batch_size}): expect a result near chance; give it more epochs or rows")
-    elif log_it:
-        log.info(f"[{name}] {steps} steps per fold at the recipe's batch are too few to learn: batch {recipe.batch_size} "
-                 f"instead ({steps_now} steps; --batch-size to choose)")
-    return recipe
 
 
 def _planned_seconds(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int,
@@ -309,6 +286,7 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
     planned, measured = _planned_seconds(to_train, fold_of, data.n_test, n_workers, extra)
     progress = Progress(planned, clock=time.perf_counter, workers=n_workers)
     gate = FoldGate(hooks.deadline, {label: planned[label] for label in measured})
+    replanner = _replanner(hooks, to_train, planned, measured, n_workers) if not pseudo_rows else None
     # longest first: with several workers the last folds to finish are short ones, so none waits long
     to_train.sort(key=lambda t: -planned[rundir.fold_name(t.member, t.fold)])
     labels = [rundir.fold_name(t.member, t.fold) for t in to_train]
@@ -320,8 +298,8 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
         held = fold_of == task.fold
         x_fit, y_fit = x[~held], y[~held]
         if pseudo_rows:  # a second round: the test images this fold's own first-round models labelled confidently
-            test_rows, labels = pseudo_rows[task.fold]
-            x_fit, y_fit = np.concatenate([x_fit, data.x_test[test_rows]]), np.concatenate([y_fit, labels])
+            test_rows, pseudo_labels = pseudo_rows[task.fold]
+            x_fit, y_fit = np.concatenate([x_fit, data.x_test[test_rows]]), np.concatenate([y_fit, pseudo_labels])
         jobs.append((hooks.deadline, task, x_fit, y_fit, x[held], y[held], data.x_test,
                      rundir.fold_dir(run_dir, task.member, task.fold), cfg.verbose if n_workers == 1 else 0))
 
@@ -331,8 +309,11 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
             log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: not started: {why}")
             hooks.cut.append(labels[i])
             return False
+        if replanner is not None:  # the seconds the budget has left for it, from the folds done so far
+            task = to_train[i] = dataclasses.replace(task, given_seconds=round(replanner.seconds_for(labels[i]), 1))
+            jobs[i] = (jobs[i][0], task, *jobs[i][2:])
         if n_workers == 1:
-            log.info(_start_line(cfg, task, int(np.sum(fold_of != task.fold))))
+            log.info(start_line(cfg, task, int(np.sum(fold_of != task.fold))))
         gate.started(labels[i])
         return True
 
@@ -343,6 +324,9 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
             hooks.cut.append(labels[i])
             continue
         gate.finished(labels[i])
+        if replanner is not None:
+            replanner.done(labels[i], hooks.deadline.elapsed() - replanner.started_at[labels[i]],
+                           result.metrics["fit_seconds"] - tracing_seconds(result.history.get("epoch_seconds", [])))
         _record_speed(task, result, n_workers)
         m, label = result.metrics, labels[i]
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
@@ -352,6 +336,18 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
         if hooks.on_fold_done is not None:
             hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, task.precision))
     return results
+
+
+def _replanner(hooks: _Hooks, to_train: list[FoldTask], planned: dict[str, float], measured: set[str],
+               n_workers: int) -> Replanner | None:
+    """The re-planner of a --minutes run's folds (replan.py): when every fold to train is fitted to seconds and its
+    model's speed was measured here (else its planned seconds are only ratios)."""
+    labels = {rundir.fold_name(t.member, t.fold): t for t in to_train}
+    if hooks.training_end is None or not labels or any(
+            not t.recipe.seconds or label not in measured for label, t in labels.items()):
+        return None
+    return Replanner(hooks.training_end, {label: planned[label] for label in labels},
+                     {label: t.recipe.seconds for label, t in labels.items()}, hooks.deadline.elapsed, n_workers)
 
 
 def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path, hooks: _Hooks) -> FoldResult | None:
@@ -368,13 +364,6 @@ def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path, hooks: _Hooks) -> Fold
                         f"nothing; the fold must come from a run with the same data, models, folds, seed and "
                         f"recipe)")
     return result
-
-
-def _start_line(cfg: RunConfig, task: FoldTask, n_train: int) -> str:
-    r = task.recipe
-    epochs = f"~{r.epochs} epochs (as many as fit in {r.seconds:.0f} s)" if r.seconds else f"{r.epochs} epochs"
-    return (f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: training on {n_train:,} rows, {epochs}, "
-            f"batch {r.batch_size}, {r.optimizer} lr {r.learning_rate:g}")
 
 
 def _record_speed(task: FoldTask, result: FoldResult, n_workers: int) -> None:

@@ -21,6 +21,11 @@ The rule (the measurements behind it are in benchmarks/planner/README.md):
   time is left -- the schedules anneal fully at any length, so a longer schedule is a better model -- and each
   fold then fits its epochs to the seconds the plan gave it (``Plan.fit_seconds``, timefit.py).
 - Augmentation only when the models get ``AUGMENT_MIN_EPOCHS`` epochs (below, unaugmented runs score higher).
+- Below 2 folds of ``MIN_EPOCHS_FOR_FOLDS[2]`` epochs (a budget of about a minute), a holdout: one fold of
+  ``HOLDOUT_FOLDS`` trained, scored on its held-out fifth, its model making the submission -- what a notebook's
+  validation split does, with one fold's fixed costs (build, tracing, test predictions) instead of two and
+  every epoch on four fifths of the rows instead of half (benchmarks/budgets: at 1 minute two folds of one
+  epoch each scored below the plain notebook).
 
 The per-model facts above live on each model's registry entry (``models.ModelSpec``; the planner reads them
 through ``models.error_curves()``, ``stand_ins()`` and ``fallback_model()``), so a new model with its curve is a
@@ -35,15 +40,16 @@ import math
 from dataclasses import dataclass
 
 from kaggle_digits import models as registry  # each model's facts: its error curve, stand-in, fallback
+from kaggle_digits.epochs import MAX_EPOCHS_FACTOR, epoch_cap
 
 FOLD_CHOICES = (5, 4, 3, 2)
-MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 1}  # fewest epochs that make k folds worth their cost
+MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 3}  # fewest epochs that make k folds worth their cost
+HOLDOUT_FOLDS = 5          # a holdout plan trains fold 0 of this split: a fifth held out, as a kept 5-fold run's
 CHOSEN_MIN_EPOCHS = 20     # the user's models only at 5 folds with this many epochs each
 PAIR_MIN_EPOCHS = 8        # without curves: the fast stand-ins as an ensemble only at 5 folds with this many epochs
 # each model's OOF error curve, its fast stand-in and the fallback model are on its registry entry (models/)
 # the pair's OOF error over the mean of its members' (cnn_fast 11 + cnn_gru 9 epochs, 5 folds: 0.467 / 0.5345)
 PAIR_ERROR_FACTOR = 0.874
-MAX_EPOCHS_FACTOR = 2      # a plan may lengthen a model's schedule up to this multiple of its recipe's epochs
 WORKER_START_SECONDS = 8.0  # worker processes start and import TensorFlow before their first fold
 TARGET_FILL = 0.97         # plan to this share of the budget: the estimate's own error is a few percent
 AUGMENT_MIN_EPOCHS = 6     # shorter runs score higher without augmentation
@@ -77,6 +83,10 @@ class Plan:
     # model -> the seconds of training each of its folds gets (its epochs at the measured speed): a fold fits
     # its epochs to them as it trains (timefit.py), so the run fills the budget although the speed is an estimate
     fit_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    holdout: bool = False           # only fold 0 of ``folds`` trains (a budget too short for two folds)
+    # model -> the training speed (images/s) the plan was made with: a kept plan is made again when the speed
+    # measured since then differs by more than a quarter (budget.py)
+    speeds: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -86,7 +96,8 @@ class Plan:
         """What trains, e.g. "5 folds x cnn_fast 14 ep, 2 at a time, augmentation on"."""
         parts = " + ".join(f"{m} {e} ep" for m, e in self.epochs.items())
         at_once = f", {self.workers} at a time" if self.workers > 1 else ""
-        return f"{self.folds} folds x {parts}{at_once}, augmentation {'on' if self.augment else 'off'}"
+        folds = f"1 of {self.folds} folds (holdout)" if self.holdout else f"{self.folds} folds"
+        return f"{folds} x {parts}{at_once}, augmentation {'on' if self.augment else 'off'}"
 
     def describe(self) -> str:
         return (f"{self.shape()} ~ {format_minutes(self.estimate_seconds)} "
@@ -94,18 +105,19 @@ class Plan:
 
 
 def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds: int, n_rows: int,
-                     n_test: int, augment: bool = False, finish: float = FINISH_SECONDS, workers: int = 1) -> float:
+                     n_test: int, augment: bool = False, finish: float = FINISH_SECONDS, workers: int = 1,
+                     holdout: bool = False) -> float:
     """Estimated wall time of a run from the plan on: every fold's overhead, epochs and predictions, spread
     over ``workers`` processes longest first (as the run schedules them), then ``finish`` seconds (the
-    ensemble, the submission and, if written, the report)."""
+    ensemble, the submission and, if written, the report). ``holdout``: only one of the ``folds`` trains."""
     train_rows = n_rows * (folds - 1) / folds
     predict_rows = n_rows / folds + n_test
     loads = sorted((fold_seconds(costs[m], e, train_rows, predict_rows, augment) for m, e in epochs.items()
-                    for _ in range(folds)), reverse=True)
+                    for _ in range(1 if holdout else folds)), reverse=True)
     busy = [0.0] * max(1, workers)
     for seconds in loads:
         busy[busy.index(min(busy))] += seconds
-    return finish + max(busy) + (WORKER_START_SECONDS if workers > 1 else 0.0)
+    return finish + max(busy) + (WORKER_START_SECONDS if workers > 1 and len(loads) > 1 else 0.0)
 
 
 def _train_speed(cost: ModelCost, augment: bool) -> float:
@@ -127,8 +139,8 @@ def candidate_model_sets(models: tuple[str, ...], fallback: str | None = None) -
 
 
 def epoch_caps(recipe_epochs: dict[str, int]) -> dict[str, int]:
-    """The most epochs a plan gives each model: its recipe's, lengthened up to ``MAX_EPOCHS_FACTOR`` times."""
-    return {m: MAX_EPOCHS_FACTOR * e for m, e in recipe_epochs.items()}
+    """The most epochs a plan gives each model: the one cap (epochs.epoch_cap) on its recipe's."""
+    return {m: epoch_cap(e) for m, e in recipe_epochs.items()}
 
 
 def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: list[tuple[str, ...]], n_rows: int,
@@ -149,7 +161,9 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
                             workers=workers)
     _plan = functools.partial(_make, budget_seconds, costs, n_rows=n_rows, n_test=n_test, finish=finish,
                               workers=workers, max_epochs=max_epochs)
-    alone = _fast_alone(fit, fast, _plan)
+    alone = _fast_alone(fit, fast, _plan, functools.partial(_make, budget_seconds, costs, n_rows=n_rows, n_test=n_test,
+                                                            finish=finish, workers=1, max_epochs=max_epochs,
+                                                            holdout=True))
     for i, models in enumerate(ensembles):
         if any(m not in costs for m in models):
             continue  # not timed: ruled out before timing (chosen_models_may_fit)
@@ -161,14 +175,15 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
     return alone
 
 
-def _fast_alone(fit, fast: tuple[str, ...], _plan) -> Plan:
-    """The fast model alone at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``."""
+def _fast_alone(fit, fast: tuple[str, ...], _plan, _holdout_plan) -> Plan:
+    """The fast model alone at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``, else a holdout."""
     for folds in FOLD_CHOICES:
         epochs = fit(fast, folds)
         if min(epochs.values()) >= max(1, MIN_EPOCHS_FOR_FOLDS[folds]):
             return _plan(epochs, folds)
-    # not even the fast model at 2 folds x 1 epoch fits: the smallest run there is, estimated honestly
-    return _plan({fast[0]: 1}, FOLD_CHOICES[-1])
+    epochs = fit(fast, HOLDOUT_FOLDS, workers=1, holdout=True)
+    # not even one fold of 1 epoch fits: the smallest run there is, estimated honestly
+    return _holdout_plan({m: max(1, e) for m, e in epochs.items()}, HOLDOUT_FOLDS)
 
 
 def predicted_error(plan: Plan) -> float | None:
@@ -204,26 +219,30 @@ def chosen_models_may_fit(budget_seconds: float, costs: dict[str, ModelCost], st
     return min(epochs.values()) >= CHOSEN_MIN_EPOCHS
 
 
-def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish, workers) -> dict[str, int]:
+def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish, workers,
+         holdout: bool = False) -> dict[str, int]:
     """The epochs ``models`` get at ``folds``: with augmentation if that still leaves enough, else plain (faster)."""
-    epochs = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, True, finish, workers)
+    fit = functools.partial(_epochs_that_fit, budget, costs, models, folds, n_rows, n_test, max_epochs,
+                            finish=finish, workers=workers, holdout=holdout)
+    epochs = fit(augment=True)
     if not _augments(epochs, max_epochs):
-        plain = _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, False, finish, workers)
+        plain = fit(augment=False)
         epochs = {m: min(e, AUGMENT_MIN_EPOCHS - 1) for m, e in plain.items()}
     return epochs
 
 
-def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, augment, finish,
-                     workers) -> dict[str, int]:
+def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, *, augment, finish,
+                     workers, holdout=False) -> dict[str, int]:
     """As many epochs as the budget holds, equal for every model until one reaches its cap, whose time then
     goes to the others; 0 for every model when not even the fixed costs fit."""
     estimate = functools.partial(estimate_seconds, costs, folds=folds, n_rows=n_rows, n_test=n_test,
-                                 augment=augment, finish=finish, workers=workers)
+                                 augment=augment, finish=finish, workers=workers, holdout=holdout)
     fixed = estimate({m: 0 for m in models})
     if budget <= fixed:
         return {m: 0 for m in models}
     # the workers share the epochs; a whole fold is the smallest piece, so the exact fit is checked below
-    epoch_cost = {m: folds * n_rows * (folds - 1) / folds / _train_speed(costs[m], augment) / workers
+    trained = 1 if holdout else folds
+    epoch_cost = {m: trained * n_rows * (folds - 1) / folds / _train_speed(costs[m], augment) / min(workers, trained)
                   for m in models}
     epochs, left, open_ = {}, budget - fixed, list(models)
     while open_:
@@ -258,24 +277,26 @@ def _augments(epochs: dict[str, int], max_epochs: dict[str, int]) -> bool:
     return all(e >= min(AUGMENT_MIN_EPOCHS, max_epochs.get(m, AUGMENT_MIN_EPOCHS)) for m, e in epochs.items())
 
 
-def _make(budget, costs, epochs, folds, *, n_rows, n_test, finish, workers=1, max_epochs=None) -> Plan:
+def _make(budget, costs, epochs, folds, *, n_rows, n_test, finish, workers=1, max_epochs=None,
+          holdout: bool = False) -> Plan:
     augment = _augments(epochs, max_epochs or {})
-    estimate = estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers)
+    estimate = estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers, holdout)
     return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget, workers=workers,
-                estimate_seconds=estimate,
+                estimate_seconds=estimate, holdout=holdout,
                 fit_seconds=_fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, workers,
-                                         estimate, max_epochs or {}))
+                                         estimate, max_epochs or {}, holdout),
+                speeds={m: round(costs[m].train_images_per_second, 1) for m in epochs})
 
 
 def _fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, workers, estimate,
-                 max_epochs) -> dict[str, float]:
+                 max_epochs, holdout=False) -> dict[str, float]:
     """Each model's seconds of training per fold: its epochs at the measured speed, every model's stretched
     by one factor so the run's estimate reaches ``TARGET_FILL`` of the budget. Whole epochs leave the rest of
     the budget unplanned (a tenth of it when an epoch of every fold is that much); the folds fill it with the
     epochs that fit as they train (timefit.py), never more than their epoch cap."""
     train_rows = n_rows * (folds - 1) / folds
     fit = {m: e * train_rows / _train_speed(costs[m], augment) for m, e in epochs.items()}
-    fixed = estimate_seconds(costs, {m: 0 for m in epochs}, folds, n_rows, n_test, augment, finish, workers)
+    fixed = estimate_seconds(costs, {m: 0 for m in epochs}, folds, n_rows, n_test, augment, finish, workers, holdout)
     stretch = (budget * TARGET_FILL - fixed) / (estimate - fixed) if estimate > fixed else 1.0
     # a model at its epoch cap gets no more seconds than its epochs take (a fold never trains past the cap)
     cap = min((max_epochs[m] / e for m, e in epochs.items() if e and m in max_epochs), default=MAX_EPOCHS_FACTOR)

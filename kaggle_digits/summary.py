@@ -75,8 +75,8 @@ def summarise(results: dict[str, list[FoldResult | None]], y: np.ndarray, fold_o
         "folds": {name: [r.fold for r in folds] for name, folds in present.items()}, "scored_folds": scored,
         "partial": partial, "left_out": [name for name in results if name not in present],
         "_test_probabilities": test_blended[chosen],
-        # a partial ensemble's rows of folds not scored stay NaN: the array keeps the run's row order
-        "_oof_probabilities": _expand(oof_blended[chosen], rows) if partial else oof_blended[chosen],
+        # the rows of folds not scored (a partial ensemble's, a holdout's) stay NaN: the array keeps the run's row order
+        "_oof_probabilities": _expand(oof_blended[chosen], rows) if not rows.all() else oof_blended[chosen],
     }
 
 

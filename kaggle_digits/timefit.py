@@ -7,7 +7,11 @@ after every epoch it takes the seconds its epochs have cost (the first, which pa
 until a steadier one is in, and never as slower than the plan's own pace), counts the epochs that still fit in
 what is left of its seconds, and re-sets
 its learning-rate schedule (recipe.WarmupCosine, through ``optimizer.schedule_steps``) to end annealed
-exactly then. Its epochs stay between one and ``MAX_STRETCH`` times the plan's.
+exactly then. Its epochs stay between one and the model's epoch cap (``epochs.epoch_cap``: the one cap, which the
+planner's epochs obey too).
+
+The first epoch of a fit pays for graph tracing (and XLA compiling): ``steady_epochs`` is the one rule that
+leaves it out (epochs.py), for this fit and for the speeds a fold reports (train.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Callable
 
 import keras
 
-MAX_STRETCH = 2.0  # a fold may train at most this multiple of its planned epochs
+from kaggle_digits.epochs import steady_epochs
+
 
 
 def epochs_that_fit(done: int, elapsed: float, epoch_seconds: list[float], seconds: float, cap: int,
@@ -33,7 +38,7 @@ def epochs_that_fit(done: int, elapsed: float, epoch_seconds: list[float], secon
     benchmarks/gpu/README.md), and taken as the pace it stopped a 27-epoch fold after one. Never fewer than
     ``done`` (at least one) nor more than ``cap``.
     """
-    steady = epoch_seconds[1:] or epoch_seconds
+    steady = steady_epochs(epoch_seconds)
     pace = sum(steady) / len(steady) if steady else 0.0
     if len(epoch_seconds) == 1 and planned_pace:
         pace = min(pace, planned_pace)
@@ -47,17 +52,17 @@ def epochs_that_fit(done: int, elapsed: float, epoch_seconds: list[float], secon
 class FitToSeconds(keras.callbacks.Callback):
     """Stretches or shortens the fold's schedule to ``seconds`` of training, epoch by epoch.
 
-    ``fit`` is called with ``epochs=cap`` (``max_epochs``); this callback stops it at the epoch count that fits.
+    ``fit`` is called with ``epochs=cap`` (``epochs.epoch_cap``); this callback stops it at the epoch count that fits.
     ``optimizer.schedule_steps`` (recipe.make_optimizer) holds the schedule's length in steps; it is re-set
     between epochs, where every backend reads optimizer variables back into its training state.
     """
 
-    def __init__(self, seconds: float, steps_per_epoch: int, planned_epochs: int, schedule_steps,
+    def __init__(self, seconds: float, steps_per_epoch: int, planned_epochs: int, schedule_steps, cap: int,
                  clock: Callable[[], float] = time.perf_counter):
         super().__init__()
         self.seconds, self.steps_per_epoch, self.clock = float(seconds), int(steps_per_epoch), clock
         self.planned = int(planned_epochs)
-        self.cap = max_epochs(planned_epochs)
+        self.cap = int(cap)
         self.schedule_steps = schedule_steps
         self.target = self.planned
         self.epoch_seconds: list[float] = []
@@ -79,7 +84,3 @@ class FitToSeconds(keras.callbacks.Callback):
         if done >= self.target:
             self.model.stop_training = True
 
-
-def max_epochs(planned_epochs: int) -> int:
-    """The epochs ``fit`` is called with for a fold fitted to seconds: ``MAX_STRETCH`` times the planned ones."""
-    return max(1, int(MAX_STRETCH * planned_epochs))

@@ -22,6 +22,7 @@ from kaggle_digits.codehash import code_version
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.devices import distribution_scope
 from kaggle_digits.digits import N_CLASSES
+from kaggle_digits.epochs import epoch_cap, steady_epochs
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.recipe import Recipe, make_loss, make_optimizer
 
@@ -71,6 +72,10 @@ class FoldTask:
     settings: dict = field(default_factory=dict)  # the other fingerprinted settings (RunConfig.fold_settings)
     # a second round's pseudo-labels (pseudo.py): {"threshold", "rows", "labels_sha256"}; None in round one
     pseudo: dict | None = None
+    # the seconds of training the run gave this fold as it started: its recipe's ``seconds`` re-planned from the
+    # folds done (replan.py). Not fingerprinted: like the machine's speed it changes how many epochs fit, and the
+    # fold records the epochs it trained; the recipe's seconds (the plan) identify the fold
+    given_seconds: float | None = None
 
     @property
     def member(self) -> str:
@@ -183,9 +188,9 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
                                                            patience=recipe.early_stopping_patience))
         epochs = recipe.epochs
         if recipe.seconds:  # a planned fold: as many epochs as fit in its seconds (timefit.py)
-            callbacks.append(timefit.FitToSeconds(recipe.seconds, steps_per_epoch, recipe.epochs,
-                                                  optimizer.schedule_steps))
-            epochs = timefit.max_epochs(recipe.epochs)
+            epochs = epoch_cap(spec.recipe.epochs, recipe.epochs)
+            callbacks.append(timefit.FitToSeconds(task.given_seconds or recipe.seconds, steps_per_epoch,
+                                                  recipe.epochs, optimizer.schedule_steps, epochs))
         start = time.perf_counter()
         history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=epochs,
                             validation_data=validation, callbacks=callbacks, verbose=verbose)
@@ -198,7 +203,7 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
 
     epoch_seconds = [float(s) for s in history.history.get("epoch_seconds", [])]
     epochs_run = len(epoch_seconds)
-    steady = epoch_seconds[1:] or epoch_seconds  # epoch 1 pays for compilation
+    steady = steady_epochs(epoch_seconds)
     metrics = {
         "val_accuracy": float(np.mean(oof.argmax(1) == y_val)),
         "n_train": int(len(x_train)), "n_val": int(len(x_val)), "epochs": epochs_run,

@@ -70,24 +70,25 @@ def run_all(function: Callable, jobs: Iterable[tuple], workers: int,
 
     With one worker the jobs run here, in order. ``admit(i)``, when given, is asked just before job ``i`` would
     start (after the results yielded so far were handled): False skips it (a fold that cannot finish before the
-    run's deadline). Jobs are handed to the pool only as workers free up, so that question is asked late. A
+    run's deadline); it may also replace ``jobs[i]`` (a list's item is read only after its admit: a fold's
+    re-planned seconds, replan.py). Jobs are handed to the pool only as workers free up, so that question is asked late. A
     failure in any job cancels the jobs not yet started and is raised in the caller, as if the job had run in
     this process.
     """
-    jobs = list(jobs)
+    jobs = jobs if isinstance(jobs, list) else list(jobs)
     if workers <= 1:
-        for i, job in enumerate(jobs):
+        for i in range(len(jobs)):
             if admit is None or admit(i):
-                yield i, function(*job)
+                yield i, function(*jobs[i])
         return
-    queue = iter(enumerate(jobs))
+    queue = iter(range(len(jobs)))
     with pool(workers) as executor:
         pending: dict[futures.Future, int] = {}
 
         def fill() -> None:
-            for i, job in queue:
+            for i in queue:
                 if admit is None or admit(i):
-                    pending[executor.submit(function, *job)] = i
+                    pending[executor.submit(function, *jobs[i])] = i
                     if len(pending) >= workers:
                         return
 

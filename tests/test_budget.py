@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import tomllib
@@ -88,7 +89,8 @@ def test_a_budget_below_the_smallest_run_says_it_will_finish_late(monkeypatch, c
     data = load_competition(None)
     with caplog.at_level(logging.INFO, logger="kaggle_digits.budget"):
         cfg = budget.apply_budget(RunConfig(minutes=0.2, report=False), data, 4000, "float32", Deadline.none())
-    assert cfg.folds == 2 and cfg.model_epochs == {"cnn_fast": 1}
+    # the smallest run there is: one fold of five (a holdout) of one epoch
+    assert cfg.holdout and cfg.folds == 5 and cfg.model_epochs == {"cnn_fast": 1}
     assert any("smallest run there is" in r.message and "finish late" in r.message for r in caplog.records)
 
 
@@ -176,3 +178,28 @@ def test_with_pseudo_labels_the_plan_gets_only_the_first_rounds_share():
     share = budget._plannable(RunConfig(pseudo_label=0.99), 10, 30.0, 42_000, data)
     assert share == pytest.approx(570 / (1 + (33_600 + 28_000) / 33_600))
     assert budget._plannable(RunConfig(), 1, 120.0, 42_000, data) == 1.0  # over budget: the smallest plan
+
+
+@pytest.mark.parametrize("sustained, planned_again", [(4000.0, True), (7200.0, False)])
+def test_a_kept_plan_is_made_again_when_the_speed_measured_since_differs_by_a_quarter(
+        monkeypatch, cpu_only, tmp_path, caplog, sustained, planned_again):
+    """The same command reuses its kept plan, unless a fold since sustained a speed more than a quarter off the
+    one the plan was made with (a probe taken while the machine was busy): then it plans again, once."""
+    import logging
+
+    from kaggle_digits.config import AugmentConfig
+    from kaggle_digits.data import load_competition
+
+    monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(probe, "measure", lambda name, augment, precision: ModelCost(name, 8000.0, 9000.0, 3.0))
+    data = load_competition(None)
+    cfg = RunConfig(minutes=1.0, report=False)
+    first = budget.apply_budget(cfg, data, 4000, "float32", Deadline.none())
+    augment = dataclasses.replace(AugmentConfig(), enabled=first.augment.enabled)
+    for model in first.models:
+        probe.record_sustained(model, augment, "float32", sustained, budget.cache_root())
+    caplog.set_level(logging.INFO, logger="kaggle_digits.budget")
+    again = budget.apply_budget(cfg, data, 4000, "float32", Deadline.none())
+    assert any("planning again" in m for m in caplog.messages) == planned_again
+    assert any("as this command planned it before" in m for m in caplog.messages) != planned_again
+    assert (again.model_seconds != first.model_seconds or again.model_epochs != first.model_epochs) == planned_again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kaggle_digits.models import error_curves
-from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, TARGET_FILL,
+from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, FINISH_SECONDS, HOLDOUT_FOLDS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, TARGET_FILL,
                                    WORKER_START_SECONDS, ModelCost, Progress, candidate_model_sets,
                                    chosen_models_may_fit, epoch_caps, estimate_seconds, fold_seconds, make_plan,
                                    predicted_error)
@@ -30,10 +30,11 @@ def test_the_candidates_are_the_users_models_their_fast_stand_ins_then_the_fast_
 @pytest.mark.parametrize("minutes", [1, 3, 10, 15, 20, 30, 60, 120])
 def test_every_plan_fits_its_budget_or_is_the_smallest_run(minutes, workers):
     p = plan(minutes, workers)
-    smallest = p.folds == 2 and sum(p.epochs.values()) == 1
+    smallest = p.holdout and sum(p.epochs.values()) == 1
     assert p.estimate_seconds <= minutes * 60 or smallest
     assert p.estimate_seconds == pytest.approx(
-        estimate_seconds(COSTS, p.epochs, p.folds, 42_000, 28_000, p.augment, workers=workers))
+        estimate_seconds(COSTS, p.epochs, p.folds, 42_000, 28_000, p.augment, workers=p.workers, holdout=p.holdout))
+    assert p.speeds == {m: COSTS[m].train_images_per_second for m in p.epochs}  # what a kept plan is checked against
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -122,6 +123,38 @@ def test_a_capped_model_leaves_its_time_to_the_others():
     caps = {"cnn_fast": 4, "cnn_gru": 60, "cnn": 60}
     p = make_plan(3600, COSTS, SETS[1:], 42_000, 28_000, caps)
     assert p.epochs["cnn_fast"] == 4 and p.epochs["cnn_gru"] > plan(60).epochs["cnn_gru"]
+
+
+SLOW = {m: ModelCost(m, c.train_images_per_second / 8, c.predict_images_per_second / 8, 6.0) for m, c in COSTS.items()}
+
+
+def test_a_budget_too_short_for_two_folds_is_a_holdout_of_one_fold():
+    """On a machine 8x slower than COSTS, 2 minutes give 2 folds fewer than MIN_EPOCHS_FOR_FOLDS[2] epochs: the
+    plan trains fold 0 of HOLDOUT_FOLDS alone, in one process (fit to the seconds two folds would have had)."""
+    minutes = 2
+    two = _fit_epochs(SLOW, 2, minutes, workers=2)
+    assert two < MIN_EPOCHS_FOR_FOLDS[2]
+    p = make_plan(minutes * 60, SLOW, SETS, 42_000, 28_000, CAPS, workers=2)
+    assert p.holdout and p.folds == HOLDOUT_FOLDS and p.models == ("cnn_fast",) and p.workers == 1
+    assert p.epochs["cnn_fast"] >= max(1, two) and "1 of 5 folds (holdout)" in p.shape()
+    assert p.estimate_seconds <= minutes * 60
+    # one fold's time, not five: the estimate is a single fold plus the finish, with no worker start-up
+    one = fold_seconds(SLOW["cnn_fast"], p.epochs["cnn_fast"], 42_000 * 4 / 5, 42_000 / 5 + 28_000, p.augment)
+    assert p.estimate_seconds == pytest.approx(one + FINISH_SECONDS)
+
+
+def test_two_folds_where_they_get_their_minimum_epochs():
+    p = make_plan(3 * 60, SLOW, SETS, 42_000, 28_000, CAPS, workers=2)
+    assert not p.holdout and p.folds >= 2 and min(p.epochs.values()) >= MIN_EPOCHS_FOR_FOLDS[p.folds]
+
+
+def _fit_epochs(costs, folds: int, minutes: float, workers: int) -> int:
+    """The epochs cnn_fast gets at ``folds`` folds in ``minutes`` (unaugmented)."""
+    e = 0
+    while estimate_seconds(costs, {"cnn_fast": e + 1}, folds, 42_000, 28_000,
+                           workers=workers) <= minutes * 60 * TARGET_FILL:
+        e += 1
+    return e
 
 
 def test_folds_need_their_minimum_epochs():

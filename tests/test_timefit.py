@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
-from kaggle_digits import timefit
+from kaggle_digits import epochs
 from kaggle_digits.recipe import KIT_RECIPE, WarmupCosine, make_optimizer
+from kaggle_digits.epochs import epoch_cap
 from kaggle_digits.timefit import FitToSeconds, epochs_that_fit
 
 
@@ -55,8 +58,9 @@ def _tiny_fit(seconds: float, planned: int, epoch_seconds: float, clock=None):
     recipe = KIT_RECIPE.override(epochs=planned, batch_size=16, seconds=seconds)
     optimizer = make_optimizer(recipe, steps_per_epoch=4)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy")
-    fitter = FitToSeconds(seconds, 4, planned, optimizer.schedule_steps, clock=clock or StepClock(epoch_seconds))
-    history = model.fit(x, y, batch_size=16, epochs=timefit.max_epochs(planned), callbacks=[fitter], verbose=0)
+    cap = epoch_cap(planned)  # the planned epochs are the recipe's here: the cap is twice them
+    fitter = FitToSeconds(seconds, 4, planned, optimizer.schedule_steps, cap, clock=clock or StepClock(epoch_seconds))
+    history = model.fit(x, y, batch_size=16, epochs=cap, callbacks=[fitter], verbose=0)
     return model, optimizer, fitter, len(history.history["loss"])
 
 
@@ -96,23 +100,28 @@ def test_warmup_cosine_matches_keras_cosine_decay_with_warm_up():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seconds, planned, expected", [(1e6, 2, 4), (1e-3, 3, 1)])
-def test_a_real_fold_with_seconds_stretches_or_cuts_its_epochs_and_saves_a_loadable_model(tmp_path, seconds, planned,
-                                                                                           expected):
-    """train_fold end to end: a fold given all the time in the world trains its cap (twice the plan), one
-    given none stops after its first epoch; either way its model file loads back for prediction."""
+@pytest.mark.parametrize("seconds, given, planned, expected", [(1e6, None, 2, 3), (1e-3, None, 3, 1), (1e6, 1e-3, 3, 1)])
+def test_a_real_fold_with_seconds_stretches_or_cuts_its_epochs_and_saves_a_loadable_model(
+        tmp_path, monkeypatch, seconds, given, planned, expected):
+    """train_fold end to end: a fold given all the time in the world trains its model's epoch cap (here patched to
+    3: a tenth of cnn_fast's 30-epoch recipe; not twice the plan's 2, the cap before issue 24), one given none
+    stops after its first epoch -- also when the run re-planned its seconds (``given_seconds``) below its recipe's;
+    either way its model file loads back for prediction."""
     from kaggle_digits.config import AugmentConfig
     from kaggle_digits.models import get_spec
     from kaggle_digits.train import FoldTask, train_fold
 
+    monkeypatch.setattr(epochs, "MAX_EPOCHS_FACTOR", 0.1)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(64, 28, 28, 1), dtype=np.uint8)
     y = rng.integers(0, 10, size=64)
     recipe = get_spec("cnn_fast").recipe.override(epochs=planned, batch_size=32, seconds=seconds)
     task = FoldTask(model="cnn_fast", hp=dict(get_spec("cnn_fast").hp), recipe=recipe,
                     augment=AugmentConfig(enabled=False), fold=0, n_folds=2, seed=1, data_sha256="d",
-                    rows_sha256="r", validate_each_epoch=False)
+                    rows_sha256="r", validate_each_epoch=False, given_seconds=given)
     result = train_fold(task, x[:48], y[:48], x[48:], y[48:], x[:8], tmp_path, verbose=0)
     assert result.metrics["epochs"] == expected
     model = keras.saving.load_model(tmp_path / "model.keras")
     assert model.predict(x[:4], verbose=0).shape == (4, 10)
+    # the re-planned seconds are not the fold's identity: the same fold with other given seconds is the same fold
+    assert task.fingerprint_hash() == dataclasses.replace(task, given_seconds=123.0).fingerprint_hash()

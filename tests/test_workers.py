@@ -10,7 +10,8 @@ import pytest
 
 from kaggle_digits import workers
 from kaggle_digits.config import RunConfig
-from kaggle_digits.pipeline import MIN_BATCH, MIN_STEPS, _enough_steps, make_submission
+from kaggle_digits.pipeline import make_submission
+from kaggle_digits.tasks import MIN_BATCH, MIN_STEPS, enough_steps
 from kaggle_digits.recipe import Recipe
 
 
@@ -54,11 +55,11 @@ def test_a_run_trained_by_two_workers_is_a_whole_run(tmp_path, monkeypatch):
 
 
 def test_a_fold_too_small_to_learn_gets_a_smaller_batch_or_a_warning(caplog):
-    caplog.set_level(logging.INFO, logger="kaggle_digits.pipeline")
+    caplog.set_level(logging.INFO, logger="kaggle_digits.tasks")
     recipe = Recipe(epochs=1, batch_size=128)
-    adapted = _enough_steps(recipe, "m", 2_000, log_it=True)  # 16 steps at batch 128: near chance (measured 11%)
+    adapted = enough_steps(recipe, "m", 2_000, log_it=True)  # 16 steps at batch 128: near chance (measured 11%)
     assert adapted.batch_size < 128 and 1 * -(-2_000 // adapted.batch_size) >= MIN_STEPS
     assert "too few to learn" in caplog.text
-    assert _enough_steps(Recipe(epochs=30, batch_size=128), "m", 33_600, log_it=True).batch_size == 128
-    tiny = _enough_steps(recipe, "m", 150, log_it=True)
+    assert enough_steps(Recipe(epochs=30, batch_size=128), "m", 33_600, log_it=True).batch_size == 128
+    tiny = enough_steps(recipe, "m", 150, log_it=True)
     assert tiny.batch_size == MIN_BATCH and "near chance" in caplog.text

@@ -1,0 +1,139 @@
+"""Plans that learn while they run (replan.py) and the holdout plan, on a fake clock with a fake fold trainer:
+no model trains here, so the seconds each fold is given are exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kaggle_digits import budget, cutoff, probe, rundir
+from kaggle_digits.clock import Deadline
+from kaggle_digits.config import RunConfig
+from kaggle_digits.pipeline import make_submission
+from kaggle_digits.planner import ModelCost
+from kaggle_digits.replan import MAX_SHARE, MIN_SHARE, Replanner
+from kaggle_digits.train import FoldResult
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def three_folds(end: float, clock: FakeClock, workers: int = 1) -> Replanner:
+    """Three folds of 100 s of training and 10 s of fixed costs (build, tracing, predictions) each."""
+    labels = [f"cnn_fast/fold{k}" for k in range(3)]
+    return Replanner(end, {lb: 110.0 for lb in labels}, {lb: 100.0 for lb in labels}, clock, workers)
+
+
+def test_when_the_plan_was_right_every_fold_gets_its_planned_seconds():
+    clock = FakeClock()
+    r = three_folds(330.0, clock)
+    for k in range(3):
+        assert r.seconds_for(f"cnn_fast/fold{k}") == pytest.approx(100.0)
+        clock.now += 110.0
+        r.done(f"cnn_fast/fold{k}", 110.0, 100.0)
+
+
+def test_a_fold_that_ended_early_leaves_its_time_to_the_folds_after_it():
+    """Fold 0 stopped at its epoch cap after 50 of its 100 s: the 50 s left go to folds 1 and 2."""
+    clock = FakeClock()
+    r = three_folds(330.0, clock)
+    r.seconds_for("cnn_fast/fold0")
+    clock.now = 60.0
+    r.done("cnn_fast/fold0", 60.0, 50.0)
+    assert r.seconds_for("cnn_fast/fold1") == pytest.approx(125.0)  # (330 - 60 - 2 x 10) / 2
+
+
+def test_a_fold_that_overran_takes_its_time_from_the_folds_after_it():
+    """Fold 0 predicted slower than planned: 40 s of fixed costs instead of 10. The next folds get less training,
+    and their own fixed costs are expected to be as slow (the measured 4x, capped at 3x)."""
+    clock = FakeClock()
+    r = three_folds(330.0, clock)
+    r.seconds_for("cnn_fast/fold0")
+    clock.now = 140.0
+    r.done("cnn_fast/fold0", 140.0, 100.0)
+    assert r.seconds_for("cnn_fast/fold1") == pytest.approx((330 - 140 - 2 * 30) / 2)
+
+
+def test_the_seconds_given_stay_within_bounds():
+    clock = FakeClock()
+    late = three_folds(330.0, clock)
+    clock.now = 400.0  # past the end already (a suspended machine): the fold still gets a share, not nothing
+    assert late.seconds_for("cnn_fast/fold0") == pytest.approx(100.0 * MIN_SHARE)
+    clock.now = 0.0
+    early = three_folds(10_000.0, clock)  # a budget far beyond the plan: never the whole budget to one fold
+    assert early.seconds_for("cnn_fast/fold0") == pytest.approx(100.0 * MAX_SHARE)
+
+
+def test_with_two_workers_the_schedule_not_the_sum_of_seconds_must_fit():
+    """Two workers, three folds: two run side by side, then one alone (one worker idle), so the folds get the
+    share whose schedule ends on time -- not the workers' summed seconds, which would overrun by a fold."""
+    clock = FakeClock()
+    r = three_folds(220.0, clock, workers=2)
+    first, second = r.seconds_for("cnn_fast/fold0"), r.seconds_for("cnn_fast/fold1")
+    assert first == pytest.approx(second) == pytest.approx(100.0)  # 2 x (10 + 100) = 220
+    clock.now = 60.0
+    r.done("cnn_fast/fold0", 60.0, 50.0)  # fold 0 ended early: fold 1 still needs 50 s, the other worker is free
+    assert r.seconds_for("cnn_fast/fold2") == pytest.approx(220 - 60 - 10)
+
+
+# --------------------------------------------------------------------------------------------- in a real run
+COSTS = {m: ModelCost(m, 2000.0, 20_000.0, 2.0, sustained=True) for m in ("cnn", "cnn_gru", "cnn_fast")}
+
+
+@pytest.fixture
+def fake_machine(monkeypatch, tmp_path):
+    """Measured speeds without a probe, no GPU, and folds 'trained' by a fake that advances a fake clock by the
+    seconds it was given (the first fold: half of them, as a fold stopped at its epoch cap) plus 2 s, about
+    the fixed costs the plan expects (COSTS: 2 s of overhead, predictions at 20,000 images/s)."""
+    monkeypatch.setattr(probe, "measure_costs", lambda models, *a, **k: {m: COSTS[m] for m in models})
+    monkeypatch.setattr(probe, "cached_cost", lambda name, *a, **k: COSTS[name])
+    monkeypatch.setattr(budget, "gpu_devices", lambda: [])
+    monkeypatch.chdir(tmp_path)
+    clock, calls = FakeClock(), []
+
+    def train(deadline, task, x_fit, y_fit, x_val, y_val, x_test, fold_dir, verbose):
+        seconds = task.given_seconds or task.recipe.seconds or 1.0
+        took = seconds * (0.5 if not calls else 1.0)
+        calls.append(task)
+        clock.now += took + 2.0
+        rng = np.random.default_rng(task.fold)
+        oof = np.eye(10, dtype=np.float32)[np.where(rng.random(len(y_val)) < 0.9, y_val, (y_val + 1) % 10)]
+        test = np.full((len(x_test), 10), 0.1, dtype=np.float32)
+        metrics = {"val_accuracy": float(np.mean(oof.argmax(1) == y_val)), "n_train": len(y_fit),
+                   "n_val": len(y_val), "epochs": 3, "params": 1, "fit_seconds": took, "predict_seconds": 1.0,
+                   "seconds_per_epoch": took / 3, "images_per_second": 3 * len(y_fit) / took}
+        return FoldResult(task.model, task.fold, oof, test, {"epoch_seconds": [took / 3] * 3}, metrics)
+
+    monkeypatch.setattr(cutoff, "train_until", train)
+    return clock, calls
+
+
+def test_a_budgeted_run_re_plans_each_fold_from_the_time_the_folds_before_it_took(fake_machine, tmp_path):
+    clock, calls = fake_machine
+    cfg = RunConfig(minutes=3.0, report=False, verbose=0, submissions_dir=str(tmp_path / "subs"))
+    result = make_submission(cfg, Deadline.none(clock=clock))
+    assert result.submission_path is not None and len(calls) == len(result.summary["folds"]["cnn_fast"]) >= 2
+    planned = calls[0].recipe.seconds
+    assert all(t.recipe.seconds == planned for t in calls)  # the plan identifies every fold (its fingerprint)
+    assert calls[0].given_seconds == pytest.approx(planned, rel=0.05)
+    # the first fold used half its seconds: the time it left is shared by the folds after it
+    assert calls[1].given_seconds > 1.05 * planned
+
+
+def test_a_holdout_run_trains_fold_0_and_submits_its_model(fake_machine, tmp_path):
+    clock, calls = fake_machine
+    cfg = RunConfig(holdout=True, models=("cnn_fast",), epochs=1, verbose=0, submissions_dir=str(tmp_path / "subs"))
+    result = make_submission(cfg, Deadline.none(clock=clock))
+    assert [(t.model, t.fold, t.n_folds) for t in calls] == [("cnn_fast", 0, 5)]
+    assert result.submission_path is not None and result.submission_path.is_file()
+    assert result.report_path is None  # its figures need every row scored out of fold
+    summary = rundir.read_summary(result.run_dir)
+    assert summary["holdout"] and not summary["partial"] and summary["scored_folds"] == [0]
+    oof = np.load(result.run_dir / rundir.OOF_PROBABILITIES)
+    scored = ~np.isnan(oof).any(axis=1)
+    assert 0.15 < scored.mean() < 0.25  # a fifth of the rows: fold 0's
