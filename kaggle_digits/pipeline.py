@@ -160,7 +160,7 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     summary = summarise(results, y, fold_of, cfg.blend)  # with some folds missing: those present (gather)
     summary["holdout"] = cfg.holdout
     if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
-        summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs),
+        summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs), "holdout": cfg.holdout,
                            "augment": cfg.augment.enabled, "fold_seconds": dict(cfg.model_seconds or {})}
     summary["precision"] = precision
     summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds if r is not None)

@@ -72,9 +72,9 @@ def test_budget_table_renders_without_optional_packages():
     table = pd.DataFrame([
         {"budget_min": 1.0, "kit_plan": "2 folds x cnn_small 1 ep", "kit_oof_accuracy": 0.97, "kit_wall_s": 70.4,
          "notebook_holdout_accuracy": None, "notebook_epochs": 0},
-        {"budget_min": 3.0, "kit_plan": "2 folds x cnn 3 ep", "kit_oof_accuracy": 0.985, "kit_wall_s": 190.0,
-         "notebook_holdout_accuracy": 0.99, "notebook_epochs": 5}])
+        {"budget_min": 3.0, "kit_plan": "2 folds x cnn 3 ep", "kit_trained": "cnn 3, 4", "kit_oof_accuracy": 0.985,
+         "kit_wall_s": 190.0, "notebook_holdout_accuracy": 0.99, "notebook_epochs": 5}])
     lines = render_markdown(table, {"full": "test machine"}).splitlines()
     assert lines[0] == "Machine: test machine"
-    assert lines[4] == "| 1 min | 2 folds x cnn_small 1 ep | 97.00% | 70 s | no epoch in time | 0 |"
-    assert lines[5] == "| 3 min | 2 folds x cnn 3 ep | 98.50% | 190 s | 99.00% | 5 |"
+    assert lines[4] == "| 1 min | 2 folds x cnn_small 1 ep |  | 97.00% | 70 s | no epoch in time | 0 |"
+    assert lines[5] == "| 3 min | 2 folds x cnn 3 ep | cnn 3, 4 | 98.50% | 190 s | 99.00% | 5 |"

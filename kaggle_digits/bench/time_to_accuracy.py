@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from kaggle_digits import atomic, portable, rundir
+from kaggle_digits import models as registry
 from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.machine import describe_machine
 
@@ -54,7 +55,14 @@ def kit_run(data: str, minutes: float, out_dir: Path, extra: list[str] | None = 
     config = tomllib.loads((run_dir / rundir.CONFIG).read_text())
     return {"minutes": minutes, "wall_seconds": wall, "oof_accuracy": summary["ensemble"]["oof_accuracy"],
             "members": {m: v["oof_accuracy"] for m, v in summary["models"].items()},
-            "plan": summary.get("plan"), "command": portable.command(cmd), "config": portable.values(config)}
+            "plan": summary.get("plan"), "trained_epochs": trained_epochs(run_dir, summary),
+            "command": portable.command(cmd), "config": portable.values(config)}
+
+
+def trained_epochs(run_dir: Path, summary: dict) -> dict[str, list[int]]:
+    """Each model's epochs as its folds trained them (done.json), beside the plan's: does the plan hold?"""
+    return {m: [atomic.read_json(rundir.fold_dir(run_dir, m, k) / rundir.DONE)["metrics"]["epochs"] for k in folds]
+            for m, folds in summary.get("folds", {}).items()}
 
 
 def warm_probe() -> None:
@@ -64,7 +72,9 @@ def warm_probe() -> None:
 
     log.info("timing the models' training steps once (cached per machine) ...")
     cfg = RunConfig()
-    budget.measure_costs(cfg, budget.resolve_precision(cfg).name, budget.planned_workers(cfg, FULL_TRAIN_ROWS))
+    precision = budget.resolve_precision(cfg).name
+    budget.measure_costs(cfg, precision, budget.planned_workers(cfg, FULL_TRAIN_ROWS))
+    budget.measure_costs(cfg, precision, 1, models=(registry.fallback_model(),))  # a holdout's: one process
 
 
 def reused_run(minutes: float, run_dir: Path) -> dict:
@@ -74,6 +84,7 @@ def reused_run(minutes: float, run_dir: Path) -> dict:
     command = rundir.read_invocations(run_dir)[-1]["command"] if rundir.read_invocations(run_dir) else ""
     return {"minutes": minutes, "wall_seconds": summary["wall_seconds"], "oof_accuracy": summary["ensemble"]["oof_accuracy"],
             "members": {m: v["oof_accuracy"] for m, v in summary["models"].items()}, "plan": summary.get("plan"),
+            "trained_epochs": trained_epochs(run_dir, summary),
             "command": command, "config_toml": (run_dir / rundir.CONFIG).read_text(), "reused": run_dir.name}
 
 
@@ -103,7 +114,7 @@ def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | N
         in_time = [c for c in curve if c["seconds"] <= minutes * 60]
         nb = in_time[-1] if in_time else None
         rows.append({"budget_min": minutes, "kit_oof_accuracy": k["oof_accuracy"], "kit_wall_s": k["wall_seconds"],
-                     "kit_plan": _plan_text(k["plan"]),
+                     "kit_plan": _plan_text(k["plan"]), "kit_trained": _trained_text(k.get("trained_epochs")),
                      "notebook_holdout_accuracy": nb["accuracy"] if nb else None,
                      "notebook_epochs": nb["epoch"] if nb else 0, "notebook_wall_s": nb["seconds"] if nb else None})
     table = pd.DataFrame(rows)
@@ -117,12 +128,14 @@ def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | N
 
 
 def render_markdown(table: pd.DataFrame, machine: dict, notebook_minutes: float = float("inf")) -> str:
-    header = ("budget", "kit plan", "kit OOF accuracy", "kit wall", "notebook holdout accuracy", "notebook epochs")
-    rows = [(f"{r.budget_min:g} min", r.kit_plan, f"{r.kit_oof_accuracy:.2%}", f"{r.kit_wall_s:.0f} s",
+    header = ("budget", "kit plan", "epochs the folds trained", "kit OOF accuracy", "kit wall",
+              "notebook holdout accuracy", "notebook epochs")
+    rows = [(f"{r.budget_min:g} min", r.kit_plan, _text(getattr(r, "kit_trained", "")), f"{r.kit_oof_accuracy:.2%}",
+             f"{r.kit_wall_s:.0f} s",
              ("no epoch in time" if r.budget_min <= notebook_minutes else f"not run (ran {notebook_minutes:g} min)")
              if pd.isna(r.notebook_holdout_accuracy) else f"{r.notebook_holdout_accuracy:.2%}",
              r.notebook_epochs) for r in table.itertuples()]
-    return f"Machine: {machine['full']}\n\n" + markdown_table(header, rows, "llrrrr") + "\n"
+    return f"Machine: {machine['full']}\n\n" + markdown_table(header, rows, "lllrrrr") + "\n"
 
 
 def plot(table: pd.DataFrame, curve: list[dict], path: Path, machine: dict) -> None:
@@ -149,8 +162,19 @@ def plot(table: pd.DataFrame, curve: list[dict], path: Path, machine: dict) -> N
     plt.close(fig)
 
 
+def _text(value) -> str:
+    """A table cell: empty for a missing value (pandas fills a column some rows lack with NaN)."""
+    return "" if pd.isna(value) else str(value)
+
+
+def _trained_text(trained: dict[str, list[int]] | None) -> str:
+    """e.g. "cnn_fast 29, 30, 29, 30" (each fold's epochs, in fold order)."""
+    return "; ".join(f"{m} {', '.join(map(str, e))}" for m, e in (trained or {}).items())
+
+
 def _plan_text(plan: dict | None) -> str:
     if not plan:
         return ""
     epochs = " + ".join(f"{m} {e} ep" for m, e in plan["epochs"].items())
-    return f"{plan['folds']} folds x {epochs}{'' if plan['augment'] else ', no aug.'}"
+    folds = f"1 of {plan['folds']} folds" if plan.get("holdout") else f"{plan['folds']} folds"
+    return f"{folds} x {epochs}{'' if plan['augment'] else ', no aug.'}"
