@@ -33,7 +33,7 @@ from kaggle_digits.machine import describe_machine, git_commit
 from kaggle_digits.planner import ModelCost, Progress, fold_seconds
 from kaggle_digits.replan import Replanner
 from kaggle_digits.precision import POLICIES
-from kaggle_digits.summary import log_summary, summarise
+from kaggle_digits.summary import RunSummary, log_summary, read_summary, summarise
 from kaggle_digits.tasks import fold_task, start_line
 from kaggle_digits.train import FoldResult, FoldTask, load_fold
 
@@ -46,9 +46,11 @@ SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch ov
 class RunResult:
     run_dir: Path
     submission_path: Path | None  # None when --only-folds left folds untrained (no ensemble yet)
-    summary: dict
+    summary: RunSummary | None  # None with the submission: no ensemble yet
     copies: list[Path] = field(default_factory=list)
     report_path: Path | None = None  # run_dir/report.html, unless --no-report
+    missing_folds: list[str] = field(default_factory=list)  # the folds that kept the ensemble from being made
+    stopped_at_deadline: list[str] = field(default_factory=list)  # those of them the deadline left out
 
 
 @dataclass
@@ -152,38 +154,33 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
         log.info(f"not trained yet: {', '.join(missing)}; no ensemble or submission until they are in {run_dir} "
                  f"(train them with --only-folds and the same --run-dir, or gather them from Kaggle kernels)")
     if missing and not (hooks.partial_ensemble and cfg.ensemble_only):
-        return RunResult(run_dir, None, {"missing_folds": missing, "stopped_at_deadline": list(hooks.cut)})
+        return RunResult(run_dir, None, None, missing_folds=missing, stopped_at_deadline=list(hooks.cut))
 
-    earlier_partial = (run_dir / rundir.ENSEMBLE).is_file() and rundir.read_summary(run_dir).get("partial", False)
+    earlier_partial = (run_dir / rundir.ENSEMBLE).is_file() and read_summary(run_dir).partial
     if cfg.holdout:  # the folds the run never meant to train are not missing ones: the ensemble is fold 0's
         results = {member: folds[:1] for member, folds in results.items()}
-    summary = summarise(results, y, fold_of, cfg.blend)  # with some folds missing: those present (gather)
-    summary["holdout"] = cfg.holdout
-    if cfg.model_epochs:  # what --minutes planned (or --model-epochs asked for)
-        summary["plan"] = {"folds": cfg.folds, "epochs": dict(cfg.model_epochs), "holdout": cfg.holdout,
-                           "augment": cfg.augment.enabled, "fold_seconds": dict(cfg.model_seconds or {})}
-    summary["precision"] = precision
-    summary["trained_folds"] = sum(not r.reused for folds in results.values() for r in folds if r is not None)
-    test_probs = summary.pop("_test_probabilities")
-    oof_probs = summary.pop("_oof_probabilities")
-    # wall from the run's clock: the command's start (imports included, as the --minutes budget counts)
-    summary.update({"load_seconds": load_seconds, "wall_seconds": hooks.deadline.elapsed(),
-                    "is_sample": data.is_sample, "n_train": int(len(y)), "n_test": int(data.n_test)})
-    rundir.record_ensemble(run_dir, summary, oof_probs, test_probs)
+    scored = summarise(results, y, fold_of, cfg.blend)  # with some folds missing: those present (gather)
+    summary = dataclasses.replace(
+        scored.summary, holdout=cfg.holdout, plan=_plan(cfg), precision=precision,
+        trained_folds=sum(not r.reused for folds in results.values() for r in folds if r is not None),
+        # wall from the run's clock: the command's start (imports included, as the --minutes budget counts)
+        load_seconds=load_seconds, wall_seconds=hooks.deadline.elapsed(),
+        is_sample=data.is_sample, n_train=int(len(y)), n_test=int(data.n_test))
+    rundir.record_ensemble(run_dir, summary.to_json(), scored.oof_probabilities, scored.test_probabilities)
     rundir.record_invocation(run_dir, {
         "command": command_line(), "commit": git_commit(),
         "machine": describe_machine()["full"], "precision": precision, "policy": POLICIES[precision],
         "devices": describe_devices(), "finished": dt.datetime.now().isoformat(),
-        "wall_seconds": summary["wall_seconds"], "trained_folds": summary["trained_folds"]})
+        "wall_seconds": summary.wall_seconds, "trained_folds": summary.trained_folds})
 
-    frame = submission.make_frame(test_probs)
+    frame = submission.make_frame(scored.test_probabilities)
     validation = {"n_rows": data.n_test, "sample_ids": data.sample_ids}
     run_submission = run_dir / rundir.SUBMISSION
     if run_submission.exists() and run_submission.read_text() == frame.to_csv(index=False, lineterminator="\n"):
         pass  # rerun of a finished run: same result, nothing to write
     else:
         # a partial ensemble's file (gathered kernels stopped at their deadline) is replaced by a later gather
-        submission.write(frame, run_submission, overwrite=earlier_partial or summary["partial"], **validation)
+        submission.write(frame, run_submission, overwrite=earlier_partial or summary.partial, **validation)
     copies = []
     if data.is_sample or cfg.max_train_rows:  # the file `submit` uploads is only ever a full-data run's
         log.info(f"not copied to {Path(cfg.submissions_dir) / rundir.SUBMISSION}: this run trained on "
@@ -196,7 +193,7 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
         copies.append(submission.write(frame, cfg.out, overwrite=True, **validation))
     if cfg.report and cfg.holdout:
         log.info("no report for a --holdout run: its figures need every training row scored out of fold")
-    report_path = (_write_report(cfg, run_dir, data) if cfg.report and not summary["partial"] and not cfg.holdout
+    report_path = (_write_report(cfg, run_dir, data) if cfg.report and not summary.partial and not cfg.holdout
                    else None)
     log_summary(summary)
     log.info(f"submission: {run_submission} ({data.n_test:,} rows)" + "".join(f"\n  copied to {c}" for c in copies))
@@ -205,6 +202,14 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     if data.is_sample:
         log.info("NOTE: made from the bundled sample -- do not upload it to Kaggle.")
     return RunResult(run_dir, run_submission, summary, copies, report_path=report_path)
+
+
+def _plan(cfg: RunConfig) -> dict | None:
+    """What --minutes planned (or --model-epochs asked for), as ensemble.json records it; None: neither."""
+    if not cfg.model_epochs:
+        return None
+    return {"folds": cfg.folds, "epochs": dict(cfg.model_epochs), "holdout": cfg.holdout,
+            "augment": cfg.augment.enabled, "fold_seconds": dict(cfg.model_seconds or {})}
 
 
 def command_line(argv: list[str] | None = None) -> str:

@@ -41,15 +41,15 @@ def build_manifest(run_dir: str | os.PathLike) -> dict:
         raise DataError(f"{run.run_dir}: no recorded invocation trained its folds (a run made before the kit "
                         f"recorded them); its command and wall time are unknown -- train it again with --fresh")
     sub = run.run_dir / rundir.SUBMISSION
-    members = {name: {"oof_accuracy": m["oof_accuracy"], "fold_accuracy": m["fold_accuracy"],
-                      "fold_accuracy_std": m["fold_accuracy_std"], "seconds_per_epoch": m["seconds_per_epoch"],
-                      "epochs": m["epochs"], "params": m["params"]} for name, m in summary["models"].items()}
+    members = {name: {"oof_accuracy": m.oof_accuracy, "fold_accuracy": m.fold_accuracy,
+                      "fold_accuracy_std": m.fold_accuracy_std, "seconds_per_epoch": m.seconds_per_epoch,
+                      "epochs": m.epochs, "params": m.params} for name, m in summary.models.items()}
     return {
         # a resumed run: every command that trained; paths as the project sees them (portable.py)
         "command": " && ".join(portable.command_text(i["command"]) for i in trained),
         "commit": trained[-1]["commit"] or "unknown", "config": portable.values(run.config),
-        "oof_accuracy": summary["ensemble"]["oof_accuracy"], "blend": summary["ensemble"]["weights_used"],
-        "members": members, "error_overlap": summary.get("error_overlap", []),
+        "oof_accuracy": summary.ensemble.oof_accuracy, "blend": summary.ensemble.weights_used,
+        "members": members, "error_overlap": [pair.to_json() for pair in summary.error_overlap],
         "wall_seconds": float(sum(i["wall_seconds"] for i in trained)), "machine": trained[-1]["machine"],
         "precision": trained[-1]["precision"], "folds": run.n_folds, "n_train": int(len(run.y)),
         "n_test": int(len(run.test)),

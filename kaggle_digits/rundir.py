@@ -173,6 +173,7 @@ def read_invocations(run_dir: Path) -> list[dict]:
 
 
 def record_ensemble(run_dir: Path, summary: dict, oof: np.ndarray, test: np.ndarray) -> None:
+    """The ensemble's probabilities and ensemble.json (``summary``: summary.RunSummary.to_json(), its shape)."""
     atomic.save_npy(run_dir / TEST_PROBABILITIES, test)
     atomic.save_npy(run_dir / OOF_PROBABILITIES, oof)
     atomic.write_json(run_dir / ENSEMBLE, summary)
@@ -184,19 +185,12 @@ def read_folds(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
             np.load(Path(run_dir) / FOLDS, allow_pickle=False))
 
 
-def read_summary(run_dir: Path) -> dict:
-    """ensemble.json, with ``ensemble.blends`` filled in for runs written before the blend registry."""
-    summary = atomic.read_json(Path(run_dir) / ENSEMBLE)
-    e = summary.get("ensemble", {})
-    if "blends" not in e and "equal_weights_oof_accuracy" in e:
-        n = len(summary.get("models", {})) or 1
-        e["blends"] = {
-            "equal": {"weights": {m: 1 / n for m in summary.get("models", {})},
-                      "oof_accuracy": e.get("equal_weights_oof_accuracy"),
-                      "oof_log_loss": e.get("equal_weights_oof_log_loss")},
-            "oof": {"weights": e.get("fitted_weights", {}), "oof_accuracy": e.get("fitted_weights_oof_accuracy"),
-                    "oof_log_loss": e.get("fitted_weights_oof_log_loss")}}
-    return summary
+def read_ensemble(run_dir: Path) -> dict:
+    """ensemble.json's content as written; summary.read_summary gives it typed, older formats included.
+
+    Read through summary.py, not here: rundir is imported by training (train.py), whose imports are hashed into
+    every fold's fingerprint (codehash.py), so it must not import the code that scores runs."""
+    return atomic.read_json(Path(run_dir) / ENSEMBLE)
 
 
 # --------------------------------------------------------------------------- the latest copy and its run

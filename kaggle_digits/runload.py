@@ -15,7 +15,8 @@ from kaggle_digits.data import BUNDLED_SAMPLE, Competition, load_competition
 from kaggle_digits.digits import N_CLASSES
 from kaggle_digits.errors import DataError
 from kaggle_digits.rundir import (CONFIG, DATA_RECORD, ENSEMBLE, FINISHED, HISTORY, OOF_PROBABILITIES,
-                                  TEST_PROBABILITIES, RunError, fold_dir, read_folds, read_summary)
+                                  TEST_PROBABILITIES, RunError, fold_dir, read_folds)
+from kaggle_digits.summary import RunSummary, read_summary
 
 
 @dataclasses.dataclass
@@ -25,7 +26,7 @@ class Run:
     run_dir: Path
     config: dict
     data_info: dict
-    summary: dict
+    summary: RunSummary
     rows: np.ndarray           # indices into train.csv of the rows used
     fold_of: np.ndarray        # fold id per used row
     oof: np.ndarray            # (n_used, 10) ensemble OOF probabilities
@@ -37,7 +38,7 @@ class Run:
 
     @property
     def models(self) -> list[str]:
-        return list(self.summary.get("models", {}))
+        return list(self.summary.models)
 
     @property
     def n_folds(self) -> int:
@@ -78,7 +79,7 @@ def load_run(run_dir: str | os.PathLike, data: Competition | str | os.PathLike |
         raise DataError(f"{run_dir}: the data at {competition.source} does not fit the run (train rows up to "
                         f"{rows.max()}, {len(test)} test rows)")
     histories = {name: [_read_history(fold_dir(run_dir, name, k)) for k in range(int(fold_of.max()) + 1)]
-                 for name in summary.get("models", {})}
+                 for name in summary.models}
     return Run(run_dir=run_dir, config=config, data_info=data_info, summary=summary, rows=rows, fold_of=fold_of,
                oof=oof, test=test, histories=histories, x=competition.x_train[rows], y=competition.y_train[rows],
                x_test=competition.x_test)

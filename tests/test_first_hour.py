@@ -17,6 +17,7 @@ import pytest
 from kaggle_digits import atomic, cli, rundir, runlock
 from kaggle_digits.errors import OutputError
 from kaggle_digits.kaggle import provenance
+from kaggle_digits.summary import EnsembleScore, ModelScore, RunSummary
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
@@ -139,13 +140,23 @@ def test_the_jax_backend_never_imports_tensorflow(tmp_path):
 def fake_run(folder: Path, oof: float, used: int = 42_000, total: int = 42_000, sample: bool = False) -> Path:
     """A finished-looking run folder: just what `submit` reads (ensemble.json, data.json, config.toml)."""
     folder.mkdir(parents=True)
-    atomic.write_json(folder / rundir.ENSEMBLE, {"models": {"cnn": {"fold_accuracy": [oof] * 5}},
-                                                 "ensemble": {"oof_accuracy": oof}, "is_sample": sample})
+    atomic.write_json(folder / rundir.ENSEMBLE, one_model_summary(oof, sample).to_json())
     atomic.write_json(folder / rundir.DATA_RECORD, {"is_sample": sample, "n_train_used": used, "n_train_total": total})
     (folder / rundir.CONFIG).write_text("" if used == total else f"max_train_rows = {used}\n")
     (folder / rundir.SUBMISSION).write_text("ImageId,Label\n" + "".join(f"{i},{(i * 7 + round(oof * 1e3)) % 10}\n"
                                                                         for i in range(1, 28_001)))
     return folder
+
+
+def one_model_summary(oof: float, sample: bool) -> RunSummary:
+    """The summary of a 5-fold run of one model (cnn) whose every fold scored ``oof``."""
+    member = ModelScore(oof_accuracy=oof, oof_log_loss=0.1, fold_accuracy=[oof] * 5, fold_accuracy_mean=oof,
+                        fold_accuracy_std=0.0, seconds_per_epoch=None, images_per_second=None, fit_seconds=1.0,
+                        epochs=1, params=1)
+    alone = EnsembleScore(weights_used="model:cnn", blend_requested="auto", blend="cnn alone", weights={"cnn": 1.0},
+                          oof_accuracy=oof, oof_log_loss=0.1, blends={}, best_member="cnn", gain_over_best_member=0.0)
+    return RunSummary(models={"cnn": member}, ensemble=alone, error_overlap=[], folds={"cnn": [0, 1, 2, 3, 4]},
+                      scored_folds=[0, 1, 2, 3, 4], partial=False, left_out=[], is_sample=sample)
 
 
 def test_the_latest_copy_names_its_run_until_it_changes(tmp_path):

@@ -83,12 +83,12 @@ def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
     results = {m: [FoldResult(m, k, p[fold_of == k], p[:5], metrics={"val_accuracy": 0.5, "fit_seconds": 1.0,
                                                                        "epochs": 1, "params": 10})
                    for k in (0, 1)] for m, p in probs.items()}
-    summary = summarise(results, y, fold_of, "first")
-    e = summary["ensemble"]
-    assert set(e["blends"]) == {"calibrated", "equal", "weighted", "oof", "first"}
-    assert e["weights"] == {"a": 1.0, "b": 0.0}
-    assert e["oof_accuracy"] == ensemble.accuracy(probs["a"], y) == e["blends"]["first"]["oof_accuracy"]
-    np.testing.assert_allclose(summary["_test_probabilities"], probs["a"][:5], rtol=1e-6)
+    scored = summarise(results, y, fold_of, "first")
+    e = scored.summary.ensemble
+    assert set(e.blends) == {"calibrated", "equal", "weighted", "oof", "first"}
+    assert e.weights == {"a": 1.0, "b": 0.0}
+    assert e.oof_accuracy == ensemble.accuracy(probs["a"], y) == e.blends["first"].oof_accuracy
+    np.testing.assert_allclose(scored.test_probabilities, probs["a"][:5], rtol=1e-6)
     cfg = from_args(cli.build_parser().parse_args(["make", "--blend", "first"]))
     assert cfg.blend == "first" and cfg.validate() is cfg
     with pytest.raises(ConfigError, match="--blend is 'nope'; expected one of auto, calibrated, equal, weighted, oof, first"):
@@ -155,12 +155,12 @@ def test_auto_blend_is_never_below_the_best_member():
     wrong = rng.random(1000) < 0.03  # 3% errors
     strong[wrong] = np.roll(strong[wrong], 1, axis=1)
     noise = rng.dirichlet(np.full(10, 0.1), 1000).astype(np.float32) * 0.999 + 1e-4
-    summary = summarise(_results({"strong": strong, "noise": noise}, fold_of), y, fold_of, "auto")
-    e, members = summary["ensemble"], summary["models"]
-    assert e["oof_accuracy"] >= members["strong"]["oof_accuracy"] == pytest.approx(0.97, abs=0.02)
-    assert e["gain_over_best_member"] >= 0
-    assert e["blends"]["equal"]["oof_accuracy"] < members["strong"]["oof_accuracy"]  # a plain average loses
-    assert ensemble.accuracy(summary["_oof_probabilities"], y) == e["oof_accuracy"]
+    scored = summarise(_results({"strong": strong, "noise": noise}, fold_of), y, fold_of, "auto")
+    e, members = scored.summary.ensemble, scored.summary.models
+    assert e.oof_accuracy >= members["strong"].oof_accuracy == pytest.approx(0.97, abs=0.02)
+    assert e.gain_over_best_member >= 0
+    assert e.blends["equal"].oof_accuracy < members["strong"].oof_accuracy  # a plain average loses
+    assert ensemble.accuracy(scored.oof_probabilities, y) == e.oof_accuracy
 
 
 def test_every_blend_is_scored_with_weights_fitted_on_the_other_folds(monkeypatch):

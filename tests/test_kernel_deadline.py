@@ -132,15 +132,14 @@ def test_a_partial_ensemble_scores_the_folds_every_model_has_and_averages_the_fo
     y = np.random.default_rng(1).integers(0, 10, size=60)
     a = [_fold("a", k, 20, 7, k) for k in range(3)]
     b = [_fold("b", k, 20, 7, 10 + k) for k in range(3)]
-    full = summarise({"a": a, "b": b}, y, fold_of, "equal")
-    assert full["partial"] is False and full["scored_folds"] == [0, 1, 2] and full["folds"] == {"a": [0, 1, 2],
-                                                                                                  "b": [0, 1, 2]}
+    full = summarise({"a": a, "b": b}, y, fold_of, "equal").summary
+    assert full.partial is False and full.scored_folds == [0, 1, 2] and full.folds == {"a": [0, 1, 2], "b": [0, 1, 2]}
     part = summarise({"a": [a[0], a[1], None], "b": [b[0], None, None], "c": [None] * 3}, y, fold_of, "equal")
-    assert part["partial"] is True and part["scored_folds"] == [0] and part["left_out"] == ["c"]
-    assert part["folds"] == {"a": [0, 1], "b": [0]}
+    assert part.summary.partial is True and part.summary.scored_folds == [0] and part.summary.left_out == ["c"]
+    assert part.summary.folds == {"a": [0, 1], "b": [0]}
     expected = (np.mean([a[0].test, a[1].test], axis=0) + b[0].test) / 2  # per model, then across models
-    np.testing.assert_allclose(part["_test_probabilities"], expected, atol=1e-6)
-    oof = part["_oof_probabilities"]
+    np.testing.assert_allclose(part.test_probabilities, expected, atol=1e-6)
+    oof = part.oof_probabilities
     assert oof.shape == (60, 10) and np.isnan(oof[20:]).all() and not np.isnan(oof[:20]).any()
     with pytest.raises(DataError, match="no fold result at all"):
         summarise({"a": [None] * 3}, y, fold_of, "auto")

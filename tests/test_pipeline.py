@@ -19,6 +19,7 @@ from kaggle_digits import atomic, cli, rundir, runlock, submission
 from kaggle_digits.config import RunConfig, from_args
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.pipeline import make_submission
+from kaggle_digits.summary import read_summary
 from kaggle_digits.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,8 +260,8 @@ def test_toml_sits_between_preset_and_flags(tmp_path):
 def test_a_run_s_wall_seconds_are_its_own(sample_run):
     """ensemble.json's wall_seconds is the run's clock (clock.Deadline): its load time included, never more than
     this test session has lasted."""
-    summary = rundir.read_summary(sample_run.run_dir)
-    assert 0 < summary["load_seconds"] <= summary["wall_seconds"] <= time.monotonic() - SESSION_START
+    summary = read_summary(sample_run.run_dir)
+    assert 0 < summary.load_seconds <= summary.wall_seconds <= time.monotonic() - SESSION_START
 
 
 def test_tta_changes_only_tta_in_the_fold_fingerprint_and_still_predicts_probabilities(sample_run, pair_run):

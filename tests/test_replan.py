@@ -12,6 +12,7 @@ from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.planner import ModelCost
 from kaggle_digits.replan import MAX_SHARE, MIN_SHARE, Replanner
+from kaggle_digits.summary import read_summary
 from kaggle_digits.train import FoldResult
 
 
@@ -117,7 +118,7 @@ def test_a_budgeted_run_re_plans_each_fold_from_the_time_the_folds_before_it_too
     clock, calls = fake_machine
     cfg = RunConfig(minutes=3.0, report=False, verbose=0, submissions_dir=str(tmp_path / "subs"))
     result = make_submission(cfg, Deadline.none(clock=clock))
-    assert result.submission_path is not None and len(calls) == len(result.summary["folds"]["cnn_fast"]) >= 2
+    assert result.submission_path is not None and len(calls) == len(result.summary.folds["cnn_fast"]) >= 2
     planned = calls[0].recipe.seconds
     assert all(t.recipe.seconds == planned for t in calls)  # the plan identifies every fold (its fingerprint)
     assert calls[0].given_seconds == pytest.approx(planned, rel=0.05)
@@ -132,8 +133,8 @@ def test_a_holdout_run_trains_fold_0_and_submits_its_model(fake_machine, tmp_pat
     assert [(t.model, t.fold, t.n_folds) for t in calls] == [("cnn_fast", 0, 5)]
     assert result.submission_path is not None and result.submission_path.is_file()
     assert result.report_path is None  # its figures need every row scored out of fold
-    summary = rundir.read_summary(result.run_dir)
-    assert summary["holdout"] and not summary["partial"] and summary["scored_folds"] == [0]
+    summary = read_summary(result.run_dir)
+    assert summary.holdout and not summary.partial and summary.scored_folds == [0]
     oof = np.load(result.run_dir / rundir.OOF_PROBABILITIES)
     scored = ~np.isnan(oof).any(axis=1)
     assert 0.15 < scored.mean() < 0.25  # a fifth of the rows: fold 0's

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_summary import first_release_summary
 
 from kaggle_digits import atomic, cli
 from kaggle_digits.config import RunConfig
@@ -20,9 +21,10 @@ from kaggle_digits.errors import ConfigError, DataError
 from kaggle_digits.report import FIGURES, write_report
 from kaggle_digits.report.figures import (plot_augmentation, plot_confusion, plot_errors, plot_learning_curves,
                                           select_errors, select_uncertain)
-from kaggle_digits.report.page import results_rows
+from kaggle_digits.report.page import results_rows, results_table_html
 from kaggle_digits.rundir import REPORT_DIR, RunError
 from kaggle_digits.runload import load_run
+from kaggle_digits.summary import read_summary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -233,18 +235,13 @@ def test_confusion_matrix_cells_count_the_oof_predictions(run):
 def test_results_table_follows_the_blend_used_and_reads_old_runs(run, tmp_path):
     rows = results_rows(run.summary)
     assert [r["model"] for r in rows] == ["cnn_fast", "ensemble (calibrated weights)"]  # the default blend
-    e = run.summary["ensemble"]
-    assert rows[-1]["oof_accuracy"] == e["oof_accuracy"] == e["blends"]["calibrated"]["oof_accuracy"]
-    assert rows[-1]["oof_log_loss"] == e["blends"]["calibrated"]["oof_log_loss"]
-    # an ensemble.json written before the blend registry (flat equal_/fitted_ keys) still reads
-    old = {"models": {"cnn": {}, "cnn_gru": {}}, "ensemble": {
-        "weights_used": "oof", "oof_accuracy": 0.99, "equal_weights_oof_accuracy": 0.98,
-        "equal_weights_oof_log_loss": 0.1, "fitted_weights": {"cnn": 1.4, "cnn_gru": 0.4},
-        "fitted_weights_oof_accuracy": 0.99, "fitted_weights_oof_log_loss": 0.05}}
-    atomic.write_json(tmp_path / "ensemble.json", old)
-    from kaggle_digits.rundir import read_summary
-
-    blends = read_summary(tmp_path)["ensemble"]["blends"]
-    assert blends["equal"] == {"weights": {"cnn": 0.5, "cnn_gru": 0.5}, "oof_accuracy": 0.98, "oof_log_loss": 0.1}
-    assert blends["oof"]["weights"] == {"cnn": 1.4, "cnn_gru": 0.4} and blends["oof"]["oof_log_loss"] == 0.05
-    assert results_rows(read_summary(tmp_path))[-1]["oof_log_loss"] == 0.05
+    e = run.summary.ensemble
+    assert rows[-1]["oof_accuracy"] == e.oof_accuracy == e.blends["calibrated"].oof_accuracy
+    assert rows[-1]["oof_log_loss"] == e.blends["calibrated"].oof_log_loss
+    # an ensemble.json written before the blend registry (flat equal_/fitted_ keys) still reads (test_summary.py)
+    atomic.write_json(tmp_path / "ensemble.json", first_release_summary())
+    old = read_summary(tmp_path)
+    assert [r["model"] for r in results_rows(old)] == ["cnn", "cnn_gru", "ensemble (oof weights)"]
+    assert results_rows(old)[-1]["oof_log_loss"] == 0.05  # the oof blend's: the first release scored only blends
+    assert "equal weights 98.00% (cnn 0.50, cnn_gru 0.50), oof weights 99.00% (cnn 1.40, cnn_gru 0.40)" in (
+        results_table_html(old))

@@ -51,7 +51,7 @@ def test_a_run_trained_by_two_workers_is_a_whole_run(tmp_path, monkeypatch):
     oof = np.load(result.run_dir / "oof_probabilities.npy")
     assert oof.shape == (300, 10) and np.allclose(oof.sum(1), 1, atol=1e-4)
     assert all((result.run_dir / "cnn_fast" / f"fold{k}" / "done.json").is_file() for k in (0, 1))
-    assert result.summary["trained_folds"] == 2
+    assert result.summary.trained_folds == 2
 
 
 def test_a_fold_too_small_to_learn_gets_a_smaller_batch_or_a_warning(caplog):

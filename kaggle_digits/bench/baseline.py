@@ -116,19 +116,19 @@ def run(cfg: RunConfig, out_dir: Path, baseline_epochs: int | None = None) -> di
     result = make_submission(cfg)
     summary = result.summary
     rows, fold_of = rundir.read_folds(result.run_dir)
-    epochs = baseline_epochs or max(m["epochs"] for m in summary["models"].values())
+    epochs = baseline_epochs or max(m.epochs for m in summary.models.values())
     log.info(f"baseline: {BASELINE_MODEL} with plain model.fit on NumPy float32, {epochs} epochs, same folds")
     base = plain_keras_baseline(data_path, rows, fold_of, epochs, cfg.seed, verbose=min(cfg.verbose, 2))
 
-    table = [{"name": name, "kind": "kit", "params": m["params"], "epochs": m["epochs"],
+    table = [{"name": name, "kind": "kit", "params": m.params, "epochs": m.epochs,
               "batch_size": get_spec(name).recipe.override(batch_size=cfg.batch_size).batch_size,
-              "seconds_per_epoch": m["seconds_per_epoch"], "images_per_second": m["images_per_second"],
-              "fit_seconds": m["fit_seconds"], "oof_accuracy": m["oof_accuracy"]}
-             for name, m in summary["models"].items()]
+              "seconds_per_epoch": m.seconds_per_epoch, "images_per_second": m.images_per_second,
+              "fit_seconds": m.fit_seconds, "oof_accuracy": m.oof_accuracy}
+             for name, m in summary.models.items()]
     table.append({"name": "ensemble", "kind": "kit", "params": None, "epochs": None, "batch_size": None,
                   "seconds_per_epoch": None, "images_per_second": None,
-                  "fit_seconds": sum(m["fit_seconds"] for m in summary["models"].values()),
-                  "oof_accuracy": summary["ensemble"]["oof_accuracy"]})
+                  "fit_seconds": sum(m.fit_seconds for m in summary.models.values()),
+                  "oof_accuracy": summary.ensemble.oof_accuracy})
     table.append({"name": BASELINE_MODEL, "kind": "plain Keras baseline", "params": base.params, "epochs": epochs,
                   "batch_size": baseline_batch(),
                   "seconds_per_epoch": base.seconds_per_epoch, "images_per_second": base.images_per_second,
@@ -136,11 +136,11 @@ def run(cfg: RunConfig, out_dir: Path, baseline_epochs: int | None = None) -> di
     report = {
         "machine": describe_machine(), "config": portable.values(cfg.to_dict()),
         "run_dir": portable.path(result.run_dir),
-        "n_train": summary["n_train"], "folds": int(fold_of.max()) + 1,
-        "kit": {"load_seconds": summary["load_seconds"], "wall_seconds": summary["wall_seconds"]},
+        "n_train": summary.n_train, "folds": int(fold_of.max()) + 1,
+        "kit": {"load_seconds": summary.load_seconds, "wall_seconds": summary.wall_seconds},
         "baseline": vars(base),
-        "ratios": {"load_speedup": base.load_seconds / max(summary["load_seconds"], 1e-9),
-                   "wall_seconds_kit_over_baseline": summary["wall_seconds"] / base.wall_seconds},
+        "ratios": {"load_speedup": base.load_seconds / max(summary.load_seconds, 1e-9),
+                   "wall_seconds_kit_over_baseline": summary.wall_seconds / base.wall_seconds},
         "table": table,
     }
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -132,22 +132,22 @@ def run_benchmark(cfg: SeedBenchConfig) -> list[dict]:
                             augment=AugmentConfig(enabled=cfg.augment), submissions_dir=str(runs),
                             verbose=cfg.verbose)
         result = make_submission(run_cfg)
-        m = result.summary["models"][name]
+        m = result.summary.models[name]
         recipe = spec.recipe.override(epochs=cfg.epochs)
         reported = spec.reported_accuracy
-        oof = 100 * m["oof_accuracy"]
+        oof = 100 * m.oof_accuracy
         rows.append({
-            "model": name, "seed": _seed_of(name), "view": spec.view, "params": m["params"],
+            "model": name, "seed": _seed_of(name), "view": spec.view, "params": m.params,
             "stated_params": spec.stated_params, "reported_accuracy": reported,
-            "oof_accuracy": round(oof, 3), "fold_accuracy_mean": round(100 * m["fold_accuracy_mean"], 3),
-            "fold_accuracy_std": round(100 * m["fold_accuracy_std"], 3),
+            "oof_accuracy": round(oof, 3), "fold_accuracy_mean": round(100 * m.fold_accuracy_mean, 3),
+            "fold_accuracy_std": round(100 * m.fold_accuracy_std, 3),
             "gap_points": None if reported is None else round(oof - reported, 3),
-            "seconds_per_epoch": None if m["seconds_per_epoch"] is None else round(m["seconds_per_epoch"], 2),
-            "epochs_run": m["epochs"], "epochs_cap": recipe.epochs, "recipe_epochs": spec.recipe.epochs,
+            "seconds_per_epoch": None if m.seconds_per_epoch is None else round(m.seconds_per_epoch, 2),
+            "epochs_run": m.epochs, "epochs_cap": recipe.epochs, "recipe_epochs": spec.recipe.epochs,
             "batch_size": recipe.batch_size,
             "optimizer": recipe.optimizer, "learning_rate": recipe.learning_rate, "folds": cfg.folds,
-            "train_rows": result.summary["n_train"], "augment": cfg.augment,
-            "data": "bundled sample" if result.summary["is_sample"] else "train.csv",
+            "train_rows": result.summary.n_train, "augment": cfg.augment,
+            "data": "bundled sample" if result.summary.is_sample else "train.csv",
             "machine": machine["short"], "machine_details": machine["full"], "backend": machine["backend"],
             "date": dt.date.today().isoformat(), "run_dir": _relative(result.run_dir),
         })

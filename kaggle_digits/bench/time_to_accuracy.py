@@ -31,6 +31,7 @@ from kaggle_digits import atomic, portable, rundir
 from kaggle_digits import models as registry
 from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.machine import describe_machine
+from kaggle_digits.summary import read_summary
 
 log = logging.getLogger(__name__)
 FULL_TRAIN_ROWS = 42_000  # the competition's train.csv: the benchmark's runs use all of it
@@ -51,18 +52,18 @@ def kit_run(data: str, minutes: float, out_dir: Path, extra: list[str] | None = 
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     wall = time.perf_counter() - start
-    summary = rundir.read_summary(run_dir)
+    summary = read_summary(run_dir)
     config = tomllib.loads((run_dir / rundir.CONFIG).read_text())
-    return {"minutes": minutes, "wall_seconds": wall, "oof_accuracy": summary["ensemble"]["oof_accuracy"],
-            "members": {m: v["oof_accuracy"] for m, v in summary["models"].items()},
-            "plan": summary.get("plan"), "trained_epochs": trained_epochs(run_dir, summary),
+    return {"minutes": minutes, "wall_seconds": wall, "oof_accuracy": summary.ensemble.oof_accuracy,
+            "members": {m: v.oof_accuracy for m, v in summary.models.items()},
+            "plan": summary.plan, "trained_epochs": trained_epochs(run_dir, summary),
             "command": portable.command(cmd), "config": portable.values(config)}
 
 
-def trained_epochs(run_dir: Path, summary: dict) -> dict[str, list[int]]:
+def trained_epochs(run_dir: Path, summary) -> dict[str, list[int]]:
     """Each model's epochs as its folds trained them (done.json), beside the plan's: does the plan hold?"""
     return {m: [atomic.read_json(rundir.fold_dir(run_dir, m, k) / rundir.DONE)["metrics"]["epochs"] for k in folds]
-            for m, folds in summary.get("folds", {}).items()}
+            for m, folds in summary.folds.items()}
 
 
 def warm_probe() -> None:
@@ -80,10 +81,10 @@ def warm_probe() -> None:
 def reused_run(minutes: float, run_dir: Path) -> dict:
     """A finished ``make --minutes`` run as the kit's row: its own record of wall time (from the command's start)
     and OOF accuracy -- the same figures ``kit_run`` measures, without training again."""
-    summary = rundir.read_summary(run_dir)
+    summary = read_summary(run_dir)
     command = rundir.read_invocations(run_dir)[-1]["command"] if rundir.read_invocations(run_dir) else ""
-    return {"minutes": minutes, "wall_seconds": summary["wall_seconds"], "oof_accuracy": summary["ensemble"]["oof_accuracy"],
-            "members": {m: v["oof_accuracy"] for m, v in summary["models"].items()}, "plan": summary.get("plan"),
+    return {"minutes": minutes, "wall_seconds": summary.wall_seconds, "oof_accuracy": summary.ensemble.oof_accuracy,
+            "members": {m: v.oof_accuracy for m, v in summary.models.items()}, "plan": summary.plan,
             "trained_epochs": trained_epochs(run_dir, summary),
             "command": command, "config_toml": (run_dir / rundir.CONFIG).read_text(), "reused": run_dir.name}
 

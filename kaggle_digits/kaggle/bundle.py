@@ -242,5 +242,5 @@ def kernel_main(settings: dict, info: dict | None = None, started: float | None 
     else:
         reuse_ignore = ()
     result = make_submission(cfg, deadline, on_fold_done=kept.fold_done, reuse_ignore=reuse_ignore)
-    kept.finish(result, result.summary.get("stopped_at_deadline", []), deadline)
+    kept.finish(result, result.stopped_at_deadline, deadline)
     return 0

@@ -17,6 +17,7 @@ import pandas as pd
 from kaggle_digits import atomic, rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS
 from kaggle_digits.kaggle import scores
+from kaggle_digits.summary import ModelScore, RunSummary, read_summary
 
 COLUMNS = ["when", "run", "models", "folds x epochs", "wall", "OOF", "public score", "commit"]
 
@@ -51,14 +52,21 @@ def _when(run_dir: Path, record: dict) -> dt.datetime | None:
             return None
 
 
-def _folds_epochs(models: dict) -> str:
+def _summary(run_dir: Path) -> RunSummary | None:
+    """The run's ensemble.json; None for an unfinished run (or a file that is not a summary)."""
+    try:
+        return read_summary(run_dir)
+    except (OSError, ValueError):
+        return None
+
+
+def _folds_epochs(models: dict[str, ModelScore]) -> str:
     if not models:
         return ""
-    folds = max(len(m.get("fold_accuracy", [])) for m in models.values())
-    epochs = {name: m.get("epochs") for name, m in models.items()}
+    folds = max(len(m.fold_accuracy) for m in models.values())
+    epochs = {name: m.epochs for name, m in models.items()}
     if len(set(epochs.values())) == 1:
-        only = next(iter(epochs.values()))
-        return f"{folds} x {only}" if only is not None else f"{folds} folds"
+        return f"{folds} x {next(iter(epochs.values()))}"
     return f"{folds} x " + ", ".join(f"{name} {e}" for name, e in epochs.items())
 
 
@@ -80,10 +88,9 @@ def describe(run_dir: Path, submissions_dir: Path) -> dict:
     """One row of the ledger for ``run_dir``."""
     record = _read(run_dir / rundir.RUN_RECORD)
     invocations = [i for i in record.get("invocations", []) if isinstance(i, dict)]
-    summary = _read(run_dir / rundir.ENSEMBLE)
-    models = summary.get("models", {}) if isinstance(summary.get("models"), dict) else {}
-    oof = summary.get("ensemble", {}).get("oof_accuracy")
-    wall = sum(i.get("wall_seconds") or 0.0 for i in invocations) or summary.get("wall_seconds")
+    summary = _summary(run_dir)
+    models = summary.models if summary is not None else {}
+    wall = sum(i.get("wall_seconds") or 0.0 for i in invocations) or (summary.wall_seconds if summary is not None else None)
     public = scores.best_public(run_dir)
     return {
         "when": _when(run_dir, record),
@@ -91,7 +98,7 @@ def describe(run_dir: Path, submissions_dir: Path) -> dict:
         "models": "+".join(models) or "(unfinished)",
         "folds x epochs": _folds_epochs(models),
         "wall": f"{wall / 60:.1f} min" if wall else "",
-        "OOF": f"{oof:.4%}" if isinstance(oof, (int, float)) else "",
+        "OOF": f"{summary.ensemble.oof_accuracy:.4%}" if summary is not None else "",
         "public score": f"{public:.5f}" if public is not None else "",
         "commit": _commit(run_dir, invocations),
     }

@@ -87,8 +87,8 @@ class KernelOutputs:
             # the kernel's own output, whatever the run trained on (the pipeline copies only full-data runs)
             for name in (rundir.SUBMISSION, rundir.TEST_PROBABILITIES):
                 atomic.write_bytes(self.working / name, (result.run_dir / name).read_bytes())
-            self.submission, self.precision = True, result.summary.get("precision", self.precision)
-            extra.update(ensemble=result.summary.get("ensemble", {}), n_test=result.summary.get("n_test"))
+            self.submission, self.precision = True, result.summary.precision
+            extra.update(ensemble=result.summary.ensemble.to_json(), n_test=result.summary.n_test)
         if stopped:
             log.info(f"stopped at the deadline; the outputs hold {_describe(self.folds) or 'no fold'}")
         self.write_manifest(**extra)

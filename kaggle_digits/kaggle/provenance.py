@@ -21,6 +21,7 @@ from typing import Iterator
 from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS
 from kaggle_digits.machine import git_commit
+from kaggle_digits.summary import read_summary
 
 _OOF_IN_MESSAGE = re.compile(r"OOF accuracy (\d+(?:\.\d+)?)%")
 
@@ -100,10 +101,9 @@ def describe(file: str | os.PathLike, submissions_dir: str | os.PathLike = DEFAU
         return RunFacts(None)
     facts = RunFacts(run_dir)
     try:
-        summary = rundir.read_summary(run_dir)
-        facts.oof_accuracy = summary.get("ensemble", {}).get("oof_accuracy")
-        facts.is_sample = bool(summary.get("is_sample", False))
-    except (OSError, ValueError, AttributeError):
+        summary = read_summary(run_dir)
+        facts.oof_accuracy, facts.is_sample = summary.ensemble.oof_accuracy, summary.is_sample
+    except (OSError, ValueError):
         pass
     try:
         data = atomic.read_json(run_dir / rundir.DATA_RECORD)
@@ -127,14 +127,11 @@ def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike 
     if run_dir is not None:
         head += f" run {RunFacts(run_dir).name}"
         try:
-            summary = json.loads((run_dir / rundir.ENSEMBLE).read_text(encoding="utf-8"))
-            models = summary.get("models", {})
-            n_folds = max((len(m.get("fold_accuracy", [])) for m in models.values()), default=0)
-            details.append(f"{'+'.join(models)}, {n_folds} folds")
-            oof = summary.get("ensemble", {}).get("oof_accuracy")
-            if oof is not None:
-                details.append(f"OOF accuracy {oof:.4%}")
-        except (OSError, ValueError, AttributeError, TypeError):
+            summary = read_summary(run_dir)
+            n_folds = max((len(m.fold_accuracy) for m in summary.models.values()), default=0)
+            details.append(f"{'+'.join(summary.models)}, {n_folds} folds")
+            details.append(f"OOF accuracy {summary.ensemble.oof_accuracy:.4%}")
+        except (OSError, ValueError):
             pass
         for where in (run_dir.parent / name for name in (rundir.KERNEL_MANIFEST, rundir.FANOUT, rundir.OLD_FANOUT)):
             try:

@@ -17,25 +17,20 @@ from kaggle_digits.data import Competition
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.report.figures import FIGURES, figure_png
 from kaggle_digits.runload import Run, load_run
+from kaggle_digits.summary import RunSummary
 
 
 # --------------------------------------------------------------------------- tables
-def results_rows(summary: dict) -> list[dict]:
+def results_rows(summary: RunSummary) -> list[dict]:
     """One row per model plus the ensemble: OOF accuracy, per-fold accuracy, timings."""
-    rows = []
-    weights = summary.get("ensemble", {}).get("weights", {})
-    for name, m in summary.get("models", {}).items():
-        rows.append({"model": name, "params": m.get("params"), "epochs": m.get("epochs"),
-                     "weight": weights.get(name), "oof_accuracy": m.get("oof_accuracy"),
-                     "oof_log_loss": m.get("oof_log_loss"), "fold_accuracy": m.get("fold_accuracy", []),
-                     "fold_mean": m.get("fold_accuracy_mean"), "fold_std": m.get("fold_accuracy_std"),
-                     "seconds_per_epoch": m.get("seconds_per_epoch"),
-                     "images_per_second": m.get("images_per_second"), "fit_seconds": m.get("fit_seconds")})
-    e = summary.get("ensemble", {})
-    used = e.get("blends", {}).get(e.get("weights_used"), {})
-    rows.append({"model": f"ensemble ({e.get('weights_used', '?')} weights)", "oof_accuracy": e.get("oof_accuracy"),
-                 "oof_log_loss": e.get("oof_log_loss", used.get("oof_log_loss")),
-                 "fit_seconds": sum(r["fit_seconds"] or 0 for r in rows) or None})
+    e = summary.ensemble
+    rows = [{"model": name, "params": m.params, "epochs": m.epochs, "weight": e.weights.get(name),
+             "oof_accuracy": m.oof_accuracy, "oof_log_loss": m.oof_log_loss, "fold_accuracy": m.fold_accuracy,
+             "fold_mean": m.fold_accuracy_mean, "fold_std": m.fold_accuracy_std,
+             "seconds_per_epoch": m.seconds_per_epoch, "images_per_second": m.images_per_second,
+             "fit_seconds": m.fit_seconds} for name, m in summary.models.items()]
+    rows.append({"model": f"ensemble ({e.weights_used} weights)", "oof_accuracy": e.oof_accuracy,
+                 "oof_log_loss": e.oof_log_loss, "fit_seconds": sum(r["fit_seconds"] for r in rows) or None})
     return rows
 
 
@@ -55,7 +50,7 @@ def _fmt(value, kind: str) -> str:
     return html.escape(str(value))
 
 
-def results_table_html(summary: dict) -> str:
+def results_table_html(summary: RunSummary) -> str:
     columns = [("model", "model", "str"), ("params", "params", "int"), ("epochs", "epochs", "int"),
                ("weight", "weight", "float"), ("OOF accuracy", "oof_accuracy", "pct"),
                ("OOF log loss", "oof_log_loss", "float"), ("per fold", "fold_accuracy", "folds"),
@@ -68,36 +63,35 @@ def results_table_html(summary: dict) -> str:
         cls = ' class="ensemble"' if row["model"].startswith("ensemble") else ""
         body.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(row.get(key), kind)}</td>" for _, key, kind in columns)
                     + "</tr>")
-    e = summary.get("ensemble", {})
-    blends = [f"{name} weights {b['oof_accuracy']:.2%} ({', '.join(f'{k} {v:.2f}' for k, v in b['weights'].items())})"
-              for name, b in e.get("blends", {}).items() if b.get("oof_accuracy") is not None]
+    blends = [f"{name} weights {b.oof_accuracy:.2%} ({', '.join(f'{k} {v:.2f}' for k, v in b.weights.items())})"
+              for name, b in summary.ensemble.blends.items()]
     notes = [", ".join(blends)] if blends else []
-    for key, label in (("load_seconds", "data load"), ("wall_seconds", "whole run")):
-        if summary.get(key) is not None:
-            notes.append(f"{label} {summary[key]:,.1f} s")
+    for seconds, label in ((summary.load_seconds, "data load"), (summary.wall_seconds, "whole run")):
+        if seconds is not None:  # None: a run written before they were recorded
+            notes.append(f"{label} {seconds:,.1f} s")
     note = f"<p class=\"note\">{html.escape('; '.join(notes))}</p>" if notes else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
-def ensemble_vs_members_html(summary: dict) -> str:
+def ensemble_vs_members_html(summary: RunSummary) -> str:
     """Every blend's OOF accuracy against the best single model, and how the models' errors overlap."""
-    models, e = summary.get("models", {}), summary.get("ensemble", {})
-    if len(models) < 2 or not e.get("blends"):
+    models, e = summary.models, summary.ensemble
+    if len(models) < 2 or not e.blends:
         return ""
-    best = max(models, key=lambda m: models[m]["oof_accuracy"])
-    top = models[best]["oof_accuracy"]
-    rows = [f"<tr><td>{html.escape(m)}</td><td>{_fmt(v['oof_accuracy'], 'pct')}</td><td>–</td></tr>"
+    best = max(models, key=lambda m: models[m].oof_accuracy)
+    top = models[best].oof_accuracy
+    rows = [f"<tr><td>{html.escape(m)}</td><td>{_fmt(v.oof_accuracy, 'pct')}</td><td>–</td></tr>"
             for m, v in models.items()]
-    for name, b in e["blends"].items():
-        gain = b["oof_accuracy"] - top
-        mark = " (used)" if name == e.get("weights_used") else ""
+    for name, b in e.blends.items():
+        gain = b.oof_accuracy - top
+        mark = " (used)" if name == e.weights_used else ""
         warn = ' class="warn"' if gain < 0 else ' class="ensemble"' if mark else ""
-        rows.append(f"<tr{warn}><td>ensemble: {html.escape(name)}{mark}</td><td>{_fmt(b['oof_accuracy'], 'pct')}</td>"
+        rows.append(f"<tr{warn}><td>ensemble: {html.escape(name)}{mark}</td><td>{_fmt(b.oof_accuracy, 'pct')}</td>"
                     f"<td>{gain * 100:+.2f} pts vs {html.escape(best)}</td></tr>")
-    overlap = "".join(f"<li>{html.escape(p['model'])} gets {p['errors']:,} OOF rows wrong; {html.escape(p['other'])} "
-                      f"gets {p['other_right']:,} of them right</li>" for p in summary.get("error_overlap", []))
+    overlap = "".join(f"<li>{html.escape(p.model)} gets {p.errors:,} OOF rows wrong; {html.escape(p.other)} "
+                      f"gets {p.other_right:,} of them right</li>" for p in summary.error_overlap)
     below = ""
-    if e.get("gain_over_best_member", 0) < 0:
+    if (e.gain_over_best_member or 0) < 0:  # None: a run written before it was recorded
         below = (f"<p class='note'>The ensemble used is below its best member ({html.escape(best)}) on OOF rows: "
                  f"consider training {html.escape(best)} alone.</p>")
     return ("<h2>Ensemble vs members</h2><table><thead><tr><th>what</th><th>OOF accuracy</th><th>gain</th></tr>"
@@ -134,12 +128,12 @@ def write_report(run_dir: str | os.PathLike, data: Competition | str | os.PathLi
 def render_html(run: Run, pngs: dict[str, bytes]) -> str:
     info, summary = run.data_info, run.summary
     esc = html.escape
-    accuracy = summary.get("ensemble", {}).get("oof_accuracy")
+    accuracy = summary.ensemble.oof_accuracy
     facts = [("run folder", str(run.run_dir.resolve())), ("data", str(info.get("source", "?"))),
              ("training rows", f"{info.get('n_train_used', len(run.y)):,} of {info.get('n_train_total', '?'):,}"
               if isinstance(info.get("n_train_total"), int) else f"{len(run.y):,}"),
              ("test rows", f"{len(run.test):,}"), ("folds", str(run.n_folds)), ("models", ", ".join(run.models)),
-             ("ensemble OOF accuracy", f"{accuracy:.4%}" if accuracy is not None else "–"),
+             ("ensemble OOF accuracy", f"{accuracy:.4%}"),
              ("report written", f"{dt.datetime.now():%Y-%m-%d %H:%M} by kaggle-digits {__version__}")]
     sample_note = ('<p class="warn">Made from the bundled 4,000-row sample: a demo, not a valid Kaggle '
                    'submission.</p>' if info.get("is_sample") else "")
