@@ -104,3 +104,52 @@ def replica_zip() -> Path:
         pytest.skip(("KAGGLE_DIGITS_REPLICA names no file; " if os.environ.get("KAGGLE_DIGITS_REPLICA") else "")
                     + REPLICA_MISSING)
     return REPLICA_ZIP
+
+
+class FakeClock:
+    """A clock that moves only when told (``now``): for the run's Deadline and the fake folds below."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Folds 'trained' without Keras: each writes its fold folder as train.train_fold does (fingerprint, done.json,
+    OOF and test probabilities, history; no model file), right on 90% of its held-out rows, so the pipeline's
+    orchestration (plans, resume, reuse, --out, re-planning) is tested in seconds. Returns (clock, tasks): the
+    tasks in the order they trained; ``clock`` advances by each fold's seconds (its given, else its recipe's
+    seconds, else 1 s; the first fold only half of them, as a fold stopped early at its epoch cap) plus 2 s.
+    Pass ``Deadline.none(clock=clock)`` to make_submission to run on it."""
+    import numpy as np
+
+    from kaggle_digits import atomic, cutoff, rundir
+    from kaggle_digits.train import FoldResult, fingerprint_hash
+
+    clock, tasks = FakeClock(), []
+
+    def train(deadline, task, x_fit, y_fit, x_val, y_val, x_test, fold_dir, verbose):
+        seconds = task.given_seconds or task.recipe.seconds or 1.0
+        took = seconds * (0.5 if not tasks else 1.0)
+        tasks.append(task)
+        clock.now += took + 2.0
+        right = np.random.default_rng(task.fold_seed).random(len(y_val)) < 0.9
+        oof = np.eye(10, dtype=np.float32)[np.where(right, y_val, (y_val + 1) % 10)]
+        test = np.full((len(x_test), 10), 0.1, dtype=np.float32)
+        history = {"loss": [1.0, 0.5, 0.3], "epoch_seconds": [took / 3] * 3}
+        metrics = {"val_accuracy": float(right.mean()), "n_train": len(y_fit), "n_val": len(y_val), "epochs": 3,
+                   "params": 1, "fit_seconds": took, "predict_seconds": 1.0, "seconds_per_epoch": took / 3,
+                   "images_per_second": 3 * len(y_fit) / took, "view": "image", "backend": "fake"}
+        fingerprint = task.fingerprint()
+        atomic.write_json(fold_dir / rundir.FINGERPRINT, fingerprint)
+        atomic.write_json(fold_dir / rundir.HISTORY, history)
+        atomic.save_npy(fold_dir / rundir.FOLD_OOF, oof)
+        atomic.save_npy(fold_dir / rundir.FOLD_TEST, test)
+        atomic.write_json(fold_dir / rundir.DONE, {"fingerprint": fingerprint_hash(fingerprint), "metrics": metrics})
+        return FoldResult(task.model, task.fold, oof, test, history, metrics)
+
+    monkeypatch.setattr(cutoff, "train_until", train)
+    return clock, tasks

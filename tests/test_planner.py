@@ -144,7 +144,7 @@ def test_a_budget_too_short_for_two_folds_is_a_holdout_of_one_fold():
 
 
 def test_two_folds_where_they_get_their_minimum_epochs():
-    p = make_plan(3 * 60, SLOW, SETS, 42_000, 28_000, CAPS, workers=2)
+    p = make_plan(6 * 60, SLOW, SETS, 42_000, 28_000, CAPS, workers=2)
     assert not p.holdout and p.folds >= 2 and min(p.epochs.values()) >= MIN_EPOCHS_FOR_FOLDS[p.folds]
 
 

@@ -6,22 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaggle_digits import budget, cutoff, probe, rundir
+from kaggle_digits import budget, probe, rundir
 from kaggle_digits.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.planner import ModelCost
 from kaggle_digits.replan import MAX_SHARE, MIN_SHARE, Replanner
+
+from conftest import FakeClock
 from kaggle_digits.summary import read_summary
-from kaggle_digits.train import FoldResult
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def three_folds(end: float, clock: FakeClock, workers: int = 1) -> Replanner:
@@ -87,31 +80,13 @@ COSTS = {m: ModelCost(m, 2000.0, 20_000.0, 2.0, sustained=True) for m in ("cnn",
 
 
 @pytest.fixture
-def fake_machine(monkeypatch, tmp_path):
-    """Measured speeds without a probe, no GPU, and folds 'trained' by a fake that advances a fake clock by the
-    seconds it was given (the first fold: half of them, as a fold stopped at its epoch cap) plus 2 s, about
-    the fixed costs the plan expects (COSTS: 2 s of overhead, predictions at 20,000 images/s)."""
+def fake_machine(monkeypatch, tmp_path, fake_training):
+    """Measured speeds without a probe, no GPU, and folds 'trained' by conftest's fake_training on a fake clock."""
     monkeypatch.setattr(probe, "measure_costs", lambda models, *a, **k: {m: COSTS[m] for m in models})
     monkeypatch.setattr(probe, "cached_cost", lambda name, *a, **k: COSTS[name])
     monkeypatch.setattr(budget, "gpu_devices", lambda: [])
     monkeypatch.chdir(tmp_path)
-    clock, calls = FakeClock(), []
-
-    def train(deadline, task, x_fit, y_fit, x_val, y_val, x_test, fold_dir, verbose):
-        seconds = task.given_seconds or task.recipe.seconds or 1.0
-        took = seconds * (0.5 if not calls else 1.0)
-        calls.append(task)
-        clock.now += took + 2.0
-        rng = np.random.default_rng(task.fold)
-        oof = np.eye(10, dtype=np.float32)[np.where(rng.random(len(y_val)) < 0.9, y_val, (y_val + 1) % 10)]
-        test = np.full((len(x_test), 10), 0.1, dtype=np.float32)
-        metrics = {"val_accuracy": float(np.mean(oof.argmax(1) == y_val)), "n_train": len(y_fit),
-                   "n_val": len(y_val), "epochs": 3, "params": 1, "fit_seconds": took, "predict_seconds": 1.0,
-                   "seconds_per_epoch": took / 3, "images_per_second": 3 * len(y_fit) / took}
-        return FoldResult(task.model, task.fold, oof, test, {"epoch_seconds": [took / 3] * 3}, metrics)
-
-    monkeypatch.setattr(cutoff, "train_until", train)
-    return clock, calls
+    return fake_training
 
 
 def test_a_budgeted_run_re_plans_each_fold_from_the_time_the_folds_before_it_took(fake_machine, tmp_path):
