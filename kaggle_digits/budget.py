@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from kaggle_digits import precision as precision_mod
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root
 from kaggle_digits.devices import gpu_devices
+from kaggle_digits.fingerprint import digest
 from kaggle_digits.models import get_spec
 from kaggle_digits.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, TARGET_FILL, Plan, candidate_model_sets,
                                    chosen_models_may_fit, epoch_caps, estimate_seconds, format_minutes, make_plan)
@@ -140,7 +139,7 @@ def _plannable(cfg: RunConfig, minutes: float, spent: float, n_rows: int, data: 
 def _plan_key(cfg: RunConfig, minutes: float, data: Competition, n_rows: int, precision: str) -> str:
     """What a plan depends on besides the machine's speed: the request, the data, the budget, the precision."""
     identity = [PLAN_FORMAT, cfg.training_fingerprint(), minutes, data.sha256, n_rows, precision, cfg.report, probe.machine_key()]
-    return hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:16]
+    return digest(identity, 16)
 
 
 def _speed_change(plan: Plan, cfg: RunConfig, precision: str, n_workers: int) -> str | None:

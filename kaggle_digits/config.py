@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +28,7 @@ from typing import Any, Literal
 from kaggle_digits import options
 from kaggle_digits.ensemble import AUTO, blend_choices
 from kaggle_digits.errors import ConfigError
+from kaggle_digits.fingerprint import digest
 from kaggle_digits.options import POSITIVE, POSITIVE_INT, Interval, Setting, dict_to_toml, setting, upgrade
 
 DEFAULT_MODELS = ("cnn", "cnn_gru")
@@ -242,7 +241,7 @@ class RunConfig:
         """What decides the fold results (not where outputs go): same value, same folds."""
         values = self.to_dict()
         subset = {f.name: values[f.name] for f in dataclasses.fields(self) if f.metadata.get("fingerprint")}
-        return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]
+        return digest(subset, 16)
 
     def fold_settings(self) -> dict[str, Any]:
         """The fingerprinted settings no FoldTask field records (``in_fold``): FoldTask.settings."""

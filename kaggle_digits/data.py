@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 from kaggle_digits import atomic
 from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES, N_PIXELS
 from kaggle_digits.errors import DataError
+from kaggle_digits.fingerprint import digest
 
 log = logging.getLogger(__name__)
 PIXEL_COLUMNS = tuple(f"pixel{i}" for i in range(N_PIXELS))
@@ -316,7 +317,7 @@ def cache_root() -> Path:
 
 def _cache_dir(source: CompetitionSource, root: str | os.PathLike | None = None) -> Path | None:
     try:
-        key = hashlib.sha256(repr((CACHE_FORMAT, source.identity())).encode()).hexdigest()[:24]
+        key = digest([CACHE_FORMAT, source.identity()], 24)
     except OSError:
         return None
     return Path(root or cache_root()) / key

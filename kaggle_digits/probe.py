@@ -9,7 +9,6 @@ what whole epochs took.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -22,6 +21,7 @@ from kaggle_digits import atomic, workers
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.devices import distribution_scope, replica_devices
 from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES
+from kaggle_digits.fingerprint import digest
 from kaggle_digits.machine import cpu_model
 from kaggle_digits.models import get_spec
 from kaggle_digits.planner import ModelCost
@@ -134,7 +134,7 @@ def _cache_path(cache_root: Path | None, name: str, augment: AugmentConfig, prec
         return None
     identity = [PROBE_FORMAT, name, get_spec(name).recipe.batch_size, augment.enabled, augment.kind, precision,
                 *machine_key(), len(replica_devices())] + ([n_workers] if n_workers > 1 else [])
-    return cache_root / f"speed-{hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]}.json"
+    return cache_root / f"speed-{digest(identity, 16)}.json"
 
 
 def _read(path: Path | None) -> ModelCost | None:

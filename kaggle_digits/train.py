@@ -7,7 +7,6 @@ any fold folder that has a ``done.json`` whose fingerprint matches.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from kaggle_digits.config import AugmentConfig
 from kaggle_digits.devices import distribution_scope
 from kaggle_digits.digits import N_CLASSES
 from kaggle_digits.epochs import epoch_cap, steady_epochs
+from kaggle_digits.fingerprint import digest
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.recipe import Recipe, make_loss, make_optimizer
 
@@ -100,7 +100,7 @@ class FoldTask:
 
 
 def fingerprint_hash(fingerprint: dict) -> str:
-    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=list).encode()).hexdigest()
+    return digest(fingerprint)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:

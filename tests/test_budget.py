@@ -152,8 +152,9 @@ def test_the_real_probe_gives_positive_finite_speeds_and_caches_them(tmp_path, m
     assert probe.cached_cost("cnn_fast", augment, "float32", tmp_path) == cost
 
 
-@pytest.mark.slow
-def test_the_same_command_gets_the_same_plan_so_its_finished_run_is_reused(tmp_path, monkeypatch, cpu_only, caplog):
+def test_the_same_command_gets_the_same_plan_so_its_finished_run_is_reused(tmp_path, monkeypatch, cpu_only, caplog,
+                                                                          fake_training):
+    """Folds by conftest's fake_training: what is tested is the plan kept and the run folder found again."""
     import logging
 
     speeds = iter([8000.0, 2000.0])  # the machine seems 4x slower the second time: a fresh plan would differ
@@ -163,6 +164,7 @@ def test_the_same_command_gets_the_same_plan_so_its_finished_run_is_reused(tmp_p
     cfg = dict(data=None, max_train_rows=200, minutes=0.5, verbose=0, report=False,
                submissions_dir=str(tmp_path / "subs"))
     first = make_submission(RunConfig(**cfg))
+    assert fake_training[1]  # it trained (fake) folds
     caplog.set_level(logging.INFO, logger="kaggle_digits")
     caplog.clear()
     again = make_submission(RunConfig(**cfg))

@@ -23,12 +23,13 @@ from kaggle_digits.summary import read_summary
 from kaggle_digits.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn_fast", "cnn_gru"), report=False)
+# two cheap models (the card's cnn_gru trains in test_xla, test_workers and the kernel tests)
+QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn_fast", "cnn_small"), report=False)
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """One real run on the bundled sample: 300 rows, 2 folds, 1 epoch, the CPU pair (cnn_fast + cnn_gru)."""
+    """One real run on the bundled sample: 300 rows, 2 folds, 1 epoch, two models (cnn_fast + cnn_small)."""
     workdir = tmp_path_factory.mktemp("work")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)  # no ./data here, so the bundled sample is used
@@ -43,7 +44,7 @@ def test_run_folder_holds_every_fold_result(quick_run):
     for name in ("config.toml", "data.json", "folds.npy", "train_rows.npy", "ensemble.json", "submission.csv",
                  "oof_probabilities.npy", "test_probabilities.npy"):
         assert (run / name).is_file(), name
-    for model in ("cnn_fast", "cnn_gru"):
+    for model in ("cnn_fast", "cnn_small"):
         for fold in (0, 1):
             fold_dir = run / model / f"fold{fold}"
             for name in ("done.json", "fingerprint.json", "history.json", "oof.npy", "test.npy", "model.keras"):
@@ -53,7 +54,7 @@ def test_run_folder_holds_every_fold_result(quick_run):
             assert atomic.read_json(fold_dir / "done.json")["fingerprint"] == \
                 fingerprint_hash(atomic.read_json(fold_dir / "fingerprint.json"))
     assert atomic.read_json(run / "run.json")["data_sha256"] == atomic.read_json(run / "data.json")["sha256"]
-    assert tomllib.loads((run / "config.toml").read_text())["models"] == ["cnn_fast", "cnn_gru"]
+    assert tomllib.loads((run / "config.toml").read_text())["models"] == ["cnn_fast", "cnn_small"]
 
 
 def test_oof_covers_every_training_row_exactly_once(quick_run):
@@ -61,7 +62,7 @@ def test_oof_covers_every_training_row_exactly_once(quick_run):
     run = result.run_dir
     fold_of = np.load(run / "folds.npy")
     assert len(fold_of) == 300 and np.load(run / "train_rows.npy").shape == (300,)
-    for model in ("cnn_fast", "cnn_gru"):
+    for model in ("cnn_fast", "cnn_small"):
         sizes = [np.load(run / model / f"fold{k}" / "oof.npy").shape[0] for k in (0, 1)]
         assert sizes == [int(np.sum(fold_of == 0)), int(np.sum(fold_of == 1))]
         assert sum(sizes) == 300
@@ -74,15 +75,15 @@ def test_ensemble_report_and_submission_agree(quick_run):
     _, result = quick_run
     run = result.run_dir
     summary = json.loads((run / "ensemble.json").read_text())
-    assert set(summary["models"]) == {"cnn_fast", "cnn_gru"}
+    assert set(summary["models"]) == {"cnn_fast", "cnn_small"}
     for m in summary["models"].values():
         assert 0.0 <= m["oof_accuracy"] <= 1.0 and len(m["fold_accuracy"]) == 2
         assert m["seconds_per_epoch"] > 0
     # the calibrated blend: one OOF-fitted temperature per model, then the probability average
     blends = summary["ensemble"]["blends"]
     temps = blends["calibrated"]["weights"]
-    assert set(temps) == {"cnn_fast", "cnn_gru"} and all(0.05 <= t <= 20 for t in temps.values())
-    assert blends["equal"]["weights"] == {"cnn_fast": 0.5, "cnn_gru": 0.5}
+    assert set(temps) == {"cnn_fast", "cnn_small"} and all(0.05 <= t <= 20 for t in temps.values())
+    assert blends["equal"]["weights"] == {"cnn_fast": 0.5, "cnn_small": 0.5}
     # every registered blend is scored; the default (--blend auto) takes the best of them and the models alone
     assert set(blends) == {"calibrated", "equal", "weighted", "oof"}
     e = summary["ensemble"]
@@ -91,13 +92,13 @@ def test_ensemble_report_and_submission_agree(quick_run):
     assert e["oof_accuracy"] == max(best, *(b["oof_accuracy"] for b in blends.values()))
     assert e["gain_over_best_member"] == pytest.approx(e["oof_accuracy"] - best) and e["gain_over_best_member"] >= 0
     # error overlap: each model's OOF errors and how many of them the other model gets right
-    oof = {m: np.zeros((300, 10)) for m in ("cnn_fast", "cnn_gru")}
+    oof = {m: np.zeros((300, 10)) for m in ("cnn_fast", "cnn_small")}
     _, fold_of = rundir.read_folds(run)
     for m in oof:
         for k in (0, 1):
             oof[m][fold_of == k] = np.load(run / m / f"fold{k}" / "oof.npy")
     pairs = {(p["model"], p["other"]): p for p in summary["error_overlap"]}
-    assert set(pairs) == {("cnn_fast", "cnn_gru"), ("cnn_gru", "cnn_fast")}
+    assert set(pairs) == {("cnn_fast", "cnn_small"), ("cnn_small", "cnn_fast")}
     assert all(0 <= p["other_right"] <= p["errors"] <= 300 for p in pairs.values())
     test_probs = np.load(run / "test_probabilities.npy")
     frame = submission.validate_file(run / "submission.csv", n_rows=1000)
@@ -151,8 +152,8 @@ def test_a_run_on_a_folder_in_use_is_refused_before_training(quick_run, caplog):
     assert not (first.run_dir / rundir.LOCK_OWNER).exists()
 
 
-@pytest.mark.slow
-def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch, caplog):
+def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch, caplog, fake_training):
+    """Folds by conftest's fake_training (written as train_fold writes them): what is tested is the resume."""
     monkeypatch.chdir(tmp_path)
     cfg = dict(QUICK, models=("cnn_fast",), submissions_dir=str(tmp_path / "subs"))
     first = make_submission(RunConfig(**cfg))
@@ -168,10 +169,10 @@ def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, mo
         next(line for line in logs if "fold 2/2: training" in line)]
     fresh = make_submission(RunConfig(**cfg, fresh=True))
     assert fresh.run_dir != first.run_dir
+    assert [t.fold for t in fake_training[1]] == [0, 1, 1, 0, 1]  # first run, the missing fold, the fresh run
 
 
-@pytest.mark.slow
-def test_out_file_is_refused_if_it_exists_unless_forced(tmp_path, monkeypatch):
+def test_out_file_is_refused_if_it_exists_unless_forced(tmp_path, monkeypatch, fake_training):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "mine.csv"
     out.write_text("keep me")
@@ -227,7 +228,7 @@ def test_cli_help_and_model_list(tmp_path):
 def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = make_submission(RunConfig(data=str(replica_zip), max_train_rows=200, folds=2, epochs=1, verbose=0,
-                                       models=("cnn_gru",), submissions_dir=str(tmp_path / "subs")))
+                                       models=("cnn_fast",), submissions_dir=str(tmp_path / "subs")))
     frame = submission.validate_file(result.submission_path)  # 28,000 rows, ids 1..28000
     assert len(frame) == 28_000
 

@@ -87,8 +87,7 @@ def test_unwritable_run_folder_is_a_clear_error_before_training(tmp_path, monkey
         make_submission(RunConfig(**TINY, folds=2, run_dir=str(blocker / "run")))
 
 
-@pytest.mark.slow
-def test_fresh_never_reuses_an_existing_run_dir(tmp_path, monkeypatch):
+def test_fresh_never_reuses_an_existing_run_dir(tmp_path, monkeypatch, fake_training):
     monkeypatch.chdir(tmp_path)
     cfg = dict(TINY, folds=2, run_dir=str(tmp_path / "run"), submissions_dir=str(tmp_path))
     make_submission(RunConfig(**cfg))

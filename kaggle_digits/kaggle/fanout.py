@@ -16,8 +16,6 @@ the rest, and waiting/gathering never polls a part that was never pushed.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 import re
 import shutil
@@ -29,6 +27,7 @@ from pathlib import Path
 from kaggle_digits import __version__, atomic, rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS, kernel_settings
 from kaggle_digits.errors import DataError, OutputError
+from kaggle_digits.fingerprint import digest
 from kaggle_digits.kaggle import client, limits
 from kaggle_digits.kaggle.bundle import set_kernel_info, write_kernel_folder
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
@@ -83,7 +82,7 @@ class KernelJob:
 def request_key(settings: dict, owner: str, slug: str, n_kernels: int, gpu: bool, accelerator: str | None) -> str:
     """What a push was asked to do: the same command gives the same key (so it can resume its fan-out)."""
     asked = [kernel_settings(settings), owner, slug, n_kernels, gpu, accelerator]
-    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=list).encode()).hexdigest()[:16]
+    return digest(asked, 16)
 
 
 def unfinished(root: Path, request: str) -> Path | None:
