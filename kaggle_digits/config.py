@@ -29,7 +29,7 @@ from kaggle_digits import options
 from kaggle_digits.ensemble import AUTO, blend_choices
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.fingerprint import digest
-from kaggle_digits.options import POSITIVE, POSITIVE_INT, Interval, Setting, dict_to_toml, setting, upgrade
+from kaggle_digits.options import POSITIVE, POSITIVE_INT, Interval, Setting, dict_to_toml, setting
 
 DEFAULT_MODELS = ("cnn", "cnn_gru")
 DEFAULT_SUBMISSIONS = "submissions"  # the default --submissions-dir, relative to where the kit runs
@@ -138,7 +138,7 @@ class RunConfig:
         help="a second round: each fold also trains on the test images its own first-round models labelled with "
              "probability >= P (0.5 <= P < 1); the second round's models join the ensemble (see docs/options.md)")
     # ensembling
-    blend: str = setting(AUTO, flag="--blend", choices=blend_choices(), metavar="NAME", deprecated="--weights",
+    blend: str = setting(AUTO, flag="--blend", choices=blend_choices(), metavar="NAME",
                            help="the blend that makes the submission: auto = whichever of the blends and the "
                                 "models alone scores best on OOF rows (never below the best model); calibrated = "
                                 "probability average after one OOF-fitted temperature per model; weighted = the same "
@@ -256,7 +256,7 @@ class RunConfig:
 
 def kernel_settings(values: dict[str, Any], cls: type = RunConfig) -> dict[str, Any]:
     local = {f.name for f in dataclasses.fields(cls) if f.metadata.get("local")}
-    return {k: v for k, v in upgrade(values).items() if k not in local}
+    return {k: v for k, v in values.items() if k not in local}
 
 
 

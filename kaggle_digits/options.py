@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -21,10 +20,6 @@ from typing import Any, Literal
 import tomli_w
 
 from kaggle_digits.errors import ConfigError
-
-# Settings renamed since a release, old name -> new: still read from TOML files and kernel settings.
-RENAMED = {"weights": "blend"}
-
 
 @dataclass(frozen=True)
 class Interval:
@@ -51,15 +46,14 @@ POSITIVE = Interval(0, None, closed="neither", what="a positive number")
 def setting(default: Any = dataclasses.MISSING, *, flag: str | None = None, help: str = "",  # noqa: A002
             fingerprint: bool = False, local: bool = False, choices: Any = None, parse: Any = None,
             metavar: str | None = None, default_factory: Any = dataclasses.MISSING, in_fold: str | None = None,
-            deprecated: str | None = None, interval: Interval | None = None) -> Any:
+            interval: Interval | None = None) -> Any:
     """A settings field. ``flag``: its CLI option (a bool field's flag flips its default); ``parse``: text ->
     value for the flag (default: from the annotation); ``choices``: allowed values (default: the
     annotation's ``Literal``); ``interval``: the range a number (or each number of a table) must lie in;
-    ``fingerprint`` / ``local`` / ``in_fold``: see the module docstring; ``deprecated``: an old flag still
-    accepted for this setting, with a one-line note. ``Setting.check`` enforces type, choices and interval."""
+    ``fingerprint`` / ``local`` / ``in_fold``: see the module docstring. ``Setting.check`` enforces type, choices
+    and interval."""
     metadata = {"flag": flag, "help": help, "fingerprint": fingerprint, "local": local, "choices": choices,
-                "parse": parse, "metavar": metavar, "in_fold": in_fold, "deprecated": deprecated,
-                "interval": interval}
+                "parse": parse, "metavar": metavar, "in_fold": in_fold, "interval": interval}
     return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -155,22 +149,8 @@ class Setting:
         base = [a for a in _unwrap_optional(self.type) if a in (int, float, str)]
         choices = self.choices
         parse = meta.get("parse") or (base[0] if base else type(choices[0]) if choices else str)
-        old = meta.get("deprecated")
-        if old:
-            text += f" ({old} is its deprecated name)"
-        parser.add_argument(self.flag, *([old] if old else []), dest=self.dest, type=parse, choices=choices,
-                            metavar=meta.get("metavar"), default=None, help=text,
-                            action=DeprecatedName if old else None)
-
-
-class DeprecatedName(argparse.Action):
-    """Stores the value; given under its old name (the second option string), says the new one in one line."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        if option_string != self.option_strings[0]:
-            print(f"note: {option_string} is deprecated and will be removed in the next release; use "
-                  f"{self.option_strings[0]}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
+        parser.add_argument(self.flag, dest=self.dest, type=parse, choices=choices, metavar=meta.get("metavar"),
+                            default=None, help=text)
 
 
 def _unwrap_optional(annotation: Any) -> tuple:
@@ -252,11 +232,6 @@ def positive_numbers(text: str) -> list[float]:
 positive_numbers.__name__ = "list of positive numbers"
 
 
-def upgrade(values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` with RENAMED keys under their new names (a run's config.toml from an earlier version)."""
-    return {RENAMED.get(k, k): v for k, v in values.items()}
-
-
 # --------------------------------------------------------------------------- TOML
 def read_toml(path: str | Path, cls: type) -> dict[str, Any]:
     """The settings in TOML file ``path``: known keys only, each value of its setting's type and choices."""
@@ -269,7 +244,7 @@ def read_toml(path: str | Path, cls: type) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return _check_table(upgrade(data), cls, str(path), "")
+    return _check_table(data, cls, str(path), "")
 
 
 def _check_table(data: dict, cls: type, where: str, prefix: str) -> dict[str, Any]:

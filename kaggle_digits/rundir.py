@@ -72,7 +72,6 @@ KERNEL_RUN = "run"  # the run folder inside a kernel's outputs and inside the fa
 FANOUT_PREFIX = "kernels-"  # submissions/kernels-<time>/: one push's fan-out folder (kaggle/fanout.py)
 KERNEL_BUNDLE = "bundle"  # <fan-out folder>/<slug>/bundle/: the kernel folder pushed (kaggle/bundle.py)
 KERNEL_OUTPUT = "output"  # <fan-out folder>/<slug>/output/: what the kernel wrote, as fetched
-OLD_FANOUT = "plan.json"  # FANOUT's name before this release: still read, never written (dropped next release)
 # --- the submissions folder: SUBMISSION (the latest full-data run's copy) with LATEST naming its run folder
 LATEST = "submission.json"
 SUBMITTED = "submitted.json"  # what `submit` uploaded: run, OOF accuracy, time (kaggle/provenance.py)

@@ -95,17 +95,19 @@ def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
         RunConfig(blend="nope").validate()
 
 
-def test_weights_is_a_deprecated_name_of_blend(capsys, tmp_path):
-    """--weights (flag) and weights = (a TOML key, as older runs' config.toml have) still choose the blend."""
+def test_weights_the_blends_name_before_0_1_0_is_gone(capsys, tmp_path):
+    """--weights and a TOML ``weights =`` were read for the 0.1.0 release only (CHANGELOG): now --blend alone."""
     from kaggle_digits import cli
     from kaggle_digits.config import from_args
+    from kaggle_digits.errors import ConfigError
 
-    cfg = from_args(cli.build_parser().parse_args(["make", "--weights", "equal"]))
-    assert cfg.blend == "equal"
-    note = capsys.readouterr().err.strip()
-    assert note == "note: --weights is deprecated and will be removed in the next release; use --blend"
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["make", "--weights", "equal"])
+    assert "--weights" in capsys.readouterr().err
     (tmp_path / "old.toml").write_text('weights = "oof"\n')
-    assert from_args(cli.build_parser().parse_args(["make", "--config", str(tmp_path / "old.toml")])).blend == "oof"
+    with pytest.raises(ConfigError, match="weights"):
+        from_args(cli.build_parser().parse_args(["make", "--config", str(tmp_path / "old.toml")]))
+    assert from_args(cli.build_parser().parse_args(["make", "--blend", "equal"])).blend == "equal"
 
 
 def test_scores_are_sklearn_metrics():

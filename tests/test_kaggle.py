@@ -423,7 +423,7 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
     fake.kernel_runner = lambda code, working, timeout, sources: run_kernel_code(
         code, working, tiny_input, tmp_path / "khome", 0, timeout, sources)
     env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push", *QUICK, "--weights", "equal", "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
+    code = in_process("push", *QUICK, "--blend", "equal", "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
                       env=env, cwd=work, monkeypatch=monkeypatch)
     logs = "".join(k.log for k in fake.kernels.values())
     out, err = capsys.readouterr()
@@ -434,7 +434,7 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
     run = fanout_dir / "run"
     ensemble = atomic.read_json(run / "ensemble.json")
     assert len(ensemble["models"]["cnn_gru"]["fold_accuracy"]) == 2
-    # the ordinary ensemble step (--weights equal): test probabilities are the mean of the kernels' fold results
+    # the ordinary ensemble step (--blend equal): test probabilities are the mean of the kernels' fold results
     folds = [np.load(run / "cnn_gru" / f"fold{k}" / "test.npy") for k in (0, 1)]
     np.testing.assert_allclose(np.load(run / "test_probabilities.npy"), np.mean(folds, axis=0), atol=1e-6)
     for k in (0, 1):
@@ -443,18 +443,11 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
     submission.validate_file(run / "submission.csv", n_rows=100)
     assert not (work / "submissions" / "submission.csv").exists()  # 200 rows: not the default upload
 
-    # gathering again (no kaggle call) reuses everything and gives the same file -- also from a folder made
-    # before the fan-out record was renamed (plan.json, its id under "plan_id"), and with gather's old --weights
+    # gathering again (no kaggle call) reuses everything and gives the same file
     before = (run / "submission.csv").read_bytes()
     calls = len(fake.requests)
-    record = atomic.read_json(fanout_dir / rundir.FANOUT)
-    (fanout_dir / rundir.FANOUT).unlink()
-    old = {("plan_id" if key == "fanout_id" else key): value for key, value in record.items()}
-    atomic.write_json(fanout_dir / rundir.OLD_FANOUT, old)
-    capsys.readouterr()
-    assert in_process("gather", str(fanout_dir), "--no-fetch", "--data", str(tiny_input), "--weights", "equal",
+    assert in_process("gather", str(fanout_dir), "--no-fetch", "--data", str(tiny_input), "--blend", "equal",
                       env=env, cwd=work, monkeypatch=monkeypatch) == 0
-    assert "--weights is deprecated" in capsys.readouterr().err
     assert len(fake.requests) == calls  # --no-fetch: no kaggle command; --ensemble-only: no training
     assert (run / "submission.csv").read_bytes() == before
 

@@ -21,7 +21,6 @@ from kaggle_digits.kaggle import client, fanout, limits, provenance, resume, sco
 from kaggle_digits.kaggle import gather as gathering
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
 from kaggle_digits.machine import git_commit
-from kaggle_digits.options import DeprecatedName
 
 log = logging.getLogger(__name__)
 
@@ -336,8 +335,7 @@ def gather_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH", help="local competition data (default: ./data)")
     p.add_argument("--no-fetch", action="store_true", help="use the outputs fetched already; call no kaggle command")
     p.add_argument("--poll", type=float, default=60, metavar="SECONDS", help="status poll interval (default 60)")
-    p.add_argument("--blend", "--weights", choices=blend_choices(), action=DeprecatedName,
-                   help="the blend that makes the submission (default: as pushed; --weights is its deprecated name)")
+    p.add_argument("--blend", choices=blend_choices(), help="the blend that makes the submission (default: as pushed)")
     p.add_argument("--submissions-dir", metavar="DIR", help="where submission.csv is copied (default: the fan-out "
                    "folder's parent)")
     _debug(p)

@@ -6,8 +6,7 @@ fold folders into one local run folder and runs the normal ensemble step on them
 nothing is trained, and the fold fingerprints must match except for the code version and the Keras
 backend).
 
-The fan-out folder's fanout.json (``rundir.FANOUT``) records which kernels were pushed; a folder made before
-it had that name has plan.json, still read for one release. Kaggle refuses a push beyond the account's
+The fan-out folder's fanout.json (``rundir.FANOUT``) records which kernels were pushed. Kaggle refuses a push beyond the account's
 concurrent GPU sessions ("Maximum batch GPU session count of N reached"): the parts pushed before stay
 recorded, the same push command (``unfinished`` finds the fan-out by its request) or ``--resume`` pushes only
 the rest, and waiting/gathering never polls a part that was never pushed.
@@ -131,10 +130,8 @@ def prepare(settings: dict, owner: str, *, slug: str = "kaggle-digits", n_kernel
 
 
 def load_fanout(fanout_dir: Path) -> tuple[dict, list[KernelJob]]:
-    """The fan-out record of ``fanout_dir`` and its kernels (plan.json in a folder from before the rename)."""
+    """The fan-out record of ``fanout_dir`` and its kernels."""
     path = Path(fanout_dir) / rundir.FANOUT
-    if not path.is_file() and (Path(fanout_dir) / rundir.OLD_FANOUT).is_file():
-        path = Path(fanout_dir) / rundir.OLD_FANOUT
     try:
         record = atomic.read_json(path)
     except FileNotFoundError:
@@ -160,8 +157,8 @@ def set_timeouts(fanout_dir: Path, jobs: list[KernelJob], seconds: int) -> None:
 
 
 def push_id(record: dict) -> str | None:
-    """Which push wrote ``record`` (fanout.json or a kernel's manifest); ``plan_id`` in files before the rename."""
-    return record.get("fanout_id", record.get("plan_id"))
+    """Which push wrote ``record`` (fanout.json or a kernel's manifest)."""
+    return record.get("fanout_id")
 
 
 # --------------------------------------------------------------------------- push, wait, fetch

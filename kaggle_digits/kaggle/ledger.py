@@ -74,10 +74,8 @@ def _commit(run_dir: Path, invocations: list[dict]) -> str:
     commits = [i.get("commit") for i in invocations if i.get("commit")]
     if commits:
         return commits[-1]
-    # a kernel's run (its manifest, its fan-out's record), a gathered run (its fan-out's record; plan.json before
-    # the rename)
-    fanouts = [folder / name for folder in (run_dir.parent, run_dir.parent.parent.parent)
-               for name in (rundir.FANOUT, rundir.OLD_FANOUT)]
+    # a kernel's run (its manifest, its fan-out's record), a gathered run (its fan-out's record)
+    fanouts = [folder / rundir.FANOUT for folder in (run_dir.parent, run_dir.parent.parent.parent)]
     for where in (run_dir.parent / rundir.KERNEL_MANIFEST, *fanouts):
         if (commit := _read(where).get("git_commit")):
             return commit

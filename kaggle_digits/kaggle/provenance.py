@@ -133,7 +133,7 @@ def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike 
             details.append(f"OOF accuracy {summary.ensemble.oof_accuracy:.4%}")
         except (OSError, ValueError):
             pass
-        for where in (run_dir.parent / name for name in (rundir.KERNEL_MANIFEST, rundir.FANOUT, rundir.OLD_FANOUT)):
+        for where in (run_dir.parent / name for name in (rundir.KERNEL_MANIFEST, rundir.FANOUT)):
             try:
                 manifest = json.loads(where.read_text(encoding="utf-8"))
                 break
