@@ -18,6 +18,7 @@ traceback); Ctrl-C keeps finished folds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import sys
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def run_config(args: argparse.Namespace, interactive: bool | None = None):
     cfg = from_args(args)
     interactive = sys.stdout.isatty() if interactive is None else interactive
     if cfg.verbose == 1 and getattr(args, "verbose", None) is None and not interactive:
-        cfg.verbose = 2
+        cfg = dataclasses.replace(cfg, verbose=2)
     return cfg
 
 

@@ -72,7 +72,7 @@ def parse_fold_list(text: str) -> tuple[int, ...]:
 FRACTION = Interval(0, 1, closed="left", what="a fraction in [0, 1)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class AugmentConfig:
     """Random affine jitter applied inside the training graph (inactive at inference)."""
 
@@ -86,8 +86,12 @@ class AugmentConfig:
     shift: float = setting(0.10, flag="--shift", metavar="F", help="max random shift as a fraction", interval=FRACTION)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
+    """A run's settings. Frozen: validated once at the boundary (flags, TOML, kernel settings, make_submission),
+    planned once (budget.planned_config returns a new one), and never changed after -- so every module reads the
+    same run."""
+
     # inputs
     data: str | None = setting(
         None, flag="--data", metavar="PATH", fingerprint=True, local=True, in_fold="data_sha256",
@@ -180,14 +184,13 @@ class RunConfig:
     preset: str | None = setting(None, flag="--preset", choices=PRESETS.keys(),
                                  help="start from a named configuration: quick = --minutes 15, full = --full; flags given here win")
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # TOML and JSON give lists and tables: the fields' own types, once
         if isinstance(self.augment, dict):
-            self.augment = AugmentConfig(**self.augment)
-        if isinstance(self.models, str):
-            self.models = parse_model_list(self.models)
-        self.models = tuple(self.models)
+            object.__setattr__(self, "augment", AugmentConfig(**self.augment))
+        models = parse_model_list(self.models) if isinstance(self.models, str) else self.models
+        object.__setattr__(self, "models", tuple(models))
         if self.only_folds is not None:
-            self.only_folds = tuple(self.only_folds)
+            object.__setattr__(self, "only_folds", tuple(self.only_folds))
 
     def validate(self) -> "RunConfig":
         """Every value checked before any work: its type and choices, then ranges, names and how settings fit

@@ -9,11 +9,15 @@ fold then never writes its done.json, so nothing reuses it, and ``train_until`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import keras
+import numpy as np
 
 from kaggle_digits import watchdog
 from kaggle_digits.clock import Deadline, DeadlineReached, limited
-from kaggle_digits.train import FoldResult, train_fold
+from kaggle_digits.train import FoldResult, FoldTask, train_fold
 
 
 class StopAtDeadline(keras.callbacks.Callback):
@@ -30,12 +34,27 @@ class StopAtDeadline(keras.callbacks.Callback):
     on_epoch_begin = on_train_batch_begin = on_test_batch_begin = _check
 
 
-def train_until(deadline: Deadline | None, *fold_args) -> FoldResult | None:
-    """``train_fold(*fold_args)``, stopped at ``deadline``: its result, or None when the deadline stopped it."""
-    if not limited(deadline):
+@dataclass(frozen=True)
+class FoldJob:
+    """One fold to train, as a worker process gets it (pickled): its task, its arrays, its folder, its deadline."""
+    deadline: Deadline | None
+    task: FoldTask
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    fold_dir: Path
+    verbose: int = 0
+
+
+def train_until(job: FoldJob) -> FoldResult | None:
+    """``train_fold`` of ``job``, stopped at its deadline: its result, or None when the deadline stopped it."""
+    fold_args = (job.task, job.x_train, job.y_train, job.x_val, job.y_val, job.x_test, job.fold_dir, job.verbose)
+    if not limited(job.deadline):
         return train_fold(*fold_args)
     try:
-        return train_fold(*fold_args, extra_callbacks=(StopAtDeadline(deadline),))
+        return train_fold(*fold_args, extra_callbacks=(StopAtDeadline(job.deadline),))
     except DeadlineReached:
         watchdog.rest()  # no fold trains now: a kernel's watchdog must not take the stop for a hang
         return None

@@ -20,18 +20,18 @@ from typing import Callable
 
 import numpy as np
 
-from kaggle_digits import budget, cutoff, probe, pseudo, rundir, runlock, submission, workers
+from kaggle_digits import budget, cutoff, foldtime, pseudo, rundir, runlock, submission, workers
+from kaggle_digits.cutoff import FoldJob
 from kaggle_digits.epochs import tracing_seconds
 from kaggle_digits.clock import Deadline, FoldGate, limited
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import Competition, cache_root, load_competition
+from kaggle_digits.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.devices import describe as describe_devices
 from kaggle_digits.devices import gpu_devices
 from kaggle_digits.folds import training_folds
 from kaggle_digits.machine import describe_machine, git_commit
-from kaggle_digits.planner import ModelCost, Progress, fold_seconds
-from kaggle_digits.replan import Replanner
+from kaggle_digits.planner import Progress
 from kaggle_digits.precision import POLICIES
 from kaggle_digits.summary import RunSummary, log_summary, read_summary, summarise
 from kaggle_digits.tasks import fold_task, start_line
@@ -39,7 +39,6 @@ from kaggle_digits.train import FoldResult, FoldTask, load_fold
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
-SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
 
 
 @dataclass
@@ -75,6 +74,22 @@ class _Hooks:
     training_end: float | None = None
 
 
+@dataclass(frozen=True)
+class _RunContext:
+    """One run as it trains: its settings as planned (a new config, never changed after), the data, the run folder,
+    the rows it trains on and their folds, the resolved precision, and make_submission's extras."""
+    cfg: RunConfig
+    data: Competition
+    run_dir: Path
+    rows: np.ndarray
+    fold_of: np.ndarray
+    x: np.ndarray             # the training images of ``rows``
+    y: np.ndarray
+    precision: str
+    load_seconds: float
+    hooks: _Hooks
+
+
 def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
                     on_fold_done: Callable[[FoldsDone], None] | None = None, reuse_ignore: tuple[str, ...] = (),
                     partial_ensemble: bool = False) -> RunResult:
@@ -107,12 +122,14 @@ def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
     training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
     capped = _cap_budget(cfg, data, deadline)
     hooks.training_end = budget.training_end(capped, data)
-    cfg = budget.apply_budget(capped, data, n_rows, precision.name, deadline).validate()
-    rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
-    run_dir = rundir.open_run(cfg, data)
+    # planned once: the run reads this config (the plan's folds, models, epochs, seconds) and nothing changes it
+    planned = budget.apply_budget(capped, data, n_rows, precision.name, deadline)
+    rows, fold_of = training_folds(data.y_train, planned.folds, planned.seed, planned.max_train_rows)
+    run_dir = rundir.open_run(planned, data)
     log.info(f"run folder: {run_dir}")
     with runlock.lock(run_dir):  # a second process on this folder is refused, naming this one
-        return _run(cfg, data, run_dir, rows, fold_of, precision.name, load_seconds, hooks)
+        return _run(_RunContext(planned, data, run_dir, rows, fold_of, data.x_train[rows], data.y_train[rows],
+                                precision.name, load_seconds, hooks))
 
 
 def _cap_budget(cfg: RunConfig, data: Competition, deadline: Deadline) -> RunConfig:
@@ -128,10 +145,10 @@ def _cap_budget(cfg: RunConfig, data: Competition, deadline: Deadline) -> RunCon
     return dataclasses.replace(cfg, minutes=max(allowed, 0.1))
 
 
-def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fold_of: np.ndarray, precision: str,
-         load_seconds: float, hooks: _Hooks) -> RunResult:
+def _run(ctx: _RunContext) -> RunResult:
     """Train what the run folder lacks, then the ensemble, the submission and the report."""
-    x, y = data.x_train[rows], data.y_train[rows]
+    cfg, data, run_dir, rows, fold_of, y = ctx.cfg, ctx.data, ctx.run_dir, ctx.rows, ctx.fold_of, ctx.y
+    precision, load_seconds, hooks = ctx.precision, ctx.load_seconds, ctx.hooks
     _check_free_space(run_dir, cfg, data)
     rundir.record_inputs(run_dir, cfg, data, rows, fold_of)
 
@@ -139,14 +156,13 @@ def _run(cfg: RunConfig, data: Competition, run_dir: Path, rows: np.ndarray, fol
     # --holdout: fold 0 alone, as it would train in the k-fold run (which reuses it)
     tasks = {(name, fold): fold_task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)))
              for name in cfg.models for fold in ((0,) if cfg.holdout else range(cfg.folds))}
-    results = _train_folds(cfg, data, tasks, x, y, fold_of, run_dir, hooks=hooks)
+    results = _train_folds(ctx, tasks)
     if cfg.pseudo_label is not None and not any(r is None for folds in results.values() for r in folds):
         rows_by_fold = pseudo.pseudo_rows(results, cfg.folds, cfg.pseudo_label)
         log.info(pseudo.describe(rows_by_fold, cfg.pseudo_label, data.n_test))
         round2 = {key: pseudo.second_round(task, *rows_by_fold[task.fold], cfg.pseudo_label)
                   for key, task in tasks.items()}
-        results |= _train_folds(cfg, data, round2, x, y, fold_of, run_dir, pseudo_rows=rows_by_fold, hooks=hooks,
-                                prior=results)
+        results |= _train_folds(ctx, round2, pseudo_rows=rows_by_fold, prior=results)
     missing = [rundir.fold_name(t.member, t.fold) for t in tasks.values() if results[t.member][t.fold] is None]
     if missing and hooks.cut:
         log.info(f"stopped at the deadline: {', '.join(hooks.cut)} not trained; the folds finished are in {run_dir}")
@@ -242,36 +258,14 @@ def _refuse_existing_out(cfg: RunConfig) -> None:
         raise OutputError(f"--out {cfg.out}: the folder {Path(cfg.out).resolve().parent} does not exist")
 
 
-def _planned_seconds(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int,
-                     extra_rows: dict[str, int] | None = None) -> tuple[dict[str, float], set[str]]:
-    """Estimated seconds of each fold from its model's measured speed here (the probe cache), for the ETA; and
-    the folds whose model was measured (the others' figures are only ratios, no time to hold a deadline to).
-
-    A model never measured on this machine counts as fast as the slowest one measured (or, with none, each
-    fold weighs its epochs x rows): the ETA rescales by the pace of the folds done, so only ratios matter.
-    """
-    costs = {t.model: probe.cached_cost(t.model, t.augment, t.precision, cache_root(), n_workers) for t in tasks}
-    extra = {t.member: 0 for t in tasks} | (extra_rows or {})
-    known = [c.train_images_per_second for c in costs.values() if c is not None]
-    guess = ModelCost("?", min(known), min(known) * 3) if known else ModelCost("?", 1.0, 1e9, 0.0)
-    planned = {}
-    for task in tasks:
-        n_train, n_held = int(np.sum(fold_of != task.fold)), int(np.sum(fold_of == task.fold))
-        planned[rundir.fold_name(task.member, task.fold)] = fold_seconds(
-            costs[task.model] or guess, task.recipe.epochs, n_train + extra[task.member], n_held + n_test,
-            task.augment.enabled)
-    return planned, {rundir.fold_name(t.member, t.fold) for t in tasks if costs[t.model] is not None}
-
-
-def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, run_dir: Path,
-                 pseudo_rows: dict | None = None, hooks: _Hooks | None = None,
+def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
                  prior: dict | None = None) -> dict[str, list[FoldResult | None]]:
     """Every (member, fold) result: reused from the run folder, or trained -- several at once with --workers.
 
     ``pseudo_rows``: fold -> (test row ids, their pseudo-labels) added to that fold's training rows (pseudo.py).
-    ``hooks``: the run's deadline (a fold starts only if clock.FoldGate lets it; one running when it comes is
+    ``ctx.hooks``: the run's deadline (a fold starts only if clock.FoldGate lets it; one running when it comes is
     stopped: cutoff.py) and ``on_fold_done``, given ``prior`` (an earlier round's results) and these."""
-    hooks = hooks or _Hooks()
+    cfg, data, run_dir, x, y, fold_of, hooks = ctx.cfg, ctx.data, ctx.run_dir, ctx.x, ctx.y, ctx.fold_of, ctx.hooks
     results: dict[str, list[FoldResult | None]] = {t.member: [None] * cfg.folds for t in tasks.values()}
     to_train = []
     for (name, fold), task in tasks.items():
@@ -288,10 +282,11 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
     n_workers = workers.resolve_workers(cfg.workers, len(to_train), len(y) * (cfg.folds - 1) // cfg.folds,
                                         bool(gpu_devices()))
     extra = {t.member: len(pseudo_rows[t.fold][0]) for t in to_train if pseudo_rows}
-    planned, measured = _planned_seconds(to_train, fold_of, data.n_test, n_workers, extra)
+    planned, measured = foldtime.planned_seconds(to_train, fold_of, data.n_test, n_workers, extra)
     progress = Progress(planned, clock=time.perf_counter, workers=n_workers)
     gate = FoldGate(hooks.deadline, {label: planned[label] for label in measured})
-    replanner = _replanner(hooks, to_train, planned, measured, n_workers) if not pseudo_rows else None
+    replanner = (foldtime.replanner(hooks.training_end, hooks.deadline, to_train, planned, measured, n_workers)
+                 if not pseudo_rows else None)
     # longest first: with several workers the last folds to finish are short ones, so none waits long
     to_train.sort(key=lambda t: -planned[rundir.fold_name(t.member, t.fold)])
     labels = [rundir.fold_name(t.member, t.fold) for t in to_train]
@@ -305,8 +300,8 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
         if pseudo_rows:  # a second round: the test images this fold's own first-round models labelled confidently
             test_rows, pseudo_labels = pseudo_rows[task.fold]
             x_fit, y_fit = np.concatenate([x_fit, data.x_test[test_rows]]), np.concatenate([y_fit, pseudo_labels])
-        jobs.append((hooks.deadline, task, x_fit, y_fit, x[held], y[held], data.x_test,
-                     rundir.fold_dir(run_dir, task.member, task.fold), cfg.verbose if n_workers == 1 else 0))
+        jobs.append((FoldJob(hooks.deadline, task, x_fit, y_fit, x[held], y[held], data.x_test,
+                             rundir.fold_dir(run_dir, task.member, task.fold), cfg.verbose if n_workers == 1 else 0),))
 
     def admit(i: int) -> bool:  # asked just before fold i would start
         task = to_train[i]
@@ -316,7 +311,7 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
             return False
         if replanner is not None:  # the seconds the budget has left for it, from the folds done so far
             task = to_train[i] = dataclasses.replace(task, given_seconds=round(replanner.seconds_for(labels[i]), 1))
-            jobs[i] = (jobs[i][0], task, *jobs[i][2:])
+            jobs[i] = (dataclasses.replace(jobs[i][0], task=task),)
         if n_workers == 1:
             log.info(start_line(cfg, task, int(np.sum(fold_of != task.fold))))
         gate.started(labels[i])
@@ -332,7 +327,7 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
         if replanner is not None:
             replanner.done(labels[i], hooks.deadline.elapsed() - replanner.started_at[labels[i]],
                            result.metrics["fit_seconds"] - tracing_seconds(result.history.get("epoch_seconds", [])))
-        _record_speed(task, result, n_workers)
+        foldtime.record_speed(task, result, n_workers)
         m, label = result.metrics, labels[i]
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
                  f"{m['epochs']} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
@@ -341,18 +336,6 @@ def _train_folds(cfg: RunConfig, data: Competition, tasks: dict, x, y, fold_of, 
         if hooks.on_fold_done is not None:
             hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, task.precision))
     return results
-
-
-def _replanner(hooks: _Hooks, to_train: list[FoldTask], planned: dict[str, float], measured: set[str],
-               n_workers: int) -> Replanner | None:
-    """The re-planner of a --minutes run's folds (replan.py): when every fold to train is fitted to seconds and its
-    model's speed was measured here (else its planned seconds are only ratios)."""
-    labels = {rundir.fold_name(t.member, t.fold): t for t in to_train}
-    if hooks.training_end is None or not labels or any(
-            not t.recipe.seconds or label not in measured for label, t in labels.items()):
-        return None
-    return Replanner(hooks.training_end, {label: planned[label] for label in labels},
-                     {label: t.recipe.seconds for label, t in labels.items()}, hooks.deadline.elapsed, n_workers)
 
 
 def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path, hooks: _Hooks) -> FoldResult | None:
@@ -369,13 +352,6 @@ def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path, hooks: _Hooks) -> Fold
                         f"nothing; the fold must come from a run with the same data, models, folds, seed and "
                         f"recipe)")
     return result
-
-
-def _record_speed(task: FoldTask, result: FoldResult, n_workers: int) -> None:
-    """Long enough epochs: the next plan on this machine uses the speed this fold sustained."""
-    if result.metrics["epochs"] > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS and not task.pseudo:
-        probe.record_sustained(task.model, task.augment, task.precision, result.metrics["images_per_second"],
-                               cache_root(), n_workers)
 
 
 def _check_free_space(run_dir: Path, cfg: RunConfig, data: Competition) -> None:

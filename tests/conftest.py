@@ -131,7 +131,8 @@ def fake_training(monkeypatch):
 
     clock, tasks = FakeClock(), []
 
-    def train(deadline, task, x_fit, y_fit, x_val, y_val, x_test, fold_dir, verbose):
+    def train(job):
+        task, y_fit, y_val, x_test, fold_dir = job.task, job.y_train, job.y_val, job.x_test, job.fold_dir
         seconds = task.given_seconds or task.recipe.seconds or 1.0
         took = seconds * (0.5 if not tasks else 1.0)
         tasks.append(task)

@@ -31,6 +31,7 @@ import tomli_w
 from fake_kaggle import FakeKaggle, basic_auth
 from kaggle_digits import atomic, cli, rundir, submission
 from kaggle_digits.kaggle import bundle, client, commands, fanout, limits
+from kaggle_digits.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "kaggle_digits" / "sample"
@@ -572,25 +573,22 @@ def test_wait_skips_outputs_of_an_earlier_kernel_version(tmp_path, monkeypatch, 
     assert fetched == [job.id] and any("earlier version" in m for m in caplog.messages)
 
 
-def test_gather_takes_blend_and_its_deprecated_name_weights(capsys):
+def test_gather_takes_blend_only(capsys):
+    """--weights, --blend's name before 0.1.0, was read for that release only (CHANGELOG)."""
     parser = argparse.ArgumentParser()
     commands.gather_arguments(parser)
     assert parser.parse_args(["kernels-1", "--blend", "equal"]).blend == "equal"
-    assert capsys.readouterr().err == ""
-    assert parser.parse_args(["kernels-1", "--weights", "oof"]).blend == "oof"
-    assert capsys.readouterr().err.strip() == ("note: --weights is deprecated and will be removed in the next "
-                                                "release; use --blend")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["kernels-1", "--weights", "oof"])
+    assert "--weights" in capsys.readouterr().err
 
 
-def test_an_old_fanout_folder_is_still_read(tmp_path):
-    """plan.json (the fan-out record's name before the rename, its id under plan_id) is found and matched."""
+def test_a_fanout_folder_is_read_from_its_record(tmp_path):
+    """fanout.json (its name before 0.1.0, plan.json, is no longer read): found, matched, written back."""
     fanout_dir = fanout.prepare({"models": ["cnn"], "folds": 2, "seed": 1}, USER, root=tmp_path)
-    record = atomic.read_json(fanout_dir / rundir.FANOUT)
-    (fanout_dir / rundir.FANOUT).unlink()
-    atomic.write_json(fanout_dir / rundir.OLD_FANOUT,
-                      {("plan_id" if key == "fanout_id" else key): value for key, value in record.items()})
-    old, (job,) = fanout.load_fanout(fanout_dir)
-    assert fanout.push_id(old) == record["fanout_id"] and job.models == ["cnn"]
+    record, (job,) = fanout.load_fanout(fanout_dir)
+    assert fanout.push_id(record) == record["fanout_id"] and job.models == ["cnn"]
     assert fanout.unfinished(tmp_path, record["request"]) == fanout_dir  # the same push command resumes it
-    fanout.save_fanout(fanout_dir, old, [job])  # written back under the new name, which then wins
-    assert fanout.load_fanout(fanout_dir)[0] == old and (fanout_dir / rundir.FANOUT).is_file()
+    (fanout_dir / rundir.FANOUT).rename(fanout_dir / "plan.json")
+    with pytest.raises(DataError, match="no fanout.json"):
+        fanout.load_fanout(fanout_dir)

@@ -108,9 +108,10 @@ def test_a_fold_running_at_the_deadline_is_stopped_and_not_saved(tmp_path):
                     rows_sha256="r", validate_each_epoch=False)
     ticks = iter(range(10_000))
     deadline = Deadline(10, start=0, clock=lambda: next(ticks))  # one second per look: it comes mid-epoch
-    assert cutoff.train_until(deadline, task, x[:48], y[:48], x[48:], y[48:], x[:8], tmp_path, 0) is None
+    assert cutoff.train_until(cutoff.FoldJob(deadline, task, x[:48], y[:48], x[48:], y[48:], x[:8], tmp_path)) is None
     assert not (tmp_path / rundir.DONE).exists()  # never reused as if finished
-    assert cutoff.train_until(None, task, x[:48], y[:48], x[48:], y[48:], x[:8], tmp_path / "b", 0) is not None
+    assert cutoff.train_until(cutoff.FoldJob(None, task, x[:48], y[:48], x[48:], y[48:], x[:8], tmp_path / "b")) \
+        is not None
 
 
 # =========================================================================== partial ensembles

@@ -149,7 +149,7 @@ def test_the_run_fingerprint_follows_the_metadata(name, value, counts):
 def test_a_new_setting_is_one_line(tmp_path):
     """Declared once, a setting RunConfig does not have yet reaches the flags, TOML (type-checked), the
     kernels and both fingerprints."""
-    @dataclasses.dataclass
+    @dataclasses.dataclass(frozen=True)
     class Extended(RunConfig):
         label_noise: float = setting(0.0, flag="--label-noise", fingerprint=True, help="fraction of labels to flip")
 

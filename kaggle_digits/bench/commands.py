@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from kaggle_digits import options
@@ -46,7 +47,7 @@ def baseline(args: argparse.Namespace) -> int:
         print(table.to_string(index=False))
         return 0
     if args.submissions_dir is None:
-        cfg.submissions_dir = str(Path(args.out_dir) / "runs")
+        cfg = dataclasses.replace(cfg, submissions_dir=str(Path(args.out_dir) / "runs"))
     run(cfg, Path(args.out_dir), baseline_epochs=args.baseline_epochs)
     return 0
 
