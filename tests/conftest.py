@@ -140,10 +140,11 @@ def fake_training(monkeypatch):
         right = np.random.default_rng(task.fold_seed).random(len(y_val)) < 0.9
         oof = np.eye(10, dtype=np.float32)[np.where(right, y_val, (y_val + 1) % 10)]
         test = np.full((len(x_test), 10), 0.1, dtype=np.float32)
-        history = {"loss": [1.0, 0.5, 0.3], "epoch_seconds": [took / 3] * 3}
-        metrics = {"val_accuracy": float(right.mean()), "n_train": len(y_fit), "n_val": len(y_val), "epochs": 3,
-                   "params": 1, "fit_seconds": took, "predict_seconds": 1.0, "seconds_per_epoch": took / 3,
-                   "images_per_second": 3 * len(y_fit) / took, "view": "image", "backend": "fake"}
+        epochs = task.recipe.epochs  # as planned (a real fold fitted to seconds may train more or fewer)
+        history = {"loss": [1.0 / (e + 1) for e in range(epochs)], "epoch_seconds": [took / epochs] * epochs}
+        metrics = {"val_accuracy": float(right.mean()), "n_train": len(y_fit), "n_val": len(y_val), "epochs": epochs,
+                   "params": 1, "fit_seconds": took, "predict_seconds": 1.0, "seconds_per_epoch": took / epochs,
+                   "images_per_second": epochs * len(y_fit) / took, "view": "image", "backend": "fake"}
         fingerprint = task.fingerprint()
         atomic.write_json(fold_dir / rundir.FINGERPRINT, fingerprint)
         atomic.write_json(fold_dir / rundir.HISTORY, history)

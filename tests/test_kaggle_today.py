@@ -241,8 +241,8 @@ def test_a_submission_kaggle_cannot_score_prints_its_error(fake, work, tmp_path,
 
 # =========================================================================== the ledger
 @needs_kaggle
-@pytest.mark.slow
-def test_runs_table_after_two_runs_and_a_submission(fake, work, tmp_path, monkeypatch, capsys):
+def test_runs_table_after_two_runs_and_a_submission(fake, work, tmp_path, monkeypatch, capsys, fake_training):
+    """Two runs (their folds by conftest's fake_training: the ledger reads records, not models), one submitted."""
     data = write_competition(tmp_path / "data", 300, 28_000)
     monkeypatch.chdir(work)
     quick = ["--data", str(data), "--models", "cnn_fast", "--epochs", "1", "--max-train-rows", "200",
