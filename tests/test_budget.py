@@ -50,16 +50,19 @@ def test_a_plan_becomes_the_runs_settings():
 
 
 @pytest.mark.slow
-def test_a_planned_run_records_its_plan(tmp_path, monkeypatch, cpu_only):
+def test_a_planned_run_records_its_plan(tmp_path, monkeypatch, cpu_only, fake_training):
+    """Made-up speeds so slow that the plan is the smallest run there is: a holdout (fold 0 of 5)."""
     slow = {m: ModelCost(m, 40.0, 400.0, 1.0) for m in ("cnn", "cnn_gru", "cnn_fast")}  # made-up speeds
     monkeypatch.setattr(probe, "measure_costs", lambda models, *a, **k: {m: slow[m] for m in models})
     monkeypatch.chdir(tmp_path)
     result = make_submission(RunConfig(data=None, max_train_rows=200, minutes=0.5, verbose=0, report=False,
                                        submissions_dir=str(tmp_path / "subs")))
     config = tomllib.loads((result.run_dir / "config.toml").read_text())
-    assert config["folds"] == 2 and sum(config["model_epochs"].values()) >= 1 and "minutes" not in config
+    assert config["folds"] == 5 and config["holdout"] and sum(config["model_epochs"].values()) >= 1
+    assert "minutes" not in config and [t.fold for t in fake_training[1]] == [0]
     summary = json.loads((result.run_dir / "ensemble.json").read_text())
-    assert summary["plan"]["folds"] == 2 and summary["plan"]["epochs"] == config["model_epochs"]
+    assert summary["plan"]["folds"] == 5 and summary["plan"]["holdout"] and summary["holdout"]
+    assert summary["plan"]["epochs"] == config["model_epochs"]
     # each planned model's folds train for the seconds the plan gave them, recorded beside its epochs
     assert set(config["model_seconds"]) == set(config["model_epochs"]) and min(config["model_seconds"].values()) > 0
     assert summary["plan"]["fold_seconds"] == config["model_seconds"]
