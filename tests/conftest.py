@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINED_RUNS & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+            # with pytest-xdist (-n 2 --dist loadgroup) the readers of a shared run share a worker: trained once
+            item.add_marker(pytest.mark.xdist_group("trained-runs"))
 
 
 @pytest.fixture(autouse=True)
