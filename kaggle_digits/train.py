@@ -213,9 +213,15 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         "view": spec.view, "backend": keras.backend.backend(),
     }
     hist = {k: [float(v) for v in values] for k, values in history.history.items()}
-    atomic.write_json(fold_dir / rundir.HISTORY, hist)
-    atomic.save_npy(fold_dir / rundir.FOLD_OOF, oof)
-    atomic.save_npy(fold_dir / rundir.FOLD_TEST, test)
-    atomic.save_keras_model(fold_dir / rundir.MODEL, model)
-    atomic.write_json(fold_dir / rundir.DONE, {"fingerprint": fingerprint_hash(fingerprint), "metrics": metrics})
+    save_fold(fold_dir, fingerprint, FoldResult(task.model, task.fold, oof, test, hist, metrics), model)
     return FoldResult(task.model, task.fold, oof, test, hist, metrics)
+
+
+def save_fold(fold_dir: Path, fingerprint: dict, result: FoldResult, model: keras.Model | None = None) -> None:
+    """A finished fold's files (what ``load_fold`` reads back), done.json last: it certifies the others."""
+    atomic.write_json(fold_dir / rundir.HISTORY, result.history)
+    atomic.save_npy(fold_dir / rundir.FOLD_OOF, result.oof)
+    atomic.save_npy(fold_dir / rundir.FOLD_TEST, result.test)
+    if model is not None:
+        atomic.save_keras_model(fold_dir / rundir.MODEL, model)
+    atomic.write_json(fold_dir / rundir.DONE, {"fingerprint": fingerprint_hash(fingerprint), "metrics": result.metrics})

@@ -120,8 +120,8 @@ class FakeClock:
 
 @pytest.fixture
 def fake_training(monkeypatch):
-    """Folds 'trained' without Keras: each writes its fold folder as train.train_fold does (fingerprint, done.json,
-    OOF and test probabilities, history; no model file), right on 90% of its held-out rows, so the pipeline's
+    """Folds 'trained' without Keras: each writes its fold folder with train.save_fold, as train_fold does
+    (fingerprint, done.json, OOF and test probabilities, history; no model file), right on 90% of its held-out rows, so the pipeline's
     orchestration (plans, resume, reuse, --out, re-planning) is tested in seconds. Returns (clock, tasks): the
     tasks in the order they trained; ``clock`` advances by each fold's seconds (its given, else its recipe's
     seconds, else 1 s; the first fold only half of them, as a fold stopped early at its epoch cap) plus 2 s.
@@ -129,7 +129,7 @@ def fake_training(monkeypatch):
     import numpy as np
 
     from kaggle_digits import atomic, cutoff, rundir
-    from kaggle_digits.train import FoldResult, fingerprint_hash
+    from kaggle_digits.train import FoldResult, save_fold
 
     clock, tasks = FakeClock(), []
 
@@ -149,11 +149,9 @@ def fake_training(monkeypatch):
                    "images_per_second": epochs * len(y_fit) / took, "view": "image", "backend": "fake"}
         fingerprint = task.fingerprint()
         atomic.write_json(fold_dir / rundir.FINGERPRINT, fingerprint)
-        atomic.write_json(fold_dir / rundir.HISTORY, history)
-        atomic.save_npy(fold_dir / rundir.FOLD_OOF, oof)
-        atomic.save_npy(fold_dir / rundir.FOLD_TEST, test)
-        atomic.write_json(fold_dir / rundir.DONE, {"fingerprint": fingerprint_hash(fingerprint), "metrics": metrics})
-        return FoldResult(task.model, task.fold, oof, test, history, metrics)
+        result = FoldResult(task.model, task.fold, oof, test, history, metrics)
+        save_fold(fold_dir, fingerprint, result)  # as train_fold saves it, without a model file
+        return result
 
     monkeypatch.setattr(cutoff, "train_until", train)
     return clock, tasks
