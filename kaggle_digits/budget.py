@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import logging
 from pathlib import Path
 
 from kaggle_digits import atomic, probe, workers
-from kaggle_digits.clock import Deadline
-from kaggle_digits import precision as precision_mod
+from kaggle_digits.clock import Deadline, limited
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, cache_root
 from kaggle_digits.devices import gpu_devices
@@ -38,12 +38,32 @@ REPLAN_SPEED_CHANGE = 0.25
 SAMPLE_DEFAULT_MINUTES = 2.0
 
 
-def resolve_precision(cfg: RunConfig) -> precision_mod.Precision:
-    """The precision to train with, applied as the global Keras policy and logged."""
-    chosen = precision_mod.resolve(cfg.precision)
-    precision_mod.apply(chosen)
-    log.info(chosen.describe())
-    return chosen
+@dataclass(frozen=True)
+class Budgeted:
+    """What a run's budget decided: the settings it trains with (planned, or as given), and the run clock's reading
+    by which its folds should be done (None without a budget)."""
+    config: RunConfig
+    training_end: float | None
+
+
+def plan_run(cfg: RunConfig, data: Competition, n_rows: int, precision: str, clock: Deadline) -> Budgeted:
+    """The run's budget in one call: the --minutes budget (or the CPU default) capped by ``clock``'s limit, the plan
+    that fills it (``apply_budget``), and when its folds should be done (``training_end``)."""
+    capped = _cap_budget(cfg, data, clock)
+    return Budgeted(apply_budget(capped, data, n_rows, precision, clock), training_end(capped, data))
+
+
+def _cap_budget(cfg: RunConfig, data: Competition, clock: Deadline) -> RunConfig:
+    """``cfg`` with its --minutes budget (or the CPU default) ending before ``clock``'s limit, so the plan fits in it."""
+    minutes = default_minutes(cfg, data)
+    if minutes is None or not limited(clock):
+        return cfg
+    # the budget and the deadline count from the same start (the run's clock): what has passed, plus what is left
+    allowed = (clock.elapsed() + clock.remaining()) / 60
+    if allowed >= minutes:
+        return cfg
+    log.info(f"budget: {minutes:g} min capped to {allowed:.1f} min by the deadline ({clock.describe()})")
+    return dataclasses.replace(cfg, minutes=max(allowed, 0.1))
 
 
 def default_minutes(cfg: RunConfig, data: Competition) -> float | None:

@@ -23,7 +23,7 @@ import numpy as np
 from kaggle_digits import budget, cutoff, foldtime, pseudo, rundir, runlock, submission, workers
 from kaggle_digits.cutoff import FoldJob
 from kaggle_digits.epochs import tracing_seconds
-from kaggle_digits.clock import Deadline, FoldGate, limited
+from kaggle_digits.clock import Deadline, FoldGate
 from kaggle_digits.config import RunConfig
 from kaggle_digits.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
@@ -33,6 +33,7 @@ from kaggle_digits.folds import training_folds
 from kaggle_digits.machine import describe_machine, git_commit
 from kaggle_digits.planner import Progress
 from kaggle_digits.precision import POLICIES
+from kaggle_digits.precision import use as use_precision
 from kaggle_digits.summary import RunSummary, log_summary, read_summary, summarise
 from kaggle_digits.tasks import fold_task, start_line
 from kaggle_digits.train import FoldResult, FoldTask, load_fold
@@ -116,33 +117,20 @@ def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
                  "the bundled 4,000-row sample. The result is a demo, NOT a valid Kaggle submission. Get the real data "
                  "with `kaggle competitions download -c digit-recognizer -p data/`.")
 
-    precision = budget.resolve_precision(cfg)
+    precision = use_precision(cfg.precision)
     n_rows = min(cfg.max_train_rows or len(data.y_train), len(data.y_train))
     # what the data allows (--max-train-rows 5, 5 folds of a 20-row subset) is refused now, not after the probe
     training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)
-    capped = _cap_budget(cfg, data, deadline)
-    hooks.training_end = budget.training_end(capped, data)
-    # planned once: the run reads this config (the plan's folds, models, epochs, seconds) and nothing changes it
-    planned = budget.apply_budget(capped, data, n_rows, precision.name, deadline)
+    # planned once (one call: budget, plan, when the folds should be done); the run reads this config and
+    # nothing changes it
+    budgeted = budget.plan_run(cfg, data, n_rows, precision.name, deadline)
+    planned, hooks.training_end = budgeted.config, budgeted.training_end
     rows, fold_of = training_folds(data.y_train, planned.folds, planned.seed, planned.max_train_rows)
     run_dir = rundir.open_run(planned, data)
     log.info(f"run folder: {run_dir}")
     with runlock.lock(run_dir):  # a second process on this folder is refused, naming this one
         return _run(_RunContext(planned, data, run_dir, rows, fold_of, data.x_train[rows], data.y_train[rows],
                                 precision.name, load_seconds, hooks))
-
-
-def _cap_budget(cfg: RunConfig, data: Competition, deadline: Deadline) -> RunConfig:
-    """``cfg`` with its --minutes budget (or the CPU default) ending before ``deadline``, so the plan fits in it."""
-    minutes = budget.default_minutes(cfg, data)
-    if minutes is None or not limited(deadline):
-        return cfg
-    # the budget and the deadline count from the same start (the run's clock): what has passed, plus what is left
-    allowed = (deadline.elapsed() + deadline.remaining()) / 60
-    if allowed >= minutes:
-        return cfg
-    log.info(f"budget: {minutes:g} min capped to {allowed:.1f} min by the deadline ({deadline.describe()})")
-    return dataclasses.replace(cfg, minutes=max(allowed, 0.1))
 
 
 def _run(ctx: _RunContext) -> RunResult:

@@ -13,6 +13,7 @@ the loss and the ensemble stay in full precision whatever the policy.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import keras
@@ -36,6 +37,14 @@ class Precision:
 
     def describe(self) -> str:
         return f"precision {self.name} ({self.policy}; {self.reason})"
+
+
+def use(requested: str = "auto") -> Precision:
+    """The precision to train with (``resolve``), applied as the global Keras policy and logged."""
+    chosen = resolve(requested)
+    apply(chosen)
+    logging.getLogger(__name__).info(chosen.describe())
+    return chosen
 
 
 def resolve(requested: str = "auto") -> Precision:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from kaggle_digits import atomic, portable, rundir
 from kaggle_digits import models as registry
+from kaggle_digits.precision import use as use_precision
 from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.machine import describe_machine
 from kaggle_digits.summary import read_summary
@@ -73,7 +74,7 @@ def warm_probe() -> None:
 
     log.info("timing the models' training steps once (cached per machine) ...")
     cfg = RunConfig()
-    precision = budget.resolve_precision(cfg).name
+    precision = use_precision(cfg.precision).name
     budget.measure_costs(cfg, precision, budget.planned_workers(cfg, FULL_TRAIN_ROWS))
     budget.measure_costs(cfg, precision, 1, models=(registry.fallback_model(),))  # a holdout's: one process
 
