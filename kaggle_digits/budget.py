@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from kaggle_digits import atomic, probe, workers
@@ -84,13 +84,13 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
         return cfg
     models = cfg.models
     key = _plan_key(cfg, minutes, data, n_rows, precision)
-    candidates = candidate_model_sets(models)
-    n_workers = planned_workers(cfg, n_rows)
     if not cfg.fresh and (plan := _read_plan(key)) is not None:  # the same command plans the same run here
         if (changed := _speed_change(plan, cfg, precision, plan.workers)) is None:
             log.info(f"plan: {plan.describe()} (as this command planned it before here; --fresh plans again)")
             return planned_config(cfg, plan)
         log.info(f"planning again: {changed} since this command's plan was made here ({plan.shape()})")
+    candidates = candidate_model_sets(models)
+    n_workers = planned_workers(cfg, n_rows)
     recipe_epochs = {m: get_spec(m).recipe.epochs for s in candidates for m in s}
     finish = finish_seconds(cfg)
     costs = measure_costs(cfg, precision, n_workers, models=_cheap_models(candidates))

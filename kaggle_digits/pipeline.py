@@ -313,8 +313,8 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
             continue
         gate.finished(labels[i])
         if replanner is not None:
-            replanner.done(labels[i], hooks.deadline.elapsed() - replanner.started_at[labels[i]],
-                           result.metrics["fit_seconds"] - tracing_seconds(result.history.get("epoch_seconds", [])))
+            replanner.done(labels[i], result.metrics["fit_seconds"]
+                           - tracing_seconds(result.history.get("epoch_seconds", [])))
         foldtime.record_speed(task, result, n_workers)
         m, label = result.metrics, labels[i]
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "

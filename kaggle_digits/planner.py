@@ -28,7 +28,7 @@ The rule (the measurements behind it are in benchmarks/planner/README.md):
   quarter more epochs in the same time than two folds side by side. At 1 minute two folds of 1 epoch (a 2-core
   EPYC) and of 3 and 4 planned epochs that trained 2 and 3 (a 2-core Xeon with AMX) scored 98.11%, 98.71% and
   98.91% OOF, below the plain notebook's 98.26% and 99.02%; the holdout (3 epochs) 99.17%
-  (benchmarks/budgets/README.md). Two folds are planned from 6 epochs, as three.
+  (docs/results.md, benchmarks/budgets/). Two folds are planned from 6 epochs, as three.
 
 The per-model facts above live on each model's registry entry (``models.ModelSpec``; the planner reads them
 through ``models.error_curves()``, ``stand_ins()`` and ``fallback_model()``), so a new model with its curve is a

@@ -52,21 +52,26 @@ class Replanner:
                              self.workers)
 
         # the largest share of the plan's seconds whose schedule ends by ``end`` (bisection: makespan grows with it)
-        low, high = MIN_SHARE, MAX_SHARE
-        if makespan(high) <= self.end - now:
-            low = high
-        for _ in range(40 if makespan(low) <= self.end - now else 0):
-            mid = (low + high) / 2
-            low, high = (mid, high) if makespan(mid) <= self.end - now else (low, mid)
-        seconds = self.fit[label] * low
+        left = self.end - now
+        if makespan(MAX_SHARE) <= left:
+            share = MAX_SHARE
+        elif makespan(MIN_SHARE) > left:
+            share = MIN_SHARE
+        else:
+            share, high = MIN_SHARE, MAX_SHARE
+            for _ in range(40):
+                mid = (share + high) / 2
+                share, high = (mid, high) if makespan(mid) <= left else (share, mid)
+        seconds = self.fit[label] * share
         self.given[label], self.started_at[label] = seconds, now
         return seconds
 
-    def done(self, label: str, wall_seconds: float, fit_seconds: float) -> None:
-        """``label`` finished after ``wall_seconds`` (start to end), ``fit_seconds`` of them training."""
+    def done(self, label: str, training_seconds: float) -> None:
+        """``label`` finished now, ``training_seconds`` of its time since it started spent training."""
         self.finished.add(label)
+        wall = self.clock() - self.started_at[label]
         if self._fixed(label) > 0:
-            self.fixed_ratios.append(max(0.0, wall_seconds - fit_seconds) / self._fixed(label))
+            self.fixed_ratios.append(max(0.0, wall - training_seconds) / self._fixed(label))
 
     def _fixed(self, label: str) -> float:
         return max(0.0, self.planned[label] - self.fit[label])
@@ -81,8 +86,7 @@ class Replanner:
 def _makespan(busy: list[float], loads: list[float], workers: int) -> float:
     """When the last of ``loads`` ends, each given to the least busy of ``workers`` longest first (as the run
     schedules folds), the workers busy for ``busy`` seconds with the folds running now."""
-    lanes = sorted(busy + [0.0] * max(0, max(1, workers) - len(busy)))[:max(1, workers)] if busy else \
-        [0.0] * max(1, workers)
+    lanes = (list(busy) + [0.0] * max(1, workers))[:max(1, workers)]  # a fold running now fills a worker
     for load in sorted(loads, reverse=True):
         lanes[lanes.index(min(lanes))] += load
     return max(lanes)

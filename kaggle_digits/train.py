@@ -213,8 +213,9 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         "view": spec.view, "backend": keras.backend.backend(),
     }
     hist = {k: [float(v) for v in values] for k, values in history.history.items()}
-    save_fold(fold_dir, fingerprint, FoldResult(task.model, task.fold, oof, test, hist, metrics), model)
-    return FoldResult(task.model, task.fold, oof, test, hist, metrics)
+    result = FoldResult(task.model, task.fold, oof, test, hist, metrics)
+    save_fold(fold_dir, fingerprint, result, model)
+    return result
 
 
 def save_fold(fold_dir: Path, fingerprint: dict, result: FoldResult, model: keras.Model | None = None) -> None:

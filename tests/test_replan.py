@@ -29,7 +29,7 @@ def test_when_the_plan_was_right_every_fold_gets_its_planned_seconds():
     for k in range(3):
         assert r.seconds_for(f"cnn_fast/fold{k}") == pytest.approx(100.0)
         clock.now += 110.0
-        r.done(f"cnn_fast/fold{k}", 110.0, 100.0)
+        r.done(f"cnn_fast/fold{k}", 100.0)
 
 
 def test_a_fold_that_ended_early_leaves_its_time_to_the_folds_after_it():
@@ -38,7 +38,7 @@ def test_a_fold_that_ended_early_leaves_its_time_to_the_folds_after_it():
     r = three_folds(330.0, clock)
     r.seconds_for("cnn_fast/fold0")
     clock.now = 60.0
-    r.done("cnn_fast/fold0", 60.0, 50.0)
+    r.done("cnn_fast/fold0", 50.0)
     assert r.seconds_for("cnn_fast/fold1") == pytest.approx(125.0)  # (330 - 60 - 2 x 10) / 2
 
 
@@ -49,7 +49,7 @@ def test_a_fold_that_overran_takes_its_time_from_the_folds_after_it():
     r = three_folds(330.0, clock)
     r.seconds_for("cnn_fast/fold0")
     clock.now = 140.0
-    r.done("cnn_fast/fold0", 140.0, 100.0)
+    r.done("cnn_fast/fold0", 100.0)
     assert r.seconds_for("cnn_fast/fold1") == pytest.approx((330 - 140 - 2 * 30) / 2)
 
 
@@ -71,7 +71,7 @@ def test_with_two_workers_the_schedule_not_the_sum_of_seconds_must_fit():
     first, second = r.seconds_for("cnn_fast/fold0"), r.seconds_for("cnn_fast/fold1")
     assert first == pytest.approx(second) == pytest.approx(100.0)  # 2 x (10 + 100) = 220
     clock.now = 60.0
-    r.done("cnn_fast/fold0", 60.0, 50.0)  # fold 0 ended early: fold 1 still needs 50 s, the other worker is free
+    r.done("cnn_fast/fold0", 50.0)  # fold 0 ended early: fold 1 still needs 50 s, the other worker is free
     assert r.seconds_for("cnn_fast/fold2") == pytest.approx(220 - 60 - 10)
 
 
