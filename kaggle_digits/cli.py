@@ -27,10 +27,10 @@ from typing import Callable, Sequence
 
 from kaggle_digits import __version__, logs
 from kaggle_digits.bench import commands as bench
-from kaggle_digits.clock import Deadline
+from kaggle_digits.planning.clock import Deadline
 from kaggle_digits.config import add_arguments, from_args
 from kaggle_digits.options import non_negative
-from kaggle_digits.rundir import REFERENCE_DIR
+from kaggle_digits.runs.rundir import REFERENCE_DIR
 from kaggle_digits.errors import KaggleDigitsError
 from kaggle_digits.quiet import quiet_tensorflow
 from kaggle_digits.kaggle import commands as kaggle
@@ -124,7 +124,7 @@ def reference(args: argparse.Namespace) -> int:
     The manifest holds the command, commit, config, machine and precision that made the run, the
     ensemble's and each member's OOF accuracy (per-fold spread, s/epoch) and the wall time.
     """
-    from kaggle_digits.reference import write_reference
+    from kaggle_digits.runs.reference import write_reference
 
     print(f"reference: {write_reference(args.run_dir, args.to)}")
     return 0

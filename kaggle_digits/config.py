@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kaggle_digits import options
-from kaggle_digits.ensemble import AUTO, blend_choices
+from kaggle_digits.scoring.ensemble import AUTO, blend_choices
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.options import POSITIVE, POSITIVE_INT, Interval, Setting, dict_to_toml, setting
@@ -79,7 +79,7 @@ class AugmentConfig:
     enabled: bool = setting(True, flag="--no-augment", help="train without rotation/zoom/shift augmentation")
     kind: str = setting("affine", flag="--augmentation", metavar="NAME",
                         help="augmentation: affine = one fused random rotation/zoom/shift warp per batch, "
-                             "keras_layers = Keras' three random layers (see kaggle_digits/augment.py)")
+                             "keras_layers = Keras' three random layers (see kaggle_digits/training/augment.py)")
     rotation_deg: float = setting(10.0, flag="--rotation", metavar="DEG", help="max random rotation in degrees",
                                   interval=Interval(0, 180, what="0 to 180 degrees"))
     zoom: float = setting(0.10, flag="--zoom", metavar="F", help="max random zoom as a fraction", interval=FRACTION)
@@ -195,7 +195,7 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Every value checked before any work: its type and choices, then ranges, names and how settings fit
         together. ConfigError, in one line saying what was found and what is allowed, on the first bad one."""
-        from kaggle_digits.augment import list_augmentations
+        from kaggle_digits.training.augment import list_augmentations
         from kaggle_digits.models import list_models
 
         for s in settings():

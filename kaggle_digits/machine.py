@@ -42,7 +42,7 @@ def describe_machine() -> dict:
     """``short`` (for a table cell), ``full`` (for a footnote) and the Keras ``backend``."""
     import keras
 
-    from kaggle_digits.devices import all_devices
+    from kaggle_digits.training.devices import all_devices
 
     cpu = cpu_model()
     try:

@@ -20,23 +20,26 @@ from typing import Callable
 
 import numpy as np
 
-from kaggle_digits import budget, cutoff, foldtime, pseudo, rundir, runlock, submission, workers
-from kaggle_digits.cutoff import FoldJob
-from kaggle_digits.epochs import tracing_seconds
-from kaggle_digits.clock import Deadline, FoldGate
+from kaggle_digits.competition import submission
+from kaggle_digits.planning import budget, foldtime
+from kaggle_digits.runs import rundir, runlock
+from kaggle_digits.training import cutoff, pseudo, workers
+from kaggle_digits.training.cutoff import FoldJob
+from kaggle_digits.planning.epochs import tracing_seconds
+from kaggle_digits.planning.clock import Deadline, FoldGate
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import Competition, load_competition
+from kaggle_digits.competition.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
-from kaggle_digits.devices import describe as describe_devices
-from kaggle_digits.devices import gpu_devices
-from kaggle_digits.folds import training_folds
+from kaggle_digits.training.devices import describe as describe_devices
+from kaggle_digits.training.devices import gpu_devices
+from kaggle_digits.competition.folds import training_folds
 from kaggle_digits.machine import describe_machine, git_commit
-from kaggle_digits.planner import Progress
-from kaggle_digits.precision import POLICIES
-from kaggle_digits.precision import use as use_precision
-from kaggle_digits.summary import RunSummary, log_summary, read_summary, summarise
-from kaggle_digits.tasks import fold_task, start_line
-from kaggle_digits.train import FoldResult, FoldTask, load_fold
+from kaggle_digits.planning.planner import Progress
+from kaggle_digits.training.precision import POLICIES
+from kaggle_digits.training.precision import use as use_precision
+from kaggle_digits.scoring.summary import RunSummary, log_summary, read_summary, summarise
+from kaggle_digits.training.tasks import fold_task, start_line
+from kaggle_digits.training.train import FoldResult, FoldTask, load_fold
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024

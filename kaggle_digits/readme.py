@@ -21,7 +21,7 @@ from pathlib import Path
 from kaggle_digits import portable
 from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.models import describe_models, get_spec, list_models
-from kaggle_digits.rundir import REFERENCE_DIR, REFERENCE_MANIFEST
+from kaggle_digits.runs.rundir import REFERENCE_DIR, REFERENCE_MANIFEST
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 KIT_SOURCE = "kaggle-digits"
@@ -48,7 +48,7 @@ def planner_facts(spec) -> str:
 
 
 def reference_table(manifest_path: Path = README.parent / REFERENCE_DIR / REFERENCE_MANIFEST) -> str:
-    from kaggle_digits.reference import read_manifest
+    from kaggle_digits.runs.reference import read_manifest
 
     if not manifest_path.is_file():
         return "(no reference submission yet: `kaggle-digits reference RUN_DIR` makes one)"

@@ -128,8 +128,10 @@ def fake_training(monkeypatch):
     Pass ``Deadline.none(clock=clock)`` to make_submission to run on it."""
     import numpy as np
 
-    from kaggle_digits import atomic, cutoff, rundir
-    from kaggle_digits.train import FoldResult, save_fold
+    from kaggle_digits import atomic
+    from kaggle_digits.runs import rundir
+    from kaggle_digits.training import cutoff
+    from kaggle_digits.training.train import FoldResult, save_fold
 
     clock, tasks = FakeClock(), []
 

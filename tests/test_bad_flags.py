@@ -70,10 +70,10 @@ def workdir(tmp_path, monkeypatch):
     def work(*args, **kwargs):
         pytest.fail("work started before the bad value was refused")
 
-    import kaggle_digits.data
+    import kaggle_digits.competition.data
     import kaggle_digits.pipeline
 
-    monkeypatch.setattr(kaggle_digits.data, "load_competition", work)
+    monkeypatch.setattr(kaggle_digits.competition.data, "load_competition", work)
     monkeypatch.setattr(kaggle_digits.pipeline, "make_submission", work)
     return tmp_path
 

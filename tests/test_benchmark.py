@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kaggle_digits import rundir
+from kaggle_digits.runs import rundir
 from kaggle_digits.bench import baseline as benchmark
 from kaggle_digits.config import RunConfig
 

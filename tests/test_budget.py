@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from kaggle_digits import budget, probe
-from kaggle_digits.clock import Deadline
+from kaggle_digits.planning import budget, probe
+from kaggle_digits.planning.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
-from kaggle_digits.planner import ModelCost, Plan
+from kaggle_digits.planning.planner import ModelCost, Plan
 
 
 @pytest.fixture
@@ -84,13 +84,13 @@ def test_what_the_data_refuses_is_refused_before_the_speed_probe(monkeypatch, cp
 def test_a_budget_below_the_smallest_run_says_it_will_finish_late(monkeypatch, cpu_only, tmp_path, caplog):
     import logging
 
-    from kaggle_digits.data import load_competition
+    from kaggle_digits.competition.data import load_competition
 
     slow = {m: ModelCost(m, 40.0, 400.0, 1.0) for m in ("cnn", "cnn_gru", "cnn_fast")}  # made-up speeds
     monkeypatch.setattr(probe, "measure_costs", lambda models, *a, **k: {m: slow[m] for m in models})
     monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path / "cache"))
     data = load_competition(None)
-    with caplog.at_level(logging.INFO, logger="kaggle_digits.budget"):
+    with caplog.at_level(logging.INFO, logger="kaggle_digits.planning.budget"):
         cfg = budget.apply_budget(RunConfig(minutes=0.2, report=False), data, 4000, "float32", Deadline.none())
     # the smallest run there is: one fold of five (a holdout) of one epoch
     assert cfg.holdout and cfg.folds == 5 and cfg.model_epochs == {"cnn_fast": 1}
@@ -104,7 +104,7 @@ def test_a_fold_trains_at_its_precision_although_clear_session_resets_the_policy
 
     from kaggle_digits.config import AugmentConfig
     from kaggle_digits.models import get_spec
-    from kaggle_digits.train import FoldTask, train_fold
+    from kaggle_digits.training.train import FoldTask, train_fold
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(64, 28, 28, 1), dtype=np.uint8)
@@ -193,7 +193,7 @@ def test_a_kept_plan_is_made_again_when_the_speed_measured_since_differs_by_a_qu
     import logging
 
     from kaggle_digits.config import AugmentConfig
-    from kaggle_digits.data import load_competition
+    from kaggle_digits.competition.data import load_competition
 
     monkeypatch.setenv("KAGGLE_DIGITS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(probe, "measure", lambda name, augment, precision: ModelCost(name, 8000.0, 9000.0, 3.0))
@@ -203,7 +203,7 @@ def test_a_kept_plan_is_made_again_when_the_speed_measured_since_differs_by_a_qu
     augment = dataclasses.replace(AugmentConfig(), enabled=first.augment.enabled)
     for model in first.models:
         probe.record_sustained(model, augment, "float32", sustained, budget.cache_root())
-    caplog.set_level(logging.INFO, logger="kaggle_digits.budget")
+    caplog.set_level(logging.INFO, logger="kaggle_digits.planning.budget")
     again = budget.apply_budget(cfg, data, 4000, "float32", Deadline.none())
     assert any("planning again" in m for m in caplog.messages) == planned_again
     assert any("as this command planned it before" in m for m in caplog.messages) != planned_again

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from kaggle_digits import calibration
+from kaggle_digits.scoring import calibration
 
 
 def synthetic(n=4000, temperature=1.0, seed=0):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import sample_lines, zip_folder
-from kaggle_digits.data import find_data, load_competition, parse_test_csv, parse_train_csv
+from kaggle_digits.competition.data import find_data, load_competition, parse_test_csv, parse_train_csv
 from kaggle_digits.errors import DataError
 
 
@@ -141,7 +141,7 @@ def test_duplicated_rows_are_kept_with_a_warning(small_files, caplog):
 
 
 def test_duplicate_count_is_exact_despite_hashing():
-    from kaggle_digits.data import count_duplicate_rows
+    from kaggle_digits.competition.data import count_duplicate_rows
 
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, (300, 784), dtype=np.uint8)

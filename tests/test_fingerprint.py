@@ -9,7 +9,7 @@ from pathlib import Path
 from kaggle_digits.config import AugmentConfig, RunConfig
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.models import get_spec
-from kaggle_digits.train import FoldTask, fingerprint_hash
+from kaggle_digits.training.train import FoldTask, fingerprint_hash
 
 
 def test_a_folds_fingerprint_hash_is_the_json_it_always_hashed():

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from kaggle_digits import atomic, cli, rundir, runlock
+from kaggle_digits import atomic, cli
+from kaggle_digits.runs import rundir, runlock
 from kaggle_digits.errors import OutputError
 from kaggle_digits.kaggle import provenance
-from kaggle_digits.summary import EnsembleScore, ModelScore, RunSummary
+from kaggle_digits.scoring.summary import EnsembleScore, ModelScore, RunSummary
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
@@ -49,7 +50,7 @@ def test_the_lock_is_released_when_the_run_fails(tmp_path):
 
 
 def test_a_lock_held_by_another_live_process_is_refused_and_freed_when_it_dies(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from kaggle_digits import runlock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from kaggle_digits.runs import runlock\n"
                                "with runlock.lock(sys.argv[1]):\n print('locked', flush=True); time.sleep(60)",
                                str(tmp_path)], env=ENV, stdout=subprocess.PIPE, text=True)
     try:

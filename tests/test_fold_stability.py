@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kaggle_digits.folds import training_folds
+from kaggle_digits.competition.folds import training_folds
 
 SAMPLE_TRAIN = Path(__file__).resolve().parents[1] / "kaggle_digits" / "sample" / "train.csv.gz"
 

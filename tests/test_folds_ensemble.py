@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaggle_digits import ensemble
+from kaggle_digits.scoring import ensemble
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.folds import assign_folds, stratified_subset
+from kaggle_digits.competition.folds import assign_folds, stratified_subset
 
 
 def test_every_row_is_held_out_exactly_once_and_folds_are_stratified():
@@ -71,7 +71,7 @@ def test_blend_registry_drives_the_pipeline_and_the_cli(monkeypatch):
     from kaggle_digits import cli
     from kaggle_digits.config import RunConfig, from_args
     from kaggle_digits.pipeline import summarise
-    from kaggle_digits.train import FoldResult
+    from kaggle_digits.training.train import FoldResult
 
     assert list(ensemble.BLENDS) == ["calibrated", "equal", "weighted", "oof"]
     monkeypatch.setitem(ensemble.BLENDS, "first", ensemble.Blend(  # what @register_blend adds
@@ -120,7 +120,7 @@ def test_scores_are_sklearn_metrics():
 
 def test_the_calibrated_average_scores_oof_rows_with_cross_fitted_temperatures():
     """Its OOF figure uses, for each fold, temperatures fitted on the other folds; test rows use all rows."""
-    from kaggle_digits import calibration
+    from kaggle_digits.scoring import calibration
 
     rng = np.random.default_rng(1)
     y = rng.integers(0, 10, 600)
@@ -138,7 +138,7 @@ def test_the_calibrated_average_scores_oof_rows_with_cross_fitted_temperatures()
 
 
 def _results(probs: dict, fold_of: np.ndarray) -> dict:
-    from kaggle_digits.train import FoldResult
+    from kaggle_digits.training.train import FoldResult
 
     return {m: [FoldResult(m, k, p[fold_of == k], p[:5], metrics={"val_accuracy": 0.5, "fit_seconds": 1.0,
                                                                    "epochs": 1, "params": 10})

@@ -29,7 +29,9 @@ import pytest
 import tomli_w
 
 from fake_kaggle import FakeKaggle, basic_auth
-from kaggle_digits import atomic, cli, rundir, submission
+from kaggle_digits import atomic, cli
+from kaggle_digits.competition import submission
+from kaggle_digits.runs import rundir
 from kaggle_digits.kaggle import bundle, client, commands, fanout, limits
 from kaggle_digits.errors import DataError
 
@@ -505,8 +507,8 @@ def test_cli_failures_become_one_line(output, code, expected):
 
 def test_gathered_folds_may_differ_in_code_version_and_backend_only(tmp_path):
     from kaggle_digits.config import AugmentConfig
-    from kaggle_digits.recipe import Recipe
-    from kaggle_digits.train import FoldTask, load_fold
+    from kaggle_digits.training.recipe import Recipe
+    from kaggle_digits.training.train import FoldTask, load_fold
 
     task = FoldTask(model="cnn_gru", hp={"filters": 32}, recipe=Recipe(), augment=AugmentConfig(), fold=0,
                     n_folds=2, seed=1, data_sha256="d", rows_sha256="r")
@@ -532,7 +534,7 @@ def test_gathered_folds_may_differ_in_code_version_and_backend_only(tmp_path):
 
 
 def test_replica_devices(monkeypatch):
-    from kaggle_digits import devices
+    from kaggle_digits.training import devices
 
     monkeypatch.delenv("KAGGLE_DIGITS_DISTRIBUTE", raising=False)
     monkeypatch.setenv("KAGGLE_DIGITS_DEVICES", "/cpu:0,/cpu:1")

@@ -24,7 +24,9 @@ import pytest
 
 from test_kaggle import (ROOT, USER, fake, in_process, kaggle_env, run_kernel_code, tiny_input,  # noqa: F401
                          work)
-from kaggle_digits import atomic, rundir, submission
+from kaggle_digits import atomic
+from kaggle_digits.competition import submission
+from kaggle_digits.runs import rundir
 from kaggle_digits.kaggle import image
 
 PINS = ROOT / ".ci" / "kaggle-image.txt"

@@ -18,7 +18,8 @@ from fake_kaggle import FakeKaggle
 from test_first_hour import fake_run
 from test_kaggle import (QUICK, ROOT, USER, base_env, fake, in_process, kaggle_env, needs_kaggle,  # noqa: F401
                          one_line_error, script, work, write_competition)
-from kaggle_digits import atomic, cli, rundir
+from kaggle_digits import atomic, cli
+from kaggle_digits.runs import rundir
 from kaggle_digits.kaggle import client, fanout, image, ledger, limits, scores
 
 SAVE = "kernels.KernelsApiService/SaveKernel"

@@ -22,8 +22,11 @@ import pytest
 from fake_kaggle import FakeKaggle
 from test_kaggle import (ROOT, USER, base_env, fake, in_process, kaggle_env, needs_kaggle,  # noqa: F401
                          run_kernel_code, work, write_competition)
-from kaggle_digits import atomic, rundir, submission, workers
-from kaggle_digits.clock import Deadline, FoldGate, limited
+from kaggle_digits import atomic
+from kaggle_digits.competition import submission
+from kaggle_digits.runs import rundir
+from kaggle_digits.training import workers
+from kaggle_digits.planning.clock import Deadline, FoldGate, limited
 from kaggle_digits.kaggle import bundle, client, fanout, gather, limits, outputs, resume
 
 
@@ -94,10 +97,10 @@ def test_run_all_asks_before_each_job_and_skips_the_refused():
 
 @pytest.mark.slow
 def test_a_fold_running_at_the_deadline_is_stopped_and_not_saved(tmp_path):
-    from kaggle_digits import cutoff
+    from kaggle_digits.training import cutoff
     from kaggle_digits.config import AugmentConfig
     from kaggle_digits.models import get_spec
-    from kaggle_digits.train import FoldTask
+    from kaggle_digits.training.train import FoldTask
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(64, 28, 28, 1), dtype=np.uint8)
@@ -116,7 +119,7 @@ def test_a_fold_running_at_the_deadline_is_stopped_and_not_saved(tmp_path):
 
 # =========================================================================== partial ensembles
 def _fold(model: str, fold: int, n_held: int, n_test: int, seed: int):
-    from kaggle_digits.train import FoldResult
+    from kaggle_digits.training.train import FoldResult
 
     rng = np.random.default_rng(seed)
     probs = lambda n: rng.dirichlet(np.ones(10), size=n).astype(np.float32)  # noqa: E731
@@ -127,7 +130,7 @@ def _fold(model: str, fold: int, n_held: int, n_test: int, seed: int):
 
 def test_a_partial_ensemble_scores_the_folds_every_model_has_and_averages_the_folds_present():
     from kaggle_digits.errors import DataError
-    from kaggle_digits.summary import summarise
+    from kaggle_digits.scoring.summary import summarise
 
     fold_of = np.repeat(np.arange(3), 20)
     y = np.random.default_rng(1).integers(0, 10, size=60)

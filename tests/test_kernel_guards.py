@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kaggle_digits import watchdog
+from kaggle_digits.training import watchdog
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.kaggle import bundle, guard, limits
 
@@ -50,7 +50,7 @@ def test_a_hung_fold_ends_the_process_with_its_own_exit_code():
     code = textwrap.dedent('''
         import logging, sys, time
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-        from kaggle_digits import watchdog
+        from kaggle_digits.training import watchdog
         dog = watchdog.arm(stall_seconds=1.0)
         dog.beat("cnn/fold0")
         time.sleep(60)   # an all-reduce that never returns

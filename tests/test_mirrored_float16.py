@@ -26,7 +26,7 @@ OVERFLOW = textwrap.dedent('''
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
-    from kaggle_digits import precision
+    from kaggle_digits.training import precision
     strategy = tf.distribute.MirroredStrategy(["/device:CPU:0", "/device:CPU:1"])
     results = []
     # a batch of two, one row per replica: one row's float16 gradients overflow (1e3 x the 2**15 loss scale; zero

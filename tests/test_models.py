@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaggle_digits.augment import build_augmentation
+from kaggle_digits.training.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.models import create_model, get_spec, list_models
-from kaggle_digits.recipe import Recipe
+from kaggle_digits.training.recipe import Recipe
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_disabled_augmentation_builds_nothing():
 
 
 def test_tta_averages_the_fixed_shifts(batch):
-    from kaggle_digits import tta
+    from kaggle_digits.training import tta
 
     model = create_model("cnn_gru")
     plain = model.predict(batch, verbose=0)

@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 from conftest import SESSION_START
 
-from kaggle_digits import atomic, cli, rundir, runlock, submission
+from kaggle_digits import atomic, cli
+from kaggle_digits.competition import submission
+from kaggle_digits.runs import rundir, runlock
 from kaggle_digits.config import RunConfig, from_args
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.pipeline import make_submission
-from kaggle_digits.summary import read_summary
-from kaggle_digits.train import fingerprint_hash
+from kaggle_digits.scoring.summary import read_summary
+from kaggle_digits.training.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 # two cheap models (the card's cnn_gru trains in test_xla, test_workers and the kernel tests)

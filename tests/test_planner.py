@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kaggle_digits.models import error_curves
-from kaggle_digits.planner import (CHOSEN_MIN_EPOCHS, FINISH_SECONDS, HOLDOUT_FOLDS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, TARGET_FILL,
+from kaggle_digits.planning.planner import (CHOSEN_MIN_EPOCHS, FINISH_SECONDS, HOLDOUT_FOLDS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, TARGET_FILL,
                                    WORKER_START_SECONDS, ModelCost, Progress, candidate_model_sets,
                                    chosen_models_may_fit, epoch_caps, estimate_seconds, fold_seconds, make_plan,
                                    predicted_error)

@@ -8,9 +8,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from kaggle_digits import atomic, reference, rundir
+from kaggle_digits import atomic
+from kaggle_digits.runs import reference, rundir
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import BUNDLED_SAMPLE, load_competition
+from kaggle_digits.competition.data import BUNDLED_SAMPLE, load_competition
 from kaggle_digits.errors import DataError
 from kaggle_digits.pipeline import make_submission
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaggle_digits import budget, probe, rundir
-from kaggle_digits.clock import Deadline
+from kaggle_digits.planning import budget, probe
+from kaggle_digits.runs import rundir
+from kaggle_digits.planning.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
-from kaggle_digits.planner import ModelCost
-from kaggle_digits.replan import MAX_SHARE, MIN_SHARE, Replanner
+from kaggle_digits.planning.planner import ModelCost
+from kaggle_digits.planning.replan import MAX_SHARE, MIN_SHARE, Replanner
 
 from conftest import FakeClock
-from kaggle_digits.summary import read_summary
+from kaggle_digits.scoring.summary import read_summary
 
 
 def three_folds(end: float, clock: FakeClock, workers: int = 1) -> Replanner:

@@ -22,9 +22,9 @@ from kaggle_digits.report import FIGURES, write_report
 from kaggle_digits.report.figures import (plot_augmentation, plot_confusion, plot_errors, plot_learning_curves,
                                           select_errors, select_uncertain)
 from kaggle_digits.report.page import results_rows, results_table_html
-from kaggle_digits.rundir import REPORT_DIR, RunError
-from kaggle_digits.runload import load_run
-from kaggle_digits.summary import read_summary
+from kaggle_digits.runs.rundir import REPORT_DIR, RunError
+from kaggle_digits.runs.runload import load_run
+from kaggle_digits.scoring.summary import read_summary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

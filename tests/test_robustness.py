@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kaggle_digits import submission
+from kaggle_digits.competition import submission
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import PIXEL_COLUMNS, parse_test_csv, parse_train_csv
+from kaggle_digits.competition.data import PIXEL_COLUMNS, parse_test_csv, parse_train_csv
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.pipeline import make_submission
 

@@ -15,11 +15,11 @@ import keras
 import numpy as np
 import pytest
 
-from kaggle_digits.augment import build_augmentation
+from kaggle_digits.training.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.models import create_model, get_spec, list_models
 from kaggle_digits.models.cnn_gru import build_cnn_gru
-from kaggle_digits.recipe import make_loss, make_optimizer
+from kaggle_digits.training.recipe import make_loss, make_optimizer
 
 # registry key -> (Keras 3 count_params(), input view), from ../shared/docs/seed-models.md
 SEED_MODELS = {

@@ -17,7 +17,7 @@ import pytest
 from kaggle_digits import cli, config
 from kaggle_digits.config import RunConfig, setting
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.codehash import NOT_DECIDING, training_modules
+from kaggle_digits.training.codehash import NOT_DECIDING, training_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kaggle_digits"
@@ -41,7 +41,8 @@ def import_graph() -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 candidates = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
-                candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                candidates = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
+                              for a in node.names]
             else:
                 continue
             for target in candidates:
@@ -78,10 +79,14 @@ def test_dependencies_point_one_way():
     for name, targets in graph.items():
         if name not in ("kaggle_digits.cli", "kaggle_digits.__main__"):
             assert "kaggle_digits.cli" not in targets, name
-    for part in ("train", "rundir", "config", "data", "ensemble", "submission", "folds", "augment", "models"):
-        reach = closure(graph, f"kaggle_digits.{part}")
-        upward = {m for m in reach if m.startswith(("kaggle_digits.pipeline", "kaggle_digits.kaggle",
-                                                    "kaggle_digits.bench", "kaggle_digits.report"))}
+    upper = ("kaggle_digits.pipeline", "kaggle_digits.kaggle", "kaggle_digits.bench", "kaggle_digits.report",
+             "kaggle_digits.cli", "kaggle_digits.__main__", "kaggle_digits.readme")
+    parts = [m for m in graph if not m.startswith(upper)]
+    assert {"kaggle_digits.training.train", "kaggle_digits.runs.rundir", "kaggle_digits.competition.data",
+            "kaggle_digits.planning.budget", "kaggle_digits.scoring.summary", "kaggle_digits.models"} <= set(parts)
+    for part in parts:
+        reach = closure(graph, part)
+        upward = {m for m in reach if m.startswith(upper)}
         assert not upward, f"{part} imports {upward}"
 
 
@@ -91,21 +96,22 @@ def test_training_fingerprint_hashes_every_module_that_decides_a_fold():
     graph = import_graph()
     hashed = set(training_modules())
     families = {m for m in graph if m.startswith("kaggle_digits.models.") and m != "kaggle_digits.models.blocks"}
-    reached = closure(graph, "kaggle_digits.train") | {"kaggle_digits.train"}
+    reached = closure(graph, "kaggle_digits.training.train") | {"kaggle_digits.training.train"}
     assert hashed == reached - families - set(NOT_DECIDING)
-    assert {"kaggle_digits.train", "kaggle_digits.augment", "kaggle_digits.devices", "kaggle_digits.recipe",
+    assert {"kaggle_digits.training.train", "kaggle_digits.training.augment", "kaggle_digits.training.devices", "kaggle_digits.training.recipe",
             "kaggle_digits.models.blocks"} <= hashed  # e.g. the multi-GPU scope changes how a fold trains
     assert set(NOT_DECIDING) <= set(graph) and not set(NOT_DECIDING) & hashed
 
 
 def test_a_new_module_training_imports_is_hashed_without_listing_it(tmp_path, monkeypatch):
-    from kaggle_digits import codehash
+    from kaggle_digits.training import codehash
 
     package = tmp_path / "kaggle_digits"
-    (package / "models").mkdir(parents=True)
+    for sub in ("models", "training"):
+        (package / sub).mkdir(parents=True)
+        (package / sub / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
-    (package / "models" / "__init__.py").write_text("")
-    (package / "train.py").write_text("from kaggle_digits import helper, atomic\n")
+    (package / "training" / "train.py").write_text("from kaggle_digits import helper, atomic\n")
     (package / "helper.py").write_text("def f():\n    from kaggle_digits.deep import g\n")
     (package / "deep.py").write_text("")
     (package / "atomic.py").write_text("")
@@ -113,7 +119,7 @@ def test_a_new_module_training_imports_is_hashed_without_listing_it(tmp_path, mo
     monkeypatch.setattr(codehash, "_families", lambda: set())
     codehash.training_modules.cache_clear()
     try:
-        assert codehash.training_modules() == ("kaggle_digits.deep", "kaggle_digits.helper", "kaggle_digits.train")
+        assert codehash.training_modules() == ("kaggle_digits.deep", "kaggle_digits.helper", "kaggle_digits.training.train")
     finally:
         codehash.training_modules.cache_clear()
 
@@ -126,7 +132,7 @@ def test_every_setting_is_declared_once_with_its_flag_and_help():
         assert s.flag and s.spec.metadata["help"], f"{s.name} has no flag or no help"
     fingerprinted = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["fingerprint"]}
     assert not {"out", "run_dir", "verbose", "report", "blend", "debug"} & fingerprinted
-    from kaggle_digits.train import FoldTask
+    from kaggle_digits.training.train import FoldTask
 
     task_fields = {f.name for f in dataclasses.fields(FoldTask)}
     for f in dataclasses.fields(RunConfig):  # in_fold names the FoldTask field that records the setting
@@ -172,8 +178,8 @@ def test_a_new_setting_is_one_line(tmp_path):
 
 def test_a_setting_outside_the_fold_task_enters_the_fold_fingerprint():
     from kaggle_digits.config import AugmentConfig
-    from kaggle_digits.recipe import Recipe
-    from kaggle_digits.train import FINGERPRINT_FORMAT, FoldTask
+    from kaggle_digits.training.recipe import Recipe
+    from kaggle_digits.training.train import FINGERPRINT_FORMAT, FoldTask
 
     task = dict(model="cnn", hp={}, recipe=Recipe(), augment=AugmentConfig(), fold=0, n_folds=2, seed=1,
                 data_sha256="d", rows_sha256="r")

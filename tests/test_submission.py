@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kaggle_digits import submission
+from kaggle_digits.competition import submission
 from kaggle_digits.errors import DataError, OutputError
 
 

@@ -10,9 +10,10 @@ import json
 import numpy as np
 import pytest
 
-from kaggle_digits import atomic, rundir
-from kaggle_digits.summary import BlendScore, RunSummary, read_summary, summarise
-from kaggle_digits.train import FoldResult
+from kaggle_digits import atomic
+from kaggle_digits.runs import rundir
+from kaggle_digits.scoring.summary import BlendScore, RunSummary, read_summary, summarise
+from kaggle_digits.training.train import FoldResult
 
 # ensemble.json's keys, as every release since the blend registry, --blend auto and partial ensembles wrote them
 TOP_KEYS = {"models", "ensemble", "error_overlap", "folds", "scored_folds", "partial", "left_out", "holdout",

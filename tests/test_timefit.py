@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from kaggle_digits import epochs
-from kaggle_digits.recipe import KIT_RECIPE, WarmupCosine, make_optimizer
-from kaggle_digits.epochs import epoch_cap
-from kaggle_digits.timefit import FitToSeconds, epochs_that_fit
+from kaggle_digits.planning import epochs
+from kaggle_digits.training.recipe import KIT_RECIPE, WarmupCosine, make_optimizer
+from kaggle_digits.planning.epochs import epoch_cap
+from kaggle_digits.planning.timefit import FitToSeconds, epochs_that_fit
 
 
 def test_the_epochs_that_fit_follow_the_pace_of_the_epochs_done():
@@ -109,7 +109,7 @@ def test_a_real_fold_with_seconds_stretches_or_cuts_its_epochs_and_saves_a_loada
     either way its model file loads back for prediction."""
     from kaggle_digits.config import AugmentConfig
     from kaggle_digits.models import get_spec
-    from kaggle_digits.train import FoldTask, train_fold
+    from kaggle_digits.training.train import FoldTask, train_fold
 
     monkeypatch.setattr(epochs, "MAX_EPOCHS_FACTOR", 0.1)
     rng = np.random.default_rng(0)

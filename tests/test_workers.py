@@ -8,11 +8,11 @@ import operator
 import numpy as np
 import pytest
 
-from kaggle_digits import workers
+from kaggle_digits.training import workers
 from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
-from kaggle_digits.tasks import MIN_BATCH, MIN_STEPS, enough_steps
-from kaggle_digits.recipe import Recipe
+from kaggle_digits.training.tasks import MIN_BATCH, MIN_STEPS, enough_steps
+from kaggle_digits.training.recipe import Recipe
 
 
 @pytest.mark.parametrize("requested, jobs, rows, gpu, expected", [
@@ -55,7 +55,7 @@ def test_a_run_trained_by_two_workers_is_a_whole_run(tmp_path, monkeypatch):
 
 
 def test_a_fold_too_small_to_learn_gets_a_smaller_batch_or_a_warning(caplog):
-    caplog.set_level(logging.INFO, logger="kaggle_digits.tasks")
+    caplog.set_level(logging.INFO, logger="kaggle_digits.training.tasks")
     recipe = Recipe(epochs=1, batch_size=128)
     adapted = enough_steps(recipe, "m", 2_000, log_it=True)  # 16 steps at batch 128: near chance (measured 11%)
     assert adapted.batch_size < 128 and 1 * -(-2_000 // adapted.batch_size) >= MIN_STEPS

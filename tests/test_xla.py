@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kaggle_digits import augment, probe, train
+from kaggle_digits.planning import probe
+from kaggle_digits.training import augment, train
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.models import get_spec
-from kaggle_digits.precision import fresh_session
+from kaggle_digits.training.precision import fresh_session
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT_MODELS = ("cnn", "cnn_fast", "cnn_gru", "cnn_gru_deep", "cnn_small")

@@ -18,11 +18,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kaggle_digits import devices, probe  # noqa: E402
+from kaggle_digits.planning import probe
+from kaggle_digits.training import devices
 from kaggle_digits.config import AugmentConfig  # noqa: E402
 from kaggle_digits.models import get_spec  # noqa: E402
-from kaggle_digits.precision import fresh_session, resolve  # noqa: E402
-from kaggle_digits.train import EpochTimer, compile_for_training, one_hot  # noqa: E402
+from kaggle_digits.training.precision import fresh_session, resolve  # noqa: E402
+from kaggle_digits.training.train import EpochTimer, compile_for_training, one_hot  # noqa: E402
 
 FOLD_IMAGES = 33_600  # a 5-fold training split of the 42,000 competition rows
 

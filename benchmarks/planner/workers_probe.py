@@ -5,7 +5,7 @@ import tensorflow as tf
 if threads:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-from kaggle_digits import probe
+from kaggle_digits.planning import probe
 from kaggle_digits.config import AugmentConfig
 for name in sys.argv[2].split(","):
     c = probe.measure(name, AugmentConfig(), "bfloat16")

@@ -18,11 +18,14 @@ import keras
 import numpy as np
 import pandas as pd
 
-from kaggle_digits import atomic, ensemble, portable, rundir, runload, tta
+from kaggle_digits import atomic, portable
+from kaggle_digits.runs import rundir, runload
+from kaggle_digits.scoring import ensemble
+from kaggle_digits.training import tta
 from kaggle_digits.bench.tables import markdown_table, write_csv
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import BUNDLED_SAMPLE, CompetitionSource, find_data, load_competition
-from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES
+from kaggle_digits.competition.data import BUNDLED_SAMPLE, CompetitionSource, find_data, load_competition
+from kaggle_digits.competition.digits import IMAGE_SHAPE, N_CLASSES
 from kaggle_digits.machine import describe_machine
 from kaggle_digits.models import get_spec
 from kaggle_digits.pipeline import make_submission

@@ -40,7 +40,7 @@ def baseline(args: argparse.Namespace) -> int:
 
     if args.budgets:
         from kaggle_digits.bench import time_to_accuracy
-        from kaggle_digits.data import BUNDLED_SAMPLE, find_data
+        from kaggle_digits.competition.data import BUNDLED_SAMPLE, find_data
 
         table = time_to_accuracy.run(str(find_data(args.data) or BUNDLED_SAMPLE), args.budgets, Path(args.out_dir),
                                      reuse=args.budget_runs)
@@ -94,7 +94,7 @@ def load_arguments(p: argparse.ArgumentParser) -> None:
 def load(args: argparse.Namespace) -> int:
     """Time loading train.csv + test.csv: plain pd.read_csv vs the kit's first (validating) and cached loads."""
     from kaggle_digits.bench.baseline import load_times
-    from kaggle_digits.data import find_data
+    from kaggle_digits.competition.data import find_data
 
     path = find_data(args.data)
     if path is None:

@@ -19,7 +19,7 @@ def main(data: str, minutes: float, seed: int = 42) -> list[dict]:
     from sklearn.model_selection import train_test_split
 
     from kaggle_digits.bench.baseline import baseline_batch, pandas_load, plain_images, plain_model
-    from kaggle_digits.tta import PREDICT_BATCH
+    from kaggle_digits.training.tta import PREDICT_BATCH
 
     pixels, labels, _ = pandas_load(data)
     x = plain_images(pixels)

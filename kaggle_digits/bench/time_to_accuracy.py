@@ -27,12 +27,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from kaggle_digits import atomic, portable, rundir
+from kaggle_digits import atomic, portable
+from kaggle_digits.runs import rundir
 from kaggle_digits import models as registry
-from kaggle_digits.precision import use as use_precision
+from kaggle_digits.training.precision import use as use_precision
 from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.machine import describe_machine
-from kaggle_digits.summary import read_summary
+from kaggle_digits.scoring.summary import read_summary
 
 log = logging.getLogger(__name__)
 FULL_TRAIN_ROWS = 42_000  # the competition's train.csv: the benchmark's runs use all of it
@@ -69,7 +70,7 @@ def trained_epochs(run_dir: Path, summary) -> dict[str, list[int]]:
 
 def warm_probe() -> None:
     """Measure the models' speed once, before the timed runs (as a user's earlier run on the machine would)."""
-    from kaggle_digits import budget
+    from kaggle_digits.planning import budget
     from kaggle_digits.config import RunConfig
 
     log.info("timing the models' training steps once (cached per machine) ...")

@@ -25,7 +25,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from kaggle_digits import __version__, atomic, rundir
+from kaggle_digits import __version__, atomic
+from kaggle_digits.runs import rundir
 from kaggle_digits.config import kernel_settings
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR, check_accelerator, kernel_deadline_seconds
@@ -215,8 +216,9 @@ def kernel_main(settings: dict, info: dict | None = None, started: float | None 
 
     import keras
 
-    from kaggle_digits import devices, logs
-    from kaggle_digits.clock import Deadline
+    from kaggle_digits import logs
+    from kaggle_digits.training import devices
+    from kaggle_digits.planning.clock import Deadline
     from kaggle_digits.kaggle import guard, outputs
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission

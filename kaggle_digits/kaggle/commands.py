@@ -12,10 +12,11 @@ import logging
 import shlex
 from pathlib import Path
 
-from kaggle_digits import rundir, submission
+from kaggle_digits.competition import submission
+from kaggle_digits.runs import rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS, RunConfig, add_arguments, from_args, settings
-from kaggle_digits.data import check_data
-from kaggle_digits.ensemble import blend_choices
+from kaggle_digits.competition.data import check_data
+from kaggle_digits.scoring.ensemble import blend_choices
 from kaggle_digits.errors import ConfigError, OutputError
 from kaggle_digits.kaggle import client, fanout, limits, provenance, resume, scores
 from kaggle_digits.kaggle import gather as gathering

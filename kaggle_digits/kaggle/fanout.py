@@ -23,7 +23,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kaggle_digits import __version__, atomic, rundir
+from kaggle_digits import __version__, atomic
+from kaggle_digits.runs import rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS, kernel_settings
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.fingerprint import digest

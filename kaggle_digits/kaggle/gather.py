@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits import atomic, rundir
+from kaggle_digits import atomic
+from kaggle_digits.runs import rundir
 from kaggle_digits.config import kernel_settings
 from kaggle_digits.errors import DataError
 from kaggle_digits.kaggle.fanout import KernelJob, load_fanout
@@ -74,8 +75,8 @@ def merge_folds(fanout_dir: Path, run_dir: Path) -> list[str]:
 
 def check_fold_assignment(fanout_dir: Path, cfg) -> None:
     """The kernels' train subset and fold ids must equal the ones computed here from the local data."""
-    from kaggle_digits.data import load_competition
-    from kaggle_digits.folds import training_folds
+    from kaggle_digits.competition.data import load_competition
+    from kaggle_digits.competition.folds import training_folds
 
     data = load_competition(cfg.data)
     rows, fold_of = training_folds(data.y_train, cfg.folds, cfg.seed, cfg.max_train_rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from kaggle_digits import devices, watchdog
+from kaggle_digits.training import devices, watchdog
 
 CPU_OK = "KAGGLE_DIGITS_KERNEL_CPU_OK"
 

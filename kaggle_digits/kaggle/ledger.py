@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from kaggle_digits import atomic, rundir
+from kaggle_digits import atomic
+from kaggle_digits.runs import rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS
 from kaggle_digits.kaggle import scores
-from kaggle_digits.summary import ModelScore, RunSummary, read_summary
+from kaggle_digits.scoring.summary import ModelScore, RunSummary, read_summary
 
 COLUMNS = ["when", "run", "models", "folds x epochs", "wall", "OOF", "public score", "commit"]
 

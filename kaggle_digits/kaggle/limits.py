@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaggle_digits import atomic
-from kaggle_digits.data import cache_root
+from kaggle_digits.competition.data import cache_root
 from kaggle_digits.errors import ConfigError
 
 log = logging.getLogger(__name__)

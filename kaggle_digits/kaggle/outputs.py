@@ -26,7 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits import atomic, ensemble, rundir, submission
+from kaggle_digits import atomic
+from kaggle_digits.competition import submission
+from kaggle_digits.runs import rundir
+from kaggle_digits.scoring import ensemble
 
 log = logging.getLogger(__name__)
 SOURCES_ENV = "KAGGLE_DIGITS_SOURCES"

@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from kaggle_digits import rundir
+from kaggle_digits.runs import rundir
 from kaggle_digits.errors import DataError
 from kaggle_digits.kaggle import fanout, gather, limits
 from kaggle_digits.kaggle.bundle import write_kernel_folder

@@ -16,7 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kaggle_digits import atomic, rundir
+from kaggle_digits import atomic
+from kaggle_digits.runs import rundir
 from kaggle_digits.kaggle import client, provenance
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from typing import Callable
 import keras
 from keras import layers
 
-from kaggle_digits.digits import IMAGE_SHAPE
+from kaggle_digits.competition.digits import IMAGE_SHAPE
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.recipe import Recipe
+from kaggle_digits.training.recipe import Recipe
 
 VIEWS = {
     "image": ("28x28x1 image", lambda x: x),

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from kaggle_digits import __version__, atomic, rundir
-from kaggle_digits.data import Competition
+from kaggle_digits import __version__, atomic
+from kaggle_digits.runs import rundir
+from kaggle_digits.competition.data import Competition
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.report.figures import FIGURES, figure_png
-from kaggle_digits.runload import Run, load_run
-from kaggle_digits.summary import RunSummary
+from kaggle_digits.runs.runload import Run, load_run
+from kaggle_digits.scoring.summary import RunSummary
 
 
 # --------------------------------------------------------------------------- tables

@@ -18,7 +18,7 @@ import filelock
 
 from kaggle_digits import atomic
 from kaggle_digits.errors import OutputError
-from kaggle_digits.rundir import LOCK, LOCK_OWNER
+from kaggle_digits.runs.rundir import LOCK, LOCK_OWNER
 
 
 @contextlib.contextmanager

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from kaggle_digits import probe, rundir
-from kaggle_digits.clock import Deadline
-from kaggle_digits.data import cache_root
-from kaggle_digits.planner import ModelCost, fold_seconds
-from kaggle_digits.replan import Replanner
-from kaggle_digits.train import FoldResult, FoldTask
+from kaggle_digits.planning import probe
+from kaggle_digits.runs import rundir
+from kaggle_digits.planning.clock import Deadline
+from kaggle_digits.competition.data import cache_root
+from kaggle_digits.planning.planner import ModelCost, fold_seconds
+from kaggle_digits.planning.replan import Replanner
+from kaggle_digits.training.train import FoldResult, FoldTask
 
 SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
 

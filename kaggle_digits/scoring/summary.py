@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kaggle_digits import ensemble, rundir
-from kaggle_digits.digits import N_CLASSES
+from kaggle_digits.runs import rundir
+from kaggle_digits.scoring import ensemble
+from kaggle_digits.competition.digits import N_CLASSES
 from kaggle_digits.errors import DataError
 
 if TYPE_CHECKING:  # not at run time: train imports Keras, and the readers of a summary (ledger, submit) need none
-    from kaggle_digits.train import FoldResult
+    from kaggle_digits.training.train import FoldResult
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from kaggle_digits.errors import KaggleDigitsError, OutputError
 
 if TYPE_CHECKING:
     from kaggle_digits.config import RunConfig
-    from kaggle_digits.data import Competition
+    from kaggle_digits.competition.data import Competition
 
 log = logging.getLogger(__name__)
 

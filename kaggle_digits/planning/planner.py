@@ -43,7 +43,7 @@ import math
 from dataclasses import dataclass
 
 from kaggle_digits import models as registry  # each model's facts: its error curve, stand-in, fallback
-from kaggle_digits.epochs import MAX_EPOCHS_FACTOR, epoch_cap
+from kaggle_digits.planning.epochs import MAX_EPOCHS_FACTOR, epoch_cap
 
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 6}  # fewest epochs that make k folds worth their cost

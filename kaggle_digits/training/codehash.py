@@ -20,8 +20,8 @@ from pathlib import Path
 
 from kaggle_digits import __version__
 
-PACKAGE_DIR = Path(__file__).parent
-ROOT_MODULE = "kaggle_digits.train"
+PACKAGE_DIR = Path(__file__).parents[1]
+ROOT_MODULE = "kaggle_digits.training.train"
 
 NOT_DECIDING = {
     "kaggle_digits": "the kit version, which code_version() prefixes anyway",
@@ -29,11 +29,11 @@ NOT_DECIDING = {
     "kaggle_digits.errors": "exception classes",
     "kaggle_digits.logs": "progress lines",
     "kaggle_digits.config": "settings: their values (not this code) enter the fingerprint",
-    "kaggle_digits.ensemble": "blends fold results after training (config lists its blend names)",
-    "kaggle_digits.rundir": "names and records run-folder files",
-    "kaggle_digits.data": "its arrays enter the fingerprint as data_sha256 / rows_sha256",
-    "kaggle_digits.submission": "writes submission.csv after the ensemble",
-    "kaggle_digits.watchdog": "ends a process whose training hangs; a fold it stops is never saved",
+    "kaggle_digits.scoring.ensemble": "blends fold results after training (config lists its blend names)",
+    "kaggle_digits.runs.rundir": "names and records run-folder files",
+    "kaggle_digits.competition.data": "its arrays enter the fingerprint as data_sha256 / rows_sha256",
+    "kaggle_digits.competition.submission": "writes submission.csv after the ensemble",
+    "kaggle_digits.training.watchdog": "ends a process whose training hangs; a fold it stops is never saved",
 }
 
 
@@ -53,7 +53,9 @@ def imports(path: Path, files: dict[str, Path], name: str) -> set[str]:
         if isinstance(node, ast.Import):
             candidates = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            # `from package import module` imports that module (and a subpackage's docstring-only __init__)
+            candidates = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
+                          for a in node.names]
         else:
             continue
         for target in candidates:

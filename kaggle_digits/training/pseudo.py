@@ -15,7 +15,7 @@ import hashlib
 
 import numpy as np
 
-from kaggle_digits.train import PSEUDO_SUFFIX, FoldResult, FoldTask
+from kaggle_digits.training.train import PSEUDO_SUFFIX, FoldResult, FoldTask
 
 
 def pseudo_rows(results: dict[str, list[FoldResult]], n_folds: int,

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from kaggle_digits import atomic
-from kaggle_digits.data import BUNDLED_SAMPLE, Competition, load_competition
-from kaggle_digits.digits import N_CLASSES
+from kaggle_digits.competition.data import BUNDLED_SAMPLE, Competition, load_competition
+from kaggle_digits.competition.digits import N_CLASSES
 from kaggle_digits.errors import DataError
-from kaggle_digits.rundir import (CONFIG, DATA_RECORD, ENSEMBLE, FINISHED, HISTORY, OOF_PROBABILITIES,
+from kaggle_digits.runs.rundir import (CONFIG, DATA_RECORD, ENSEMBLE, FINISHED, HISTORY, OOF_PROBABILITIES,
                                   TEST_PROBABILITIES, RunError, fold_dir, read_folds)
-from kaggle_digits.summary import RunSummary, read_summary
+from kaggle_digits.scoring.summary import RunSummary, read_summary
 
 
 @dataclasses.dataclass

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from kaggle_digits import atomic
-from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES, N_PIXELS
+from kaggle_digits.competition.digits import IMAGE_SHAPE, N_CLASSES, N_PIXELS
 from kaggle_digits.errors import DataError
 from kaggle_digits.fingerprint import digest
 
@@ -31,7 +31,7 @@ TRAIN_HEADER = ("label",) + PIXEL_COLUMNS
 TEST_HEADER = PIXEL_COLUMNS
 COMPETITION_ZIP = "digit-recognizer.zip"
 MEMBERS = ("train.csv", "test.csv", "sample_submission.csv")
-BUNDLED_SAMPLE = Path(__file__).with_name("sample")
+BUNDLED_SAMPLE = Path(__file__).parents[1] / "sample"
 CACHE_FORMAT = 2  # bump when the cached arrays' layout changes (2: meta.json holds each array's hash)
 _CSV_INTEGER_BYTES = b"0123456789,\r\n"  # all a valid data row may contain
 
@@ -150,7 +150,7 @@ def check_data(path: str | os.PathLike = "data") -> str:
 
     Returns a one-line summary; raises DataError naming the missing file or the first bad row.
     """
-    from kaggle_digits.submission import KAGGLE_TEST_ROWS
+    from kaggle_digits.competition.submission import KAGGLE_TEST_ROWS
 
     located = find_data(path)
     source = CompetitionSource(located)

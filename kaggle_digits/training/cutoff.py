@@ -15,9 +15,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import watchdog
-from kaggle_digits.clock import Deadline, DeadlineReached, limited
-from kaggle_digits.train import FoldResult, FoldTask, train_fold
+from kaggle_digits.training import watchdog
+from kaggle_digits.planning.clock import Deadline, DeadlineReached, limited
+from kaggle_digits.training.train import FoldResult, FoldTask, train_fold
 
 
 class StopAtDeadline(keras.callbacks.Callback):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import keras
 
-from kaggle_digits.devices import gpu_compute_capability
+from kaggle_digits.training.devices import gpu_compute_capability
 from kaggle_digits.machine import cpu_flags
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")

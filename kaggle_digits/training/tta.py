@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kaggle_digits.digits import N_CLASSES
+from kaggle_digits.competition.digits import N_CLASSES
 
 PREDICT_BATCH = 1024  # images per predict() call: every prediction of the kit (folds, TTA, probe, baseline)
 SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (rows down, columns right)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import Competition
+from kaggle_digits.competition.data import Competition
 from kaggle_digits.models import get_spec
-from kaggle_digits.train import FoldTask
+from kaggle_digits.training.train import FoldTask
 
 log = logging.getLogger(__name__)
 MIN_STEPS, MIN_BATCH = 120, 16  # a fold with fewer optimizer steps than MIN_STEPS learns little (enough_steps)

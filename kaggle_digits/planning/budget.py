@@ -15,14 +15,16 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from kaggle_digits import atomic, probe, workers
-from kaggle_digits.clock import Deadline, limited
+from kaggle_digits import atomic
+from kaggle_digits.planning import probe
+from kaggle_digits.training import workers
+from kaggle_digits.planning.clock import Deadline, limited
 from kaggle_digits.config import RunConfig
-from kaggle_digits.data import Competition, cache_root
-from kaggle_digits.devices import gpu_devices
+from kaggle_digits.competition.data import Competition, cache_root
+from kaggle_digits.training.devices import gpu_devices
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.models import get_spec
-from kaggle_digits.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, TARGET_FILL, Plan, candidate_model_sets,
+from kaggle_digits.planning.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, TARGET_FILL, Plan, candidate_model_sets,
                                    chosen_models_may_fit, epoch_caps, estimate_seconds, format_minutes, make_plan)
 
 log = logging.getLogger(__name__)

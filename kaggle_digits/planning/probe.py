@@ -17,17 +17,18 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kaggle_digits import atomic, workers
+from kaggle_digits import atomic
+from kaggle_digits.training import workers
 from kaggle_digits.config import AugmentConfig
-from kaggle_digits.devices import distribution_scope, replica_devices
-from kaggle_digits.digits import IMAGE_SHAPE, N_CLASSES
+from kaggle_digits.training.devices import distribution_scope, replica_devices
+from kaggle_digits.competition.digits import IMAGE_SHAPE, N_CLASSES
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.machine import cpu_model
 from kaggle_digits.models import get_spec
-from kaggle_digits.planner import ModelCost
-from kaggle_digits.precision import fresh_session
-from kaggle_digits.train import compile_for_training
-from kaggle_digits.tta import PREDICT_BATCH
+from kaggle_digits.planning.planner import ModelCost
+from kaggle_digits.training.precision import fresh_session
+from kaggle_digits.training.train import compile_for_training
+from kaggle_digits.training.tta import PREDICT_BATCH
 
 SHORT_FIT, LONG_FIT = 4, 24  # batches in two timed ``fit`` calls; their difference is the cost of a step
 REPEATS = 2                  # each timed twice, the faster kept (a shared machine is noisy)

@@ -22,8 +22,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from kaggle_digits import calibration
-from kaggle_digits.digits import N_CLASSES
+from kaggle_digits.scoring import calibration
+from kaggle_digits.competition.digits import N_CLASSES
 from kaggle_digits.errors import ConfigError
 
 CLASSES = tuple(range(N_CLASSES))

@@ -15,10 +15,12 @@ import os
 import shutil
 from pathlib import Path
 
-from kaggle_digits import atomic, portable, rundir, runload, submission
+from kaggle_digits import atomic, portable
+from kaggle_digits.competition import submission
+from kaggle_digits.runs import rundir, runload
 from kaggle_digits.errors import DataError, OutputError
 
-from kaggle_digits.rundir import REFERENCE_DIR, REFERENCE_MANIFEST
+from kaggle_digits.runs.rundir import REFERENCE_DIR, REFERENCE_MANIFEST
 
 # every key a manifest must hold, with its type: the README's results table and the tests rely on these
 SCHEMA = {"command": str, "commit": str, "config": dict, "oof_accuracy": float, "members": dict,
