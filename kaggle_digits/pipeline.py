@@ -34,7 +34,7 @@ from kaggle_digits.training.devices import describe as describe_devices
 from kaggle_digits.training.devices import gpu_devices
 from kaggle_digits.competition.folds import training_folds
 from kaggle_digits.machine import describe_machine, git_commit
-from kaggle_digits.planning.planner import Progress
+from kaggle_digits.planning.eta import Progress
 from kaggle_digits.training.precision import POLICIES
 from kaggle_digits.training.precision import use as use_precision
 from kaggle_digits.scoring.summary import RunSummary, log_summary, read_summary, summarise

@@ -176,15 +176,6 @@ def test_the_same_command_gets_the_same_plan_so_its_finished_run_is_reused(tmp_p
     assert any("identical to finished run" in m for m in caplog.messages)
 
 
-def test_with_pseudo_labels_the_plan_gets_only_the_first_rounds_share():
-    """The second round trains every fold again on its rows plus up to every test row: the plan leaves it that."""
-    data = SimpleNamespace(n_test=28_000)
-    assert budget._plannable(RunConfig(), 10, 30.0, 42_000, data) == 570
-    share = budget._plannable(RunConfig(pseudo_label=0.99), 10, 30.0, 42_000, data)
-    assert share == pytest.approx(570 / (1 + (33_600 + 28_000) / 33_600))
-    assert budget._plannable(RunConfig(), 1, 120.0, 42_000, data) == 1.0  # over budget: the smallest plan
-
-
 @pytest.mark.parametrize("sustained, planned_again", [(4000.0, True), (7200.0, False)])
 def test_a_kept_plan_is_made_again_when_the_speed_measured_since_differs_by_a_quarter(
         monkeypatch, cpu_only, tmp_path, caplog, sustained, planned_again):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from kaggle_digits.models import error_curves
+from kaggle_digits.planning.eta import Progress
 from kaggle_digits.planning.planner import (CHOSEN_MIN_EPOCHS, FINISH_SECONDS, HOLDOUT_FOLDS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, TARGET_FILL,
-                                   WORKER_START_SECONDS, ModelCost, Progress, candidate_model_sets,
+                                   WORKER_START_SECONDS, ModelCost, candidate_model_sets,
                                    chosen_models_may_fit, epoch_caps, estimate_seconds, fold_seconds, make_plan,
-                                   predicted_error)
+                                   Request, plan_budget, plannable_seconds, predicted_error)
 
 COSTS = {"cnn": ModelCost("cnn", 2000, 6000, 5), "cnn_gru": ModelCost("cnn_gru", 3000, 8000, 6),
          "cnn_fast": ModelCost("cnn_fast", 6000, 9000, 4)}
@@ -239,3 +240,46 @@ def test_untimed_user_models_are_skipped_and_the_fast_pair_is_judged_as_a_pair()
     untimed = {m: c for m, c in COSTS.items() if m != "cnn"}  # budget.py does not time cnn when it cannot fit
     p = make_plan(60 * 60, untimed, SETS, 42_000, 28_000, CAPS)
     assert p.models == ("cnn_fast", "cnn_gru")
+
+
+# --------------------------------------------------------------------------- plan_budget: the run's one call
+class Probe:
+    """A fake probe: each call's (models, workers) recorded; every call moves the fake clock on by ``seconds``."""
+
+    def __init__(self, seconds: float = 10.0):
+        self.calls, self.now, self.seconds = [], 0.0, seconds
+
+    def __call__(self, models, workers):
+        self.calls.append((tuple(models), workers))
+        self.now += self.seconds
+        return {m: COSTS[m] for m in models}
+
+
+def test_one_call_times_the_stand_ins_first_and_the_users_models_only_where_they_may_fit():
+    short, probe = Request(("cnn", "cnn_gru"), 20, 42_000, 28_000), Probe()
+    planned = plan_budget(short, probe, lambda: probe.now)
+    assert probe.calls == [(("cnn_fast", "cnn_gru"), 1)]  # cnn untimed: its stand-in cannot reach the threshold
+    assert planned.recipe_seconds is None and planned.spent == 10.0
+    assert planned.plan == make_plan(20 * 60 - 10, COSTS, SETS, 42_000, 28_000, CAPS)
+    long, probe = Request(("cnn", "cnn_gru"), 240, 42_000, 28_000), Probe()
+    planned = plan_budget(long, probe, lambda: probe.now)
+    assert probe.calls == [(("cnn_fast", "cnn_gru"), 1), (("cnn", "cnn_gru", "cnn_fast"), 1)]
+    assert planned.spent == 20.0  # the plan is made for what the probes left of the budget
+    assert planned.recipe_seconds == pytest.approx(
+        estimate_seconds(COSTS, {"cnn": 30, "cnn_gru": 30}, 5, 42_000, 28_000, True))
+
+
+def test_one_call_re_times_a_holdout_as_one_process_on_every_core():
+    probe = Probe(seconds=1.0)
+    planned = plan_budget(Request(("cnn_fast",), 0.5, 42_000, 28_000, workers=2), probe, lambda: probe.now)
+    assert planned.plan.holdout and planned.plan.workers == 1
+    assert probe.calls == [(("cnn_fast",), 2), (("cnn_fast",), 1)]
+    assert planned.spent == 2.0
+
+
+def test_with_pseudo_labels_the_plan_gets_only_the_first_rounds_share():
+    """The second round trains every fold again on its rows plus up to every test row: the plan leaves it that."""
+    assert plannable_seconds(Request(("cnn_fast",), 10, 42_000, 28_000), 30.0) == 570
+    share = plannable_seconds(Request(("cnn_fast",), 10, 42_000, 28_000, pseudo_label=True), 30.0)
+    assert share == pytest.approx(570 / (1 + (33_600 + 28_000) / 33_600))
+    assert plannable_seconds(Request(("cnn_fast",), 1, 42_000, 28_000), 120.0) == 1.0  # over budget: the smallest plan

@@ -23,9 +23,9 @@ from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import Competition, cache_root
 from kaggle_digits.training.devices import gpu_devices
 from kaggle_digits.fingerprint import digest
-from kaggle_digits.models import get_spec
-from kaggle_digits.planning.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, TARGET_FILL, Plan, candidate_model_sets,
-                                   chosen_models_may_fit, epoch_caps, estimate_seconds, format_minutes, make_plan)
+from kaggle_digits.planning.eta import format_minutes
+from kaggle_digits.planning.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, TARGET_FILL, Plan, Request,
+                                            candidate_model_sets, plan_budget)
 
 log = logging.getLogger(__name__)
 
@@ -84,43 +84,23 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     minutes = default_minutes(cfg, data)
     if minutes is None:
         return cfg
-    models = cfg.models
     key = _plan_key(cfg, minutes, data, n_rows, precision)
     if not cfg.fresh and (plan := _read_plan(key)) is not None:  # the same command plans the same run here
         if (changed := _speed_change(plan, cfg, precision, plan.workers)) is None:
             log.info(f"plan: {plan.describe()} (as this command planned it before here; --fresh plans again)")
             return planned_config(cfg, plan)
         log.info(f"planning again: {changed} since this command's plan was made here ({plan.shape()})")
-    candidates = candidate_model_sets(models)
-    n_workers = planned_workers(cfg, n_rows)
-    recipe_epochs = {m: get_spec(m).recipe.epochs for s in candidates for m in s}
-    finish = finish_seconds(cfg)
-    costs = measure_costs(cfg, precision, n_workers, models=_cheap_models(candidates))
-    # the user's (slower) models cannot fit where their stand-ins do not: then they go untimed, and make_plan
-    # skips them; a single-model or stand-in-free request is timed in full
-    if len(candidates) <= 2 or chosen_models_may_fit(_plannable(cfg, minutes, clock.elapsed(), n_rows, data), costs,
-                                                     candidates[1], n_rows, data.n_test, epoch_caps(recipe_epochs),
-                                                     finish, n_workers):
-        costs = measure_costs(cfg, precision, n_workers)
-    spent = clock.elapsed()
-    plan = make_plan(_plannable(cfg, minutes, spent, n_rows, data), costs, candidates, n_rows, data.n_test,
-                     epoch_caps(recipe_epochs), finish, n_workers)
-    if plan.holdout and n_workers > 1:
-        # a holdout trains its one fold in this process on every core: planned with the speed of one worker among
-        # several it left a fifth of a 1-minute budget unused (the fixed costs of one thread's tracing and predicting)
-        costs = measure_costs(cfg, precision, 1, models=plan.models)
-        spent = clock.elapsed()
-        plan = make_plan(_plannable(cfg, minutes, spent, n_rows, data), costs, [plan.models], n_rows, data.n_test,
-                         epoch_caps(recipe_epochs), finish, 1)
+    request = Request(cfg.models, minutes, n_rows, data.n_test, finish_seconds(cfg), planned_workers(cfg, n_rows),
+                      cfg.augment.enabled, cfg.pseudo_label is not None)
+    planned = plan_budget(request, lambda models, n_workers: probe.measure_costs(
+        models, cfg.augment, precision, cache_root(), log=log.info, n_workers=n_workers), clock.elapsed)
+    plan = planned.plan
     if cfg.minutes is None:
-        full = "hours here"  # the user's models were not timed: their stand-ins already rule out their recipe
-        if all(m in costs for m in models):
-            recipe = estimate_seconds(costs, {m: recipe_epochs[m] for m in models}, FOLD_CHOICES[0], n_rows,
-                                      data.n_test, cfg.augment.enabled, workers=n_workers)
-            full = f"about {format_minutes(recipe)} here"
+        # None: the user's models were not timed, their stand-ins already rule out their recipe
+        full = "hours here" if planned.recipe_seconds is None else f"about {format_minutes(planned.recipe_seconds)} here"
         log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
                  f"full recipe, 5 folds: {full}; {FULL_ON_GPU})")
-    log.info(f"plan: {plan.describe()}; {spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
+    log.info(f"plan: {plan.describe()}; {planned.spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
     if plan.estimate_seconds > plan.budget_seconds:
         log.warning(f"the smallest run there is ({plan.shape()}) takes about "
                     f"{format_minutes(plan.estimate_seconds)} here, more than the {format_minutes(plan.budget_seconds)} "
@@ -145,17 +125,6 @@ def training_end(cfg: RunConfig, data: Competition) -> float | None:
     if minutes is None or cfg.pseudo_label is not None:
         return None  # a second round trains every fold again: the plan's first-round seconds stand
     return minutes * 60 * TARGET_FILL - finish_seconds(cfg)
-
-
-def _plannable(cfg: RunConfig, minutes: float, spent: float, n_rows: int, data: Competition) -> float:
-    """The seconds the plan may give the (first-round) training: what is left of the budget, and with
-    --pseudo-label only the first round's share, since a second round trains every fold again on its rows
-    plus (at most) every test row."""
-    left = max(minutes * 60 - spent, 1.0)
-    if cfg.pseudo_label is None:
-        return left
-    train_rows = n_rows * (FOLD_CHOICES[0] - 1) / FOLD_CHOICES[0]
-    return left / (1 + (train_rows + data.n_test) / train_rows)
 
 
 def _plan_key(cfg: RunConfig, minutes: float, data: Competition, n_rows: int, precision: str) -> str:
@@ -199,11 +168,6 @@ def measure_costs(cfg: RunConfig, precision: str, n_workers: int = 1,
     if models is None:
         models = tuple(dict.fromkeys(m for s in candidate_model_sets(cfg.models) for m in s))
     return probe.measure_costs(models, cfg.augment, precision, cache_root(), log=log.info, n_workers=n_workers)
-
-
-def _cheap_models(candidates: list[tuple[str, ...]]) -> tuple[str, ...]:
-    """The models of every candidate set but the user's own (their fast stand-ins and the fallback)."""
-    return tuple(dict.fromkeys(m for s in candidates[1:] for m in s)) or candidates[0]
 
 
 def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:

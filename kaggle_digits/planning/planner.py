@@ -7,6 +7,10 @@ The planner is pure arithmetic over measured costs, so it is tested with made-up
 2. ``make_plan`` picks the configuration whose estimated wall time fills the budget, by the rule
    below, and returns a ``Plan``; the run records it in config.toml so a rerun reproduces it.
 
+A run asks once: ``plan_budget(Request, measure, elapsed)`` (budget.py passes the probe in as ``measure`` and the
+run clock as ``elapsed``) decides which models to time, times them, plans, and re-plans a holdout, so the
+planner is never called back from below and budget.py never asks it twice.
+
 The rule (the measurements behind it are in benchmarks/planner/README.md):
 
 - The user's models (``cnn`` + ``cnn_gru`` by default) train when 5 folds of ``CHOSEN_MIN_EPOCHS`` each fit.
@@ -40,10 +44,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kaggle_digits import models as registry  # each model's facts: its error curve, stand-in, fallback
 from kaggle_digits.planning.epochs import MAX_EPOCHS_FACTOR, epoch_cap
+from kaggle_digits.planning.eta import format_minutes
 
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 6}  # fewest epochs that make k folds worth their cost
@@ -105,6 +111,76 @@ class Plan:
     def describe(self) -> str:
         return (f"{self.shape()} ~ {format_minutes(self.estimate_seconds)} "
                 f"(budget {format_minutes(self.budget_seconds)})")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a budgeted run asks of the planner: the user's models, the budget, the data's size, the seconds the
+    run keeps after its folds (``finish``), the worker processes it trains with, whether augmentation is on, and
+    whether a pseudo-label round follows (it trains every fold again, so the first round gets only its share)."""
+
+    models: tuple[str, ...]
+    minutes: float
+    n_rows: int
+    n_test: int
+    finish: float = FINISH_SECONDS
+    workers: int = 1
+    augment: bool = True
+    pseudo_label: bool = False
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The planner's answer: the plan, the seconds of the budget spent before it was made (start-up, data,
+    probe), and the user's models' full recipe at 5 folds (None when their stand-ins ruled them out untimed)."""
+
+    plan: Plan
+    spent: float
+    recipe_seconds: float | None
+
+
+# the probe, passed in: (models, worker processes) -> each model's measured cost on this machine
+Measure = Callable[[tuple[str, ...], int], dict[str, ModelCost]]
+
+
+def plan_budget(request: Request, measure: Measure, elapsed: Callable[[], float]) -> Planned:
+    """A budgeted run's whole plan in one call: the candidate model sets and their epoch caps, which models to time
+    (``measure``: the fast ones first; the user's slower ones only where their stand-ins leave them room), the
+    plan (``make_plan``) for what is left of the budget after timing (``elapsed``: the run clock's seconds), and a
+    holdout's re-plan with the speed of one process on every core (planned with the speed of one worker among
+    several, a holdout left a fifth of a 1-minute budget unused: one thread's tracing and predicting)."""
+    candidates = candidate_model_sets(request.models)
+    recipe_epochs = {m: registry.get_spec(m).recipe.epochs for s in candidates for m in s}
+    sizes = dict(n_rows=request.n_rows, n_test=request.n_test, max_epochs=epoch_caps(recipe_epochs),
+                 finish=request.finish)
+    everything = tuple(dict.fromkeys(m for s in candidates for m in s))
+    costs = measure(tuple(dict.fromkeys(m for s in candidates[1:] for m in s)) or everything, request.workers)
+    if set(everything) - set(costs) and (
+            len(candidates) <= 2 or chosen_models_may_fit(plannable_seconds(request, elapsed()), costs, candidates[1],
+                                                          workers=request.workers, **sizes)):
+        costs = measure(everything, request.workers)
+    spent = elapsed()
+    plan = make_plan(plannable_seconds(request, spent), costs, candidates, workers=request.workers, **sizes)
+    if plan.holdout and request.workers > 1:
+        costs = measure(plan.models, 1)
+        spent = elapsed()
+        plan = make_plan(plannable_seconds(request, spent), costs, [plan.models], workers=1, **sizes)
+    recipe = None
+    if all(m in costs for m in request.models):
+        recipe = estimate_seconds(costs, {m: recipe_epochs[m] for m in request.models}, FOLD_CHOICES[0],
+                                  request.n_rows, request.n_test, request.augment, workers=request.workers)
+    return Planned(plan, spent, recipe)
+
+
+def plannable_seconds(request: Request, spent: float) -> float:
+    """The seconds the plan may give the (first-round) training: what is left of the budget, and with a
+    pseudo-label round only the first round's share, since the second trains every fold again on its rows plus
+    (at most) every test row."""
+    left = max(request.minutes * 60 - spent, 1.0)
+    if not request.pseudo_label:
+        return left
+    train_rows = request.n_rows * (FOLD_CHOICES[0] - 1) / FOLD_CHOICES[0]
+    return left / (1 + (train_rows + request.n_test) / train_rows)
 
 
 def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds: int, n_rows: int,
@@ -311,40 +387,3 @@ def fold_seconds(cost: ModelCost, epochs: int, n_train: int, n_predict: int, aug
     """Estimated seconds of one fold of one model: overhead, ``epochs`` over ``n_train`` rows, predictions."""
     return (cost.fold_overhead_seconds + epochs * n_train / _train_speed(cost, augment)
             + n_predict / cost.predict_images_per_second)
-
-
-def format_minutes(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
-
-
-class Progress:
-    """Elapsed time and the run's ETA after each fold, in seconds from each model's measured speed.
-
-    ``planned`` maps each fold still to train (a label) to its estimated seconds (``fold_seconds`` from each
-    model's measured speed, so a slow model's folds weigh what they cost); ``workers`` folds train at once;
-    ``clock`` returns seconds (time.perf_counter in a run, a fake clock in tests). The ETA is the whole
-    run's estimate, rescaled by how long the finished folds really took against their estimates, spread
-    over the workers, minus the time elapsed.
-    """
-
-    def __init__(self, planned: dict[str, float], clock, workers: int = 1):
-        self.remaining = dict(planned)
-        self.total_planned = sum(planned.values())
-        self.clock = clock
-        self.workers = max(1, workers)
-        self.start = self.last = clock()
-        self.done_estimate = self.done_actual = 0.0
-
-    def fold_done(self, label: str, seconds: float | None = None) -> str:
-        """Mark ``label`` finished, after ``seconds`` of its own work (default: the time since the last fold
-        finished, which is that only with one worker); returns a line with the elapsed time and the ETA."""
-        now = self.clock()
-        self.done_estimate += self.remaining.pop(label, 0.0)
-        self.done_actual += (now - self.last) if seconds is None else seconds
-        self.last = now
-        elapsed = now - self.start
-        pace = self.done_actual / self.done_estimate if self.done_estimate > 0 else 1.0
-        left = max(0.0, pace * self.total_planned / self.workers - elapsed) if self.remaining else 0.0
-        return f"{label} done: elapsed {format_minutes(elapsed)}, ETA {format_minutes(left)}"
