@@ -21,18 +21,23 @@ REPLICA_ZIP = Path(os.environ.get("KAGGLE_DIGITS_REPLICA",
 
 SESSION_START = time.monotonic()  # no run made in this session can have taken longer than this
 
-# fixtures that train a real run (session- or module-scoped, shared by the tests that read it)
-TRAINED_RUNS = {"sample_run", "pair_run", "quick_run", "full_run"}
+# fixtures that train a real run (session-scoped, shared by the tests that read it), by the worker group that
+# trains it: the readers of one run (and the tests reading two, like sample_run and pair_run) share a worker
+TRAINED_RUNS = {"sample_run": "sample-runs", "pair_run": "sample-runs", "quick_run": "quick-run",
+                "full_run": "full-run", "seeded_runs": "seeded-runs"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks into the test ids
 def pytest_collection_modifyitems(config, items):
     """A test that reads a shared real run (TRAINED_RUNS) waits for it to train: it is ``slow`` too, so
     ``pytest -m "not slow"`` (the edit loop) never trains a model unless a test says it is quick."""
     for item in items:
-        if TRAINED_RUNS & set(getattr(item, "fixturenames", ())):
+        groups = {TRAINED_RUNS[name] for name in getattr(item, "fixturenames", ()) if name in TRAINED_RUNS}
+        if groups:
+            assert len(groups) == 1, f"{item.nodeid} reads runs of several worker groups: {groups}"
             item.add_marker(pytest.mark.slow)
-            # with pytest-xdist (-n 2 --dist loadgroup) the readers of a shared run share a worker: trained once
-            item.add_marker(pytest.mark.xdist_group("trained-runs"))
+            # with pytest-xdist (-n 2 --dist loadgroup) a group's tests share a worker: each run trained once
+            item.add_marker(pytest.mark.xdist_group(groups.pop()))
 
 
 @pytest.fixture(autouse=True)

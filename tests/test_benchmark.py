@@ -17,7 +17,7 @@ from kaggle_digits.config import RunConfig
 @pytest.mark.slow
 def test_benchmark_compares_kit_and_baseline_on_the_same_folds(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./data: the bundled sample
-    cfg = RunConfig(data=None, max_train_rows=200, folds=2, epochs=1, verbose=0, models=("cnn_gru",),
+    cfg = RunConfig(data=None, max_train_rows=200, folds=2, epochs=1, verbose=0, models=("cnn_fast",),
                     report=False, submissions_dir=str(tmp_path / "runs"))
     report = benchmark.run(cfg, tmp_path / "out")
     run_dir = Path(report["run_dir"])
@@ -27,8 +27,8 @@ def test_benchmark_compares_kit_and_baseline_on_the_same_folds(tmp_path, monkeyp
 
     # the kit rows are the run's own figures, unchanged
     kit, ensemble_row, baseline = report["table"]
-    assert [kit["name"], ensemble_row["name"], baseline["name"]] == ["cnn_gru", "ensemble", benchmark.BASELINE_MODEL]
-    m = run_summary["models"]["cnn_gru"]
+    assert [kit["name"], ensemble_row["name"], baseline["name"]] == ["cnn_fast", "ensemble", benchmark.BASELINE_MODEL]
+    m = run_summary["models"]["cnn_fast"]
     assert (kit["oof_accuracy"], kit["params"], kit["epochs"], kit["fit_seconds"]) == \
         (m["oof_accuracy"], m["params"], 1, m["fit_seconds"])
     assert ensemble_row["oof_accuracy"] == run_summary["ensemble"]["oof_accuracy"]
@@ -49,7 +49,7 @@ def test_benchmark_compares_kit_and_baseline_on_the_same_folds(tmp_path, monkeyp
     table = pd.read_csv(tmp_path / "out" / "benchmark.csv")
     assert list(table.columns) == list(benchmark.COLUMNS) and table["name"].tolist() == [r["name"] for r in
                                                                                           report["table"]]
-    assert f"\ncnn_gru,kit,{m['params']},1,128," in (tmp_path / "out" / "benchmark.csv").read_text()  # not 28506.0
+    assert f"\ncnn_fast,kit,{m['params']},1,128," in (tmp_path / "out" / "benchmark.csv").read_text()  # an int, not 1234.0
     np.testing.assert_allclose(table["oof_accuracy"], [r["oof_accuracy"] for r in report["table"]])
     assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["table"] == report["table"]
     md = (tmp_path / "out" / "benchmark.md").read_text()
@@ -57,10 +57,10 @@ def test_benchmark_compares_kit_and_baseline_on_the_same_folds(tmp_path, monkeyp
     assert f"{baseline['oof_accuracy']:.2%} |" in md
 
     gain = benchmark.tta_gain(run_dir)
-    assert set(gain) == {"cnn_gru", "ensemble (equal weights)"}
+    assert set(gain) == {"cnn_fast", "ensemble (equal weights)"}
     # without TTA the reloaded fold models reproduce the run's own OOF accuracy
-    assert abs(gain["cnn_gru"]["oof_accuracy"] - m["oof_accuracy"]) < 1e-9
-    assert json.loads((run_dir / rundir.TTA).read_text())["models"]["cnn_gru"] == gain["cnn_gru"]
+    assert abs(gain["cnn_fast"]["oof_accuracy"] - m["oof_accuracy"]) < 1e-9
+    assert json.loads((run_dir / rundir.TTA).read_text())["models"]["cnn_fast"] == gain["cnn_fast"]
 
 
 def test_budget_table_renders_without_optional_packages():

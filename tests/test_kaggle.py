@@ -41,6 +41,9 @@ USER, SECRET = "fakeuser", "fake-secret-key-5f3c9e1d"
 # --no-report: the report has its own tests, and is slow on 2 cores
 QUICK = ["--models", "cnn_gru", "--folds", "2", "--epochs", "1", "--max-train-rows", "200", "--no-val-curves",
          "--no-report"]
+# where the model is incidental (the local run of the round trip, the fan-out): the fast one; the card's cnn_gru
+# trains in the two-device kernel
+FAST = ["--models", "cnn_fast", *QUICK[2:]]
 
 needs_kaggle = pytest.mark.skipif(shutil.which("kaggle") is None, reason="the `kaggle` CLI is not installed")
 
@@ -230,7 +233,7 @@ def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, 
 
     # 2. a quick submission: the loader finds data/digit-recognizer.zip with no flag and no unzipping
     monkeypatch.chdir(work)
-    assert cli.main(["make", *QUICK, "--verbose", "0"]) == 0
+    assert cli.main(["make", *FAST, "--verbose", "0"]) == 0
     (run_dir,) = [p.parent for p in (work / "submissions").glob("*/run.json")]
     data_record = atomic.read_json(run_dir / "data.json")
     assert data_record["source"] == str(Path("data") / "digit-recognizer.zip") and not data_record["is_sample"]
@@ -257,7 +260,7 @@ def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, 
     (uploaded,) = [body for body in fake.uploads.values()]
     assert uploaded == made.read_bytes()  # byte-identical
     description = fake.submissions[0]["description"]
-    assert re.search(r"run \S+: cnn_gru, 2 folds, OOF accuracy \d+\.\d+%, (commit \S+|no git commit)",
+    assert re.search(r"run \S+: cnn_fast, 2 folds, OOF accuracy \d+\.\d+%, (commit \S+|no git commit)",
                      description), description
     assert "Successfully submitted" in proc.stdout and "public score 0.98765 (submission 1000)" in proc.stdout
     assert SECRET not in proc.stdout + proc.stderr
@@ -378,7 +381,7 @@ def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeyp
     fake.kernel_runner = lambda code, working, timeout, sources: run_kernel_code(
         code, working, tiny_input, tmp_path / "khome", 2, timeout, sources)
     env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push", *QUICK, "--poll", "3", env=env, cwd=work, monkeypatch=monkeypatch)
+    code = in_process("push", *QUICK, "--poll", "1", env=env, cwd=work, monkeypatch=monkeypatch)
     (kern,) = fake.kernels.values()
     stdout, stderr = capsys.readouterr()
     assert code == 0, stdout + stderr + kern.log
@@ -426,7 +429,7 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
     fake.kernel_runner = lambda code, working, timeout, sources: run_kernel_code(
         code, working, tiny_input, tmp_path / "khome", 0, timeout, sources)
     env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push", *QUICK, "--blend", "equal", "--kernels", "2", "--poll", "3", "--data", str(tiny_input),
+    code = in_process("push", *FAST, "--blend", "equal", "--kernels", "2", "--poll", "1", "--data", str(tiny_input),
                       env=env, cwd=work, monkeypatch=monkeypatch)
     logs = "".join(k.log for k in fake.kernels.values())
     out, err = capsys.readouterr()
@@ -436,13 +439,13 @@ def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, m
     (fanout_dir,) = (work / "submissions").glob("kernels-*")
     run = fanout_dir / "run"
     ensemble = atomic.read_json(run / "ensemble.json")
-    assert len(ensemble["models"]["cnn_gru"]["fold_accuracy"]) == 2
+    assert len(ensemble["models"]["cnn_fast"]["fold_accuracy"]) == 2
     # the ordinary ensemble step (--blend equal): test probabilities are the mean of the kernels' fold results
-    folds = [np.load(run / "cnn_gru" / f"fold{k}" / "test.npy") for k in (0, 1)]
+    folds = [np.load(run / "cnn_fast" / f"fold{k}" / "test.npy") for k in (0, 1)]
     np.testing.assert_allclose(np.load(run / "test_probabilities.npy"), np.mean(folds, axis=0), atol=1e-6)
     for k in (0, 1):
-        kernel_fold = fanout_dir / f"kaggle-digits-part{k + 1}" / "output" / "run" / "cnn_gru" / f"fold{k}"
-        assert (kernel_fold / "test.npy").read_bytes() == (run / "cnn_gru" / f"fold{k}" / "test.npy").read_bytes()
+        kernel_fold = fanout_dir / f"kaggle-digits-part{k + 1}" / "output" / "run" / "cnn_fast" / f"fold{k}"
+        assert (kernel_fold / "test.npy").read_bytes() == (run / "cnn_fast" / f"fold{k}" / "test.npy").read_bytes()
     submission.validate_file(run / "submission.csv", n_rows=100)
     assert not (work / "submissions" / "submission.csv").exists()  # 200 rows: not the default upload
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn_fast", "cnn_small"), report=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def quick_run(tmp_path_factory):
     """One real run on the bundled sample: 300 rows, 2 folds, 1 epoch, two models (cnn_fast + cnn_small)."""
     workdir = tmp_path_factory.mktemp("work")
@@ -230,7 +230,7 @@ def test_cli_help_and_model_list(tmp_path):
 def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = make_submission(RunConfig(data=str(replica_zip), max_train_rows=200, folds=2, epochs=1, verbose=0,
-                                       models=("cnn_fast",), submissions_dir=str(tmp_path / "subs")))
+                                       models=("cnn_fast",), report=False, submissions_dir=str(tmp_path / "subs")))
     frame = submission.validate_file(result.submission_path)  # 28,000 rows, ids 1..28000
     assert len(frame) == 28_000
 

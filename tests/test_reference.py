@@ -16,7 +16,7 @@ from kaggle_digits.errors import DataError
 from kaggle_digits.pipeline import make_submission
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def full_run(tmp_path_factory):
     """A real run on *all* rows of a tiny competition folder (200 train rows, 50 test rows): 2 folds x 1 epoch."""
     work = tmp_path_factory.mktemp("ref")

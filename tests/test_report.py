@@ -30,14 +30,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="session")
-def quick_run(sample_run):
+def report_run(sample_run):
     """The session's tiny finished run (conftest.sample_run): make_submission wrote its report."""
     return sample_run
 
 
 @pytest.fixture(scope="module")
-def run(quick_run):
-    return load_run(quick_run.run_dir)
+def run(report_run):
+    return load_run(report_run.run_dir)
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -52,22 +52,22 @@ def read_csv(path: Path) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- the files
-def test_make_submission_writes_the_report(quick_run):
-    assert quick_run.report_path == quick_run.run_dir / "report.html"
-    assert quick_run.report_path.is_file()
+def test_make_submission_writes_the_report(report_run):
+    assert report_run.report_path == report_run.run_dir / "report.html"
+    assert report_run.report_path.is_file()
     for name in FIGURES:  # augmentation is on by default, so every figure is there
-        path = quick_run.run_dir / REPORT_DIR / name
+        path = report_run.run_dir / REPORT_DIR / name
         width, height = png_size(path)
         assert 500 <= width <= 2000 and 300 <= height <= 2000, f"{name}: {width}x{height}"
         pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(np.int32)
         assert len(np.unique(pixels @ [65536, 256, 1])) > 16, f"{name}: hardly any colours"
         assert np.mean(pixels.min(axis=1) < 200) > 0.01, f"{name}: nearly blank"
     for name in ("oof_errors.csv", "low_confidence_test.csv"):
-        assert (quick_run.run_dir / REPORT_DIR / name).stat().st_size > 30
+        assert (report_run.run_dir / REPORT_DIR / name).stat().st_size > 30
 
 
-def test_html_is_self_contained(quick_run):
-    text = quick_run.report_path.read_text(encoding="utf-8")
+def test_html_is_self_contained(report_run):
+    text = report_run.report_path.read_text(encoding="utf-8")
     images = re.findall(r'<img src="([^"]+)"', text)
     assert len(images) == len(FIGURES)
     for src in images:
@@ -75,7 +75,7 @@ def test_html_is_self_contained(quick_run):
         assert base64.b64decode(src.split(",", 1)[1])[:8] == PNG_MAGIC
     assert "bundled 4,000-row sample" in text  # the sample warning
     assert "<td>cnn_fast</td>" in text and "ensemble (calibrated weights)" in text  # the results table
-    accuracy = atomic.read_json(quick_run.run_dir / "ensemble.json")["ensemble"]["oof_accuracy"]
+    accuracy = atomic.read_json(report_run.run_dir / "ensemble.json")["ensemble"]["oof_accuracy"]
     assert f"{accuracy:.2%}" in text
 
 
@@ -89,7 +89,7 @@ def test_select_errors_matches_brute_force_on_the_run(run):
     assert np.all(np.diff(confidence) <= 0), "worst (most confident mistake) first"
 
 
-def test_error_grid_shows_only_misclassified_rows(quick_run, run):
+def test_error_grid_shows_only_misclassified_rows(report_run, run):
     wrong = {i for i in range(len(run.y)) if int(np.argmax(run.oof[i])) != int(run.y[i])}
     fig, _ = plot_errors(run, limit=50)
     panels = [ax for ax in fig.axes if ax.images]
@@ -101,7 +101,7 @@ def test_error_grid_shows_only_misclassified_rows(quick_run, run):
         true, pred = map(int, re.match(r"true (\d) → (\d)", ax.get_title()).groups())
         assert true == run.y[i] != pred == int(np.argmax(run.oof[i]))
     # the CSV lists every error, in the grid's order
-    records = read_csv(quick_run.run_dir / REPORT_DIR / "oof_errors.csv")
+    records = read_csv(report_run.run_dir / REPORT_DIR / "oof_errors.csv")
     position = {int(r): i for i, r in enumerate(run.rows)}
     assert [position[int(r["train_row"]) - 1] for r in records] == select_errors(run.oof, run.y).tolist()
     assert {position[int(r["train_row"]) - 1] for r in records} == wrong
@@ -145,9 +145,9 @@ def test_augmentation_preview_is_skipped_when_augmentation_is_off(run):
 
 # --------------------------------------------------------------------------- command line and errors
 @pytest.mark.slow
-def test_cli_rerun_and_one_line_errors(quick_run, tmp_path, capsys):
+def test_cli_rerun_and_one_line_errors(report_run, tmp_path, capsys):
     copy = tmp_path / "run"
-    shutil.copytree(quick_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
+    shutil.copytree(report_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
     assert cli.main(["report", str(copy), "--max-images", "10"]) == 0
     assert capsys.readouterr().out.strip() == f"report: {copy / 'report.html'}"
     assert len(read_csv(copy / REPORT_DIR / "low_confidence_test.csv")) == 10
@@ -185,9 +185,9 @@ def test_a_two_model_report_shows_both_members_and_the_ensemble_against_them(pai
     assert all(f"<tr><td>{model}</td>" in results for model in summary["models"])  # a results row each
 
 
-def test_data_that_does_not_match_the_run_is_refused(quick_run, tmp_path):
+def test_data_that_does_not_match_the_run_is_refused(report_run, tmp_path):
     copy = tmp_path / "run"
-    shutil.copytree(quick_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
+    shutil.copytree(report_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
     info = atomic.read_json(copy / "data.json")
     atomic.write_json(copy / "data.json", {**info, "sha256": "0" * 64})
     with pytest.raises(DataError, match="not the data"):
@@ -198,11 +198,11 @@ def test_data_that_does_not_match_the_run_is_refused(quick_run, tmp_path):
     assert len(load_run(copy, data=info["source"]).y) == 300  # --data points at where it is now
 
 
-def test_relative_data_path_is_found_from_the_project_folder(quick_run, tmp_path, monkeypatch):
+def test_relative_data_path_is_found_from_the_project_folder(report_run, tmp_path, monkeypatch):
     """A run made with ./data records the relative path; the report finds it from <project>/submissions/<run>."""
     project = tmp_path / "project"
     copy = project / "submissions" / "run"
-    shutil.copytree(quick_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
+    shutil.copytree(report_run.run_dir, copy, ignore=shutil.ignore_patterns("*.keras", "report*"))
     shutil.copytree(Path(atomic.read_json(copy / "data.json")["source"]), project / "data")
     info = atomic.read_json(copy / "data.json")
     atomic.write_json(copy / "data.json", {**info, "source": "data", "is_sample": False})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 
 import numpy as np
 import pytest
@@ -29,15 +30,23 @@ def test_how_many_workers(monkeypatch, requested, jobs, rows, gpu, expected):
     assert workers.threads_per_worker(2) == 1 and workers.threads_per_worker(1) == 2
 
 
-@pytest.mark.slow
-def test_run_all_returns_every_result_with_its_job_index():
+@pytest.fixture
+def light_workers(monkeypatch):
+    """Spawned workers that skip TensorFlow's import (the jobs here are plain Python; the TensorFlow set-up of a
+    worker is what test_a_run_trained_by_two_workers_is_a_whole_run trains through)."""
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "numpy")
+
+
+def test_run_all_returns_every_result_with_its_job_index(light_workers):
     jobs = [(i, 10) for i in range(5)]
     assert sorted(workers.run_all(operator.mul, jobs, 1)) == [(i, 10 * i) for i in range(5)]
     assert sorted(workers.run_all(operator.mul, jobs, 2)) == [(i, 10 * i) for i in range(5)]  # spawned processes
+    assert os.getpid() not in {pid for _, pid in workers.run_all(os.getpid, [()] * 4, 2)}  # in other processes
 
 
-@pytest.mark.slow
-def test_a_failing_job_raises_in_the_caller():
+def test_a_failing_job_raises_in_the_caller(light_workers):
     with pytest.raises(ZeroDivisionError):
         list(workers.run_all(operator.truediv, [(1, 1), (1, 0)], 2))
 

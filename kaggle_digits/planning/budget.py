@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CPU_DEFAULT_MINUTES = 20.0
 # printed beside the CPU estimate of --full; no GPU time is quoted: none has been measured for these models yet
 FULL_ON_GPU = "the default on a GPU and on Kaggle kernels"
-PLAN_FORMAT = 5  # part of a kept plan's key: plans made by an earlier planner rule are not reused
+PLAN_FORMAT = 6  # part of a kept plan's key: plans made by an earlier planner rule are not reused
 # a kept plan is made again when a model's speed measured since (a fold's sustained speed, probe.record_sustained)
 # is off the speed it was planned with by more than this share: a probe taken while the machine was busy planned
 # 4 folds x 15 epochs at 20 minutes where the folds then trained 29-30 epochs each (issue 24)

@@ -13,14 +13,16 @@ planner is never called back from below and budget.py never asks it twice.
 
 The rule (the measurements behind it are in benchmarks/planner/README.md):
 
-- The user's models (``cnn`` + ``cnn_gru`` by default) train when 5 folds of ``CHOSEN_MIN_EPOCHS`` each fit.
-- Otherwise the plan is either their fast stand-ins as a pair (each model's registered ``stand_in``:
-  ``cnn_fast`` for the CNN, the small ``cnn_gru`` for the deep one) at 5 folds, or the fallback model
-  (``cnn_fast``, registered ``fallback=True``) alone with every epoch the pair would have had, at the most
-  folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS`` -- whichever the measured accuracy-against-epochs curves
-  (each model's registered ``error_curve``, and ``PAIR_ERROR_FACTOR``) say ends with the lower OOF error.
-  Averaging two models pays only once each is near its own floor; at short budgets one model with twice the
-  epochs is ahead. A model without a curve falls back to ``PAIR_MIN_EPOCHS``.
+- Each candidate set -- the user's models (``cnn`` + ``cnn_gru`` by default), their fast stand-ins as a pair (each
+  model's registered ``stand_in``: ``cnn_fast`` for the CNN, the small ``cnn_gru`` for the deep one) at 5 folds,
+  and the fallback model (``cnn_fast``, registered ``fallback=True``) alone with every epoch the others would have
+  had, at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS`` -- is planned for the same budget, and the one
+  the measured accuracy-against-epochs curves (each model's registered ``error_curve``, and ``PAIR_ERROR_FACTOR``
+  for several models) say ends with the lowest OOF error is taken. Averaging two models pays only once each is
+  near its own floor, and a slow model only where it gets the epochs its curve needs: at short budgets one model
+  with all the epochs is ahead. A model without a curve falls back to a threshold: ``CHOSEN_MIN_EPOCHS`` for the
+  user's set, ``PAIR_MIN_EPOCHS`` for a pair. The user's models are timed only where, as fast as their
+  stand-ins, they would be chosen (``users_models_may_win``).
 - The budget is filled: epochs go past a recipe's own count (up to ``MAX_EPOCHS_FACTOR`` times it) while
   time is left -- the schedules anneal fully at any length, so a longer schedule is a better model -- and each
   fold then fits its epochs to the seconds the plan gave it (``Plan.fit_seconds``, timefit.py).
@@ -54,7 +56,7 @@ from kaggle_digits.planning.eta import format_minutes
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 6}  # fewest epochs that make k folds worth their cost
 HOLDOUT_FOLDS = 5          # a holdout plan trains fold 0 of this split: a fifth held out, as a kept 5-fold run's
-CHOSEN_MIN_EPOCHS = 20     # the user's models only at 5 folds with this many epochs each
+CHOSEN_MIN_EPOCHS = 20     # without curves: the user's models only at 5 folds with this many epochs each
 PAIR_MIN_EPOCHS = 8        # without curves: the fast stand-ins as an ensemble only at 5 folds with this many epochs
 # each model's OOF error curve, its fast stand-in and the fallback model are on its registry entry (models/)
 # the pair's OOF error over the mean of its members' (cnn_fast 11 + cnn_gru 9 epochs, 5 folds: 0.467 / 0.5345)
@@ -155,9 +157,8 @@ def plan_budget(request: Request, measure: Measure, elapsed: Callable[[], float]
                  finish=request.finish)
     everything = tuple(dict.fromkeys(m for s in candidates for m in s))
     costs = measure(tuple(dict.fromkeys(m for s in candidates[1:] for m in s)) or everything, request.workers)
-    if set(everything) - set(costs) and (
-            len(candidates) <= 2 or chosen_models_may_fit(plannable_seconds(request, elapsed()), costs, candidates[1],
-                                                          workers=request.workers, **sizes)):
+    if set(everything) - set(costs) and users_models_may_win(plannable_seconds(request, elapsed()), costs, candidates,
+                                                             workers=request.workers, **sizes):
         costs = measure(everything, request.workers)
     spent = elapsed()
     plan = make_plan(plannable_seconds(request, spent), costs, candidates, workers=request.workers, **sizes)
@@ -226,11 +227,12 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
               n_test: int, max_epochs: dict[str, int], finish: float = FINISH_SECONDS, workers: int = 1) -> Plan:
     """The configuration that fills ``budget_seconds`` by the module's rule.
 
-    ``candidates``: model sets in order of preference (``candidate_model_sets``), the fast model last. The
-    first set is taken at 5 folds with ``CHOSEN_MIN_EPOCHS`` epochs each, any other set of several models at
-    5 folds with ``PAIR_MIN_EPOCHS``; the fast model at the most folds whose epochs reach
-    ``MIN_EPOCHS_FOR_FOLDS``. ``max_epochs`` caps each model (``epoch_caps``). A set with a model missing
-    from ``costs`` is skipped (the user's slower models go untimed when their stand-ins rule them out).
+    ``candidates``: model sets in order of preference (``candidate_model_sets``), the fast model last. The fast
+    model is planned at the most folds whose epochs reach ``MIN_EPOCHS_FOR_FOLDS``; then each other set, from the
+    least preferred to the user's own, at 5 folds, replaces the plan so far where it is ahead (``ahead``: the
+    error curves, or a threshold for a model without one). ``max_epochs`` caps each model (``epoch_caps``). A set
+    with a model missing from ``costs`` is skipped (the user's slower models go untimed where even at their
+    stand-ins' speed they would not be chosen: ``users_models_may_win``).
     """
     if budget_seconds <= 0:
         raise ValueError(f"the time budget must be positive, got {budget_seconds}")
@@ -240,18 +242,17 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
                             workers=workers)
     _plan = functools.partial(_make, budget_seconds, costs, n_rows=n_rows, n_test=n_test, finish=finish,
                               workers=workers, max_epochs=max_epochs)
-    alone = _fast_alone(fit, fast, _plan, functools.partial(_make, budget_seconds, costs, n_rows=n_rows, n_test=n_test,
-                                                            finish=finish, workers=1, max_epochs=max_epochs,
-                                                            holdout=True))
-    for i, models in enumerate(ensembles):
+    best = _fast_alone(fit, fast, _plan, functools.partial(_make, budget_seconds, costs, n_rows=n_rows, n_test=n_test,
+                                                           finish=finish, workers=1, max_epochs=max_epochs,
+                                                           holdout=True))
+    for i in reversed(range(len(ensembles))):
+        models = ensembles[i]
         if any(m not in costs for m in models):
-            continue  # not timed: ruled out before timing (chosen_models_may_fit)
-        epochs = fit(models, FOLD_CHOICES[0])
-        if i == 0 and min(epochs.values()) >= min(CHOSEN_MIN_EPOCHS, *(max_epochs[m] for m in models)):
-            return _plan(epochs, FOLD_CHOICES[0])
-        if i > 0 and pair_pays(_plan(epochs, FOLD_CHOICES[0]), alone, max_epochs):
-            return _plan(epochs, FOLD_CHOICES[0])
-    return alone
+            continue  # not timed: it could not have been chosen (users_models_may_win)
+        plan = _plan(fit(models, FOLD_CHOICES[0]), FOLD_CHOICES[0])
+        if ahead(plan, best, max_epochs, CHOSEN_MIN_EPOCHS if i == 0 else PAIR_MIN_EPOCHS):
+            best = plan
+    return best
 
 
 def _fast_alone(fit, fast: tuple[str, ...], _plan, _holdout_plan) -> Plan:
@@ -275,27 +276,32 @@ def predicted_error(plan: Plan) -> float | None:
     return errors[0] if len(errors) == 1 else PAIR_ERROR_FACTOR * sum(errors) / len(errors)
 
 
-def pair_pays(pair: Plan, alone: Plan, max_epochs: dict[str, int]) -> bool:
-    """Whether the pair's plan ends with a lower predicted OOF error than the fast model alone in the same time.
-
-    Without curves for both plans' models, the pair pays once each member gets ``PAIR_MIN_EPOCHS`` (or its cap)."""
-    if not pair.augment:
-        return False  # too short to augment: one model with all the epochs
-    ours, theirs = predicted_error(pair), predicted_error(alone)
+def ahead(plan: Plan, best: Plan, max_epochs: dict[str, int], threshold: int) -> bool:
+    """Whether ``plan`` (a set of several models, or the user's) ends with a lower predicted OOF error than ``best``
+    in the same time. Without a curve for a model of either, whether each of its models gets ``threshold`` epochs
+    (or its cap): ``CHOSEN_MIN_EPOCHS`` for the user's own set, ``PAIR_MIN_EPOCHS`` for the others."""
+    if not plan.augment:
+        return False  # too short to augment: the curves do not hold, one model with all the epochs
+    ours, theirs = predicted_error(plan), predicted_error(best)
     if ours is not None and theirs is not None:
         return ours < theirs
-    return min(pair.epochs.values()) >= min(PAIR_MIN_EPOCHS, *(max_epochs[m] for m in pair.epochs))
+    return min(plan.epochs.values()) >= min(threshold, *(max_epochs[m] for m in plan.epochs))
 
 
-def chosen_models_may_fit(budget_seconds: float, costs: dict[str, ModelCost], stand_ins: tuple[str, ...],
-                          n_rows: int, n_test: int, max_epochs: dict[str, int], finish: float = FINISH_SECONDS,
-                          workers: int = 1) -> bool:
-    """Whether the user's models could get ``CHOSEN_MIN_EPOCHS`` at 5 folds: only if their faster stand-ins do.
+def users_models_may_win(budget_seconds: float, costs: dict[str, ModelCost], candidates: list[tuple[str, ...]],
+                         n_rows: int, n_test: int, max_epochs: dict[str, int], finish: float = FINISH_SECONDS,
+                         workers: int = 1) -> bool:
+    """Whether timing the user's models could change the plan: would it choose them if each were as fast as its
+    stand-in (which is faster, so the real ones get no more epochs and, by their curves, no lower error)?
 
-    Lets a run skip timing the user's slower models when the budget rules them out anyway."""
-    epochs = _fit(budget_seconds * TARGET_FILL, costs, stand_ins, FOLD_CHOICES[0], n_rows=n_rows, n_test=n_test,
-                  max_epochs=max_epochs, finish=finish, workers=workers)
-    return min(epochs.values()) >= CHOSEN_MIN_EPOCHS
+    Lets a run skip timing the user's slower models where the budget rules them out anyway."""
+    stand_in = registry.stand_ins()
+    as_fast = {**costs, **{m: dataclasses.replace(costs[stand_in[m]], model=m)
+                           for m in candidates[0] if m not in costs and stand_in.get(m) in costs}}
+    if any(m not in as_fast for m in candidates[0]):
+        return True  # a model with neither a measured speed nor a timed stand-in: only timing it can tell
+    plan = make_plan(budget_seconds, as_fast, candidates, n_rows, n_test, max_epochs, finish, workers)
+    return plan.models == tuple(candidates[0])
 
 
 def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish, workers,
