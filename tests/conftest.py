@@ -38,6 +38,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
             # with pytest-xdist (-n 2 --dist loadgroup) a group's tests share a worker: each run trained once
             item.add_marker(pytest.mark.xdist_group(groups.pop()))
+    # the slow tests first: two workers then share the long ones and finish on the short ones, instead of one
+    # worker starting a 45-second kernel test when the other has run out of work
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)

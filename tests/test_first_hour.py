@@ -110,7 +110,7 @@ def test_list_models_prints_no_tensorflow_start_up_lines():
     proc = subprocess.run([sys.executable, "-m", "kaggle_digits", "make", "--list-models"], env=ENV, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "cnn_gru" in proc.stdout and not NOISE.search(proc.stdout)
+    assert "cnn_gru" in proc.stdout and "28,506" in proc.stdout and not NOISE.search(proc.stdout)  # its parameters
     assert proc.stderr.strip() == "", proc.stderr
 
 

@@ -130,7 +130,7 @@ def run_benchmark(cfg: SeedBenchConfig) -> list[dict]:
         run_cfg = RunConfig(models=(name,), folds=cfg.folds, seed=cfg.seed, epochs=cfg.epochs,
                             max_train_rows=cfg.max_train_rows, data=cfg.data,
                             augment=AugmentConfig(enabled=cfg.augment), submissions_dir=str(runs),
-                            verbose=cfg.verbose)
+                            verbose=cfg.verbose, report=False)  # the table is the result (`kaggle-digits report RUN_DIR`)
         result = make_submission(run_cfg)
         m = result.summary.models[name]
         recipe = spec.recipe.override(epochs=cfg.epochs)
