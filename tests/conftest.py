@@ -23,7 +23,7 @@ SESSION_START = time.monotonic()  # no run made in this session can have taken l
 
 # fixtures that train a real run (session-scoped, shared by the tests that read it), by the worker group that
 # trains it: the readers of one run (and the tests reading two, like sample_run and pair_run) share a worker
-TRAINED_RUNS = {"sample_run": "sample-runs", "pair_run": "sample-runs", "quick_run": "quick-run",
+TRAINED_RUNS = {"sample_run": "sample-runs", "pair_run": "sample-runs", "quick_run": "sample-runs",
                 "full_run": "full-run", "seeded_runs": "seeded-runs"}
 
 
@@ -64,10 +64,16 @@ def sample_run(tmp_path_factory):
                                          submissions_dir=str(root / "submissions"), verbose=0))
 
 
+# pair_run's settings: test_pipeline runs them again (report off: the report is not fingerprinted) to test reuse
+PAIR_RUN = dict(data=None, max_train_rows=300, folds=2, epochs=1, models=("cnn_fast", "cnn_small"), tta=True,
+                verbose=0)
+
+
 @pytest.fixture(scope="session")
 def pair_run(tmp_path_factory):
     """sample_run's settings with two models (cnn_fast + cnn_small, the cheap pair) and --tta, made once per
-    session: the report's two-model sections and --tta read it. Read it, never change it."""
+    session: the report's two-model sections, --tta, the run folder's files and its reuse read it. Read it (or run
+    its settings again, as test_pipeline does), never change it."""
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission
 
@@ -75,9 +81,7 @@ def pair_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
         patch.chdir(root)
-        return make_submission(RunConfig(data=None, max_train_rows=300, folds=2, epochs=1,
-                                         models=("cnn_fast", "cnn_small"), tta=True,
-                                         submissions_dir=str(root / "submissions"), verbose=0))
+        return make_submission(RunConfig(**PAIR_RUN, submissions_dir=str(root / "submissions")))
 
 
 def sample_lines(name: str, n_rows: int) -> list[str]:

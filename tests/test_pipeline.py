@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SESSION_START
+from conftest import PAIR_RUN, SESSION_START
 
 from kaggle_digits import atomic, cli
 from kaggle_digits.competition import submission
@@ -25,19 +25,15 @@ from kaggle_digits.scoring.summary import read_summary
 from kaggle_digits.training.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]
-# two cheap models (the card's cnn_gru trains in test_xla, test_workers and the kernel tests)
-QUICK = dict(data=None, max_train_rows=300, folds=2, epochs=1, verbose=0, models=("cnn_fast", "cnn_small"), report=False)
+# conftest.pair_run's settings (two cheap models; the card's cnn_gru trains in test_xla, test_workers and the kernel
+# tests), run again here without the report (not fingerprinted: the same run)
+QUICK = dict(PAIR_RUN, report=False)
 
 
-@pytest.fixture(scope="session")
-def quick_run(tmp_path_factory):
-    """One real run on the bundled sample: 300 rows, 2 folds, 1 epoch, two models (cnn_fast + cnn_small)."""
-    workdir = tmp_path_factory.mktemp("work")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(workdir)  # no ./data here, so the bundled sample is used
-        mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
-        result = make_submission(RunConfig(**QUICK, submissions_dir=str(workdir / "submissions")))
-    return workdir, result
+@pytest.fixture
+def quick_run(pair_run):
+    """The session's two-model run (conftest.pair_run) and its working folder (cache, submissions/)."""
+    return pair_run.run_dir.parents[1], pair_run
 
 
 def test_run_folder_holds_every_fold_result(quick_run):
