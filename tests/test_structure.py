@@ -3,7 +3,6 @@ hashes, settings declared once, one command line (and the few scripts users know
 
 from __future__ import annotations
 
-import ast
 import configparser
 import dataclasses
 import os
@@ -17,41 +16,9 @@ import pytest
 from kaggle_digits import cli, config
 from kaggle_digits.config import RunConfig, setting
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.training.codehash import NOT_DECIDING, training_modules
+from kaggle_digits.training.codehash import NOT_DECIDING, import_graph, module_files, training_modules
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "kaggle_digits"
-
-
-def module_files() -> dict[str, Path]:
-    files = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    return files
-
-
-def import_graph() -> dict[str, set[str]]:
-    """module -> the kaggle_digits modules it imports, at module level or inside functions."""
-    files = module_files()
-    graph = {}
-    for name, path in files.items():
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                candidates = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                candidates = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
-                              for a in node.names]
-            else:
-                continue
-            for target in candidates:
-                while target and target not in files:
-                    target = target.rpartition(".")[0]
-                if target and target != name and not name.startswith(target + "."):  # a package's own __init__
-                    targets.add(target)
-        graph[name] = targets
-    return graph
 
 
 def closure(graph: dict[str, set[str]], start: str) -> set[str]:

@@ -61,9 +61,19 @@ def imports(path: Path, files: dict[str, Path], name: str) -> set[str]:
         for target in candidates:
             while target and target not in files:
                 target = target.rpartition(".")[0]
-            if target and target != name:
+            # a module's own package (a model family importing the registry it registers with) is not counted:
+            # whoever imports the module imported its package first, and counting it would make every package
+            # whose __init__ loads its modules a cycle
+            if target and target != name and not name.startswith(target + "."):
                 found.add(target)
     return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every module of the package -> the package modules it imports (``imports``): tests/test_structure.py checks
+    the kit's shape (cycles, the direction of imports) on the same reading of the imports that decides the hash."""
+    files = module_files()
+    return {name: imports(path, files, name) for name, path in files.items()}
 
 
 @functools.lru_cache(maxsize=None)
