@@ -25,7 +25,7 @@ from kaggle_digits.training.devices import gpu_devices
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.planning.eta import format_minutes
 from kaggle_digits.planning.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, TARGET_FILL, Plan, Request,
-                                            candidate_model_sets, plan_budget)
+                                            candidate_model_sets, models_of, plan_budget)
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def measure_costs(cfg: RunConfig, precision: str, n_workers: int = 1,
                   models: tuple[str, ...] | None = None) -> dict[str, probe.ModelCost]:
     """The measured speed of ``models`` (default: every model a plan for ``cfg`` may use), cached per machine."""
     if models is None:
-        models = tuple(dict.fromkeys(m for s in candidate_model_sets(cfg.models) for m in s))
+        models = models_of(candidate_model_sets(cfg.models))
     return probe.measure_costs(models, cfg.augment, precision, cache_root(), log=log.info, n_workers=n_workers)
 
 

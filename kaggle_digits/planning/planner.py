@@ -152,11 +152,11 @@ def plan_budget(request: Request, measure: Measure, elapsed: Callable[[], float]
     holdout's re-plan with the speed of one process on every core (planned with the speed of one worker among
     several, a holdout left a fifth of a 1-minute budget unused: one thread's tracing and predicting)."""
     candidates = candidate_model_sets(request.models)
-    recipe_epochs = {m: registry.get_spec(m).recipe.epochs for s in candidates for m in s}
+    everything = models_of(candidates)
+    recipe_epochs = {m: registry.get_spec(m).recipe.epochs for m in everything}
     sizes = dict(n_rows=request.n_rows, n_test=request.n_test, max_epochs=epoch_caps(recipe_epochs),
                  finish=request.finish)
-    everything = tuple(dict.fromkeys(m for s in candidates for m in s))
-    costs = measure(tuple(dict.fromkeys(m for s in candidates[1:] for m in s)) or everything, request.workers)
+    costs = measure(models_of(candidates[1:]) or everything, request.workers)
     if set(everything) - set(costs) and users_models_may_win(plannable_seconds(request, elapsed()), costs, candidates,
                                                              workers=request.workers, **sizes):
         costs = measure(everything, request.workers)
@@ -216,6 +216,11 @@ def candidate_model_sets(models: tuple[str, ...], fallback: str | None = None) -
     if (fallback,) not in sets:
         sets.append((fallback,))
     return sets
+
+
+def models_of(sets: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """Every model of ``sets``, once each, in order."""
+    return tuple(dict.fromkeys(m for s in sets for m in s))
 
 
 def epoch_caps(recipe_epochs: dict[str, int]) -> dict[str, int]:
