@@ -3,6 +3,7 @@ tiny runs shared by the tests that only read a finished run folder."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import time
@@ -25,6 +26,35 @@ SESSION_START = time.monotonic()  # no run made in this session can have taken l
 # trains it: the readers of one run (and the tests reading two, like sample_run and pair_run) share a worker
 TRAINED_RUNS = {"sample_run": "sample-runs", "pair_run": "sample-runs", "quick_run": "sample-runs",
                 "full_run": "full-run", "seeded_runs": "seeded-runs"}
+
+
+@contextlib.contextmanager
+def eager_training():
+    """Folds trained in this process run eagerly (Keras' ``run_eagerly``, no tf.function) while it is active.
+
+    A tiny fold takes ~8 optimizer steps; tracing and optimising its train, test and predict functions costs more
+    than running them (2 folds: ~3.4 s eager against ~6.3 s traced on the bf16 2-core CPU). Runs whose numbers are
+    compared byte for byte with a run in another process (seeded_runs, the kernel deadline's reference) and every
+    subprocess (CLI, workers, kernels) train as a real run does, traced; test_xla traces under XLA."""
+    from kaggle_digits.training import train
+
+    compile_for_training = train.compile_for_training
+
+    def eager(*args, **kwargs):
+        model = compile_for_training(*args, **{**kwargs, "jit_compile": False})
+        model.run_eagerly = True
+        return model
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "compile_for_training", eager)
+        yield
+
+
+@pytest.fixture
+def eager_folds():
+    """A test's own in-process folds train eagerly (``eager_training``)."""
+    with eager_training():
+        yield
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks into the test ids
@@ -57,7 +87,8 @@ def sample_run(tmp_path_factory):
     from kaggle_digits.pipeline import make_submission
 
     root = tmp_path_factory.mktemp("sample-run")
-    with pytest.MonkeyPatch.context() as patch:  # session scope: the per-test cache fixture is not active yet
+    # session scope: the per-test cache fixture is not active yet
+    with pytest.MonkeyPatch.context() as patch, eager_training():
         patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
         patch.chdir(root)
         return make_submission(RunConfig(data=None, max_train_rows=300, folds=2, epochs=1, models=("cnn_fast",),
@@ -78,7 +109,7 @@ def pair_run(tmp_path_factory):
     from kaggle_digits.pipeline import make_submission
 
     root = tmp_path_factory.mktemp("pair-run")
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, eager_training():
         patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
         patch.chdir(root)
         return make_submission(RunConfig(**PAIR_RUN, submissions_dir=str(root / "submissions")))

@@ -15,7 +15,7 @@ from kaggle_digits.config import RunConfig
 
 
 @pytest.mark.slow
-def test_benchmark_compares_kit_and_baseline_on_the_same_folds(tmp_path, monkeypatch):
+def test_benchmark_compares_kit_and_baseline_on_the_same_folds(tmp_path, monkeypatch, eager_folds):
     monkeypatch.chdir(tmp_path)  # no ./data: the bundled sample
     cfg = RunConfig(data=None, max_train_rows=200, folds=2, epochs=1, verbose=0, models=("cnn_fast",),
                     report=False, submissions_dir=str(tmp_path / "runs"))

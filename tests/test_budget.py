@@ -97,7 +97,7 @@ def test_a_budget_below_the_smallest_run_says_it_will_finish_late(monkeypatch, c
     assert any("smallest run there is" in r.message and "finish late" in r.message for r in caplog.records)
 
 
-def test_a_fold_trains_at_its_precision_although_clear_session_resets_the_policy(tmp_path):
+def test_a_fold_trains_at_its_precision_although_clear_session_resets_the_policy(tmp_path, eager_folds):
     """keras.backend.clear_session() sets the global policy back to float32; train_fold must set it again."""
     import keras
     import numpy as np

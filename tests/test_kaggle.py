@@ -219,7 +219,7 @@ def run_kernel_code(code: str, working: Path, input_dir: Path, home: Path, devic
 # =========================================================================== download -> make -> submit
 @needs_kaggle
 @pytest.mark.slow
-def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, monkeypatch):
+def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, monkeypatch, eager_folds):
     fake.data_zip = competition_zip
     env = kaggle_env(fake, tmp_path / "home")
 

@@ -96,7 +96,7 @@ def test_run_all_asks_before_each_job_and_skips_the_refused():
 
 
 @pytest.mark.slow
-def test_a_fold_running_at_the_deadline_is_stopped_and_not_saved(tmp_path):
+def test_a_fold_running_at_the_deadline_is_stopped_and_not_saved(tmp_path, eager_folds):
     from kaggle_digits.training import cutoff
     from kaggle_digits.config import AugmentConfig
     from kaggle_digits.models import get_spec

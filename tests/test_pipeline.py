@@ -223,7 +223,7 @@ def test_cli_help(tmp_path):
 
 
 @pytest.mark.slow
-def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, monkeypatch):
+def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, monkeypatch, eager_folds):
     monkeypatch.chdir(tmp_path)
     result = make_submission(RunConfig(data=str(replica_zip), max_train_rows=200, folds=2, epochs=1, verbose=0,
                                        models=("cnn_fast",), report=False, submissions_dir=str(tmp_path / "subs")))

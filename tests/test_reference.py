@@ -8,6 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from conftest import eager_training
 from kaggle_digits import atomic
 from kaggle_digits.runs import reference, rundir
 from kaggle_digits.config import RunConfig
@@ -28,7 +29,7 @@ def full_run(tmp_path_factory):
     train.insert(0, "label", sample.y_train[:200])
     train.to_csv(data / "train.csv", index=False)
     pd.DataFrame(sample.x_test[:50].reshape(50, -1), columns=pixels).to_csv(data / "test.csv", index=False)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, eager_training():
         mp.setenv("KAGGLE_DIGITS_CACHE", str(work / "cache"))
         result = make_submission(RunConfig(data=str(data), models=("cnn_fast",), folds=2, epochs=1, verbose=0,
                                            report=False, submissions_dir=str(work / "subs")))

@@ -96,7 +96,8 @@ def test_seed_model_builds_counts_predicts_and_trains(name, fresh_session):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
 
     recipe = spec.recipe
-    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch=1), loss=make_loss(recipe))
+    # eager: one step, and tracing it would cost seventeen models ~1 s each (conftest.eager_training)
+    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch=1), loss=make_loss(recipe), run_eagerly=True)
     before = [np.array(w) for w in model.trainable_weights]
     loss = float(np.asarray(model.train_on_batch(x, y)))
     assert np.isfinite(loss)
@@ -144,7 +145,7 @@ def test_list_models_describes_seed_models():
 
 # --------------------------------------------------------------------------- the seed-model benchmark
 @pytest.mark.slow
-def test_seed_benchmark_writes_csv_and_markdown(tmp_path, monkeypatch):
+def test_seed_benchmark_writes_csv_and_markdown(tmp_path, monkeypatch, eager_folds):
     from kaggle_digits.bench.seed_models import COLUMNS, MARK_END, MARK_START, SeedBenchConfig, run_benchmark
 
     monkeypatch.chdir(tmp_path)  # no ./data here: the bundled sample is used

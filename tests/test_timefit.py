@@ -102,7 +102,7 @@ def test_warmup_cosine_matches_keras_cosine_decay_with_warm_up():
 @pytest.mark.slow
 @pytest.mark.parametrize("seconds, given, planned, expected", [(1e6, None, 2, 3), (1e-3, None, 3, 1), (1e6, 1e-3, 3, 1)])
 def test_a_real_fold_with_seconds_stretches_or_cuts_its_epochs_and_saves_a_loadable_model(
-        tmp_path, monkeypatch, seconds, given, planned, expected):
+        tmp_path, monkeypatch, seconds, given, planned, expected, eager_folds):
     """train_fold end to end: a fold given all the time in the world trains its model's epoch cap (here patched to
     3: a tenth of cnn_fast's 30-epoch recipe; not twice the plan's 2, the cap before issue 24), one given none
     stops after its first epoch -- also when the run re-planned its seconds (``given_seconds``) below its recipe's;
