@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 import tomli_w
 
+from conftest import REPLICA_ZIP
 from fake_kaggle import FakeKaggle, basic_auth
 from kaggle_digits import atomic, cli
 from kaggle_digits.competition import submission
@@ -65,14 +66,18 @@ def write_competition(folder: Path, n_train: int, n_test: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def competition_zip(tmp_path_factory) -> bytes:
-    """What Kaggle serves as digit-recognizer.zip: here 400 train rows and the full 28,000 test rows."""
+def competition_zip(tmp_path_factory) -> tuple[bytes, int]:
+    """What Kaggle serves as digit-recognizer.zip, and its train.csv rows: the competition replica where it is
+    present (42,000 train rows; CI has it), else one built from the bundled sample (400 train rows); both with
+    the full 28,000 test rows."""
+    if REPLICA_ZIP.is_file():
+        return REPLICA_ZIP.read_bytes(), 42_000
     folder = write_competition(tmp_path_factory.mktemp("zip"), 400, submission.KAGGLE_TEST_ROWS)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for name in ("train.csv", "test.csv", "sample_submission.csv"):
             archive.write(folder / name, name)
-    return buffer.getvalue()
+    return buffer.getvalue(), 400
 
 
 @pytest.fixture(scope="module")
@@ -220,14 +225,14 @@ def run_kernel_code(code: str, working: Path, input_dir: Path, home: Path, devic
 @needs_kaggle
 @pytest.mark.slow
 def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, monkeypatch, eager_folds):
-    fake.data_zip = competition_zip
+    fake.data_zip, n_train = competition_zip
     env = kaggle_env(fake, tmp_path / "home")
 
     # 1. download with the kaggle CLI, through the kit's script: the zip lands in data/ and is checked
     proc = script("download_data.py", env=env, cwd=work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (work / "data" / "digit-recognizer.zip").read_bytes() == competition_zip
-    assert "train.csv 400 rows, test.csv 28,000 rows, sample_submission.csv 28,000 ids" in proc.stdout
+    assert (work / "data" / "digit-recognizer.zip").read_bytes() == fake.data_zip
+    assert f"train.csv {n_train:,} rows, test.csv 28,000 rows, sample_submission.csv 28,000 ids" in proc.stdout
     assert "competitions.CompetitionApiService/DownloadDataFiles" in fake.api_calls()
     assert fake.requests[0].authorization == basic_auth(USER, SECRET)  # the CLI's own credentials, unchanged
 
@@ -238,14 +243,14 @@ def test_download_make_submit_round_trip(fake, work, tmp_path, competition_zip, 
     data_record = atomic.read_json(run_dir / "data.json")
     assert data_record["source"] == str(Path("data") / "digit-recognizer.zip") and not data_record["is_sample"]
     made = run_dir / "submission.csv"
-    submission.validate_file(made)  # 28,000 rows
+    assert len(submission.validate_file(made)) == 28_000  # a valid Kaggle submission from the (replica's) download
     assert not (work / "submissions" / "submission.csv").exists()  # the default upload is a full-data run's only
 
     # 3. submit shows the run's OOF accuracy and refuses a subset's file unless --yes, sending nothing
     requests = len(fake.requests)
     error = one_line_error(proc := script("submit.py", str(made), env=env, cwd=work))
-    assert "200 of 400 train.csv rows" in error and "--yes" in error and len(fake.requests) == requests
-    assert re.search(rf"run {re.escape(str(run_dir))}: OOF accuracy \d+\.\d+%, 200 of 400", proc.stdout)
+    assert f"200 of {n_train:,} train.csv rows" in error and "--yes" in error and len(fake.requests) == requests
+    assert re.search(rf"run {re.escape(str(run_dir))}: OOF accuracy \d+\.\d+%, 200 of {n_train:,}", proc.stdout)
 
     # 4. with --yes: submitted with the default message, recorded, then the scores are listed
     proc = script("submit.py", str(made), "--yes", "--poll", "0.05", env=env, cwd=work)

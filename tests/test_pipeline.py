@@ -222,15 +222,6 @@ def test_cli_help(tmp_path):
         assert flag in help_text
 
 
-@pytest.mark.slow
-def test_replica_subset_gives_a_valid_kaggle_submission(replica_zip, tmp_path, monkeypatch, eager_folds):
-    monkeypatch.chdir(tmp_path)
-    result = make_submission(RunConfig(data=str(replica_zip), max_train_rows=200, folds=2, epochs=1, verbose=0,
-                                       models=("cnn_fast",), report=False, submissions_dir=str(tmp_path / "subs")))
-    frame = submission.validate_file(result.submission_path)  # 28,000 rows, ids 1..28000
-    assert len(frame) == 28_000
-
-
 def make_config(*flags: str) -> RunConfig:
     """The RunConfig ``kaggle-digits make FLAGS`` would run."""
     return from_args(cli.build_parser().parse_args(["make", *flags]))
