@@ -42,8 +42,8 @@ USER, SECRET = "fakeuser", "fake-secret-key-5f3c9e1d"
 # --no-report: the report has its own tests, and is slow on 2 cores
 QUICK = ["--models", "cnn_gru", "--folds", "2", "--epochs", "1", "--max-train-rows", "200", "--no-val-curves",
          "--no-report"]
-# where the model is incidental (the local run of the round trip, the fan-out): the fast one; the card's cnn_gru
-# trains in the two-device kernel
+# where the model is incidental (the local run of the round trip): the fast one; the card's cnn_gru trains in the
+# two-device kernels
 FAST = ["--models", "cnn_fast", *QUICK[2:]]
 
 needs_kaggle = pytest.mark.skipif(shutil.which("kaggle") is None, reason="the `kaggle` CLI is not installed")
@@ -380,79 +380,71 @@ def test_push_kernel_refuses_local_output_options(work, tmp_path):
 
 @needs_kaggle
 @pytest.mark.slow
-def test_kernel_push_run_status_output(fake, work, tmp_path, tiny_input, monkeypatch, capsys):
-    """push -> the fake runs the pushed code file without kaggle_digits installed, on two devices ->
-    status -> output: a valid submission comes back into submissions/."""
+def test_push_two_kernels_on_two_devices_then_status_output_gather(fake, work, tmp_path, tiny_input, monkeypatch,
+                                                                  capsys):
+    """push --kernels 2 -> the fake runs each pushed code file without kaggle_digits installed, on two devices (a
+    T4 x2 stand-in), one fold of the card's cnn_gru each -> status -> output (paginated) -> gather: the ordinary
+    ensemble step makes a valid submission of both kernels' folds. One test for the single push and the fan-out:
+    a single kernel is a fan-out of one (the deadline test pushes one), and each kernel here costs a TensorFlow
+    start-up."""
     fake.kernel_runner = lambda code, working, timeout, sources: run_kernel_code(
         code, working, tiny_input, tmp_path / "khome", 2, timeout, sources)
     env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push", *QUICK, "--poll", "1", env=env, cwd=work, monkeypatch=monkeypatch)
-    (kern,) = fake.kernels.values()
-    stdout, stderr = capsys.readouterr()
-    assert code == 0, stdout + stderr + kern.log
-    # what Kaggle received
-    pushed = kern.request
-    assert pushed["slug"] == f"{USER}/kaggle-digits" and pushed["enableGpu"] is True
-    assert pushed["enableInternet"] is False and pushed["competitionDataSources"] == ["digit-recognizer"]
-    assert pushed["kernelType"] == "script" and pushed["machineShape"] == bundle.DEFAULT_ACCELERATOR
-    assert SECRET not in pushed["text"]
-    # it ran from the package inside the file, with both devices
-    imported_from = re.search(r"kaggle_digits imported from (\S+)", kern.log).group(1)
-    assert not imported_from.startswith(str(ROOT)) and "kaggle_digits_" in imported_from
-    calls = fake.api_calls()
-    # before the push: the weekly GPU quota, then whether a kernel of that slug still runs (none: 404)
-    assert calls[:3] == ["kernels.KernelsApiService/GetAcceleratorQuotaStatistics",
-                         "kernels.KernelsApiService/GetKernelSessionStatus", "kernels.KernelsApiService/SaveKernel"]
-    # -t is a hard cap, not a guess: the least of Kaggle's 12-hour cap and the 27.5 weekly GPU hours left (the
-    # fake's quota) over 1 kernel; the kernel got the same figure, its own deadline a reserve before it
-    assert pushed["sessionTimeoutSeconds"] == limits.SESSION_CAP_SECONDS
-    assert re.search(r"'timeout_seconds': 43200\b", pushed["text"])
-    assert "kernels.KernelsApiService/GetKernelSessionStatus" in calls[3:]
-    assert calls.count("kernels.KernelsApiService/ListKernelSessionOutput") >= 2  # > 20 files: paginated
-    # what came back
-    (output,) = (work / "submissions").glob("kernels-*/kaggle-digits/output")
-    manifest = json.loads((output / rundir.KERNEL_MANIFEST).read_text())
-    assert manifest["devices"].startswith("data-parallel over 2 devices")
-    assert manifest["kernel"] == f"{USER}/kaggle-digits" and manifest["n_test"] == 100
-    assert manifest["partial"] is False and manifest["folds"] == {"cnn_gru": [0, 1]} and manifest["missing_folds"] == []
-    assert manifest["timeout_seconds"] == limits.SESSION_CAP_SECONDS and manifest["stopped_at_deadline"] == []
-    frame = submission.validate_file(output / "submission.csv", n_rows=100)
-    assert np.load(output / "test_probabilities.npy").shape == (100, 10)
-    assert (output / "run" / "cnn_gru" / "fold1" / "done.json").is_file()
-    assert not (work / "submissions" / "submission.csv").exists()  # 200 rows: not the default upload
-    assert "not copied to" in stdout and "not a run on all of train.csv" in stdout
-    assert len(frame) == 100 and "submit it with: python scripts/submit.py" in stdout
-    assert SECRET not in stdout + stderr
-    for path in (work / "submissions").rglob("*"):
-        if path.is_file() and path.suffix in (".json", ".py", ".log", ".csv", ".toml"):
-            assert SECRET not in path.read_text(errors="replace"), path
-
-
-@needs_kaggle
-@pytest.mark.slow
-def test_fan_out_over_two_kernels_and_gather(fake, work, tmp_path, tiny_input, monkeypatch, capsys):
-    fake.kernel_runner = lambda code, working, timeout, sources: run_kernel_code(
-        code, working, tiny_input, tmp_path / "khome", 0, timeout, sources)
-    env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push", *FAST, "--blend", "equal", "--kernels", "2", "--poll", "1", "--data", str(tiny_input),
+    code = in_process("push", *QUICK, "--blend", "equal", "--kernels", "2", "--poll", "1", "--data", str(tiny_input),
                       env=env, cwd=work, monkeypatch=monkeypatch)
     logs = "".join(k.log for k in fake.kernels.values())
     out, err = capsys.readouterr()
     assert code == 0, out + err + logs
-    assert sorted(fake.kernels) == [f"{USER}/kaggle-digits-part1", f"{USER}/kaggle-digits-part2"]
+    parts = [f"{USER}/kaggle-digits-part{k}" for k in (1, 2)]
+    assert sorted(fake.kernels) == parts
+    # what Kaggle received
+    for slug in parts:
+        kern = fake.kernels[slug]
+        pushed = kern.request
+        assert pushed["slug"] == slug and pushed["enableGpu"] is True
+        assert pushed["enableInternet"] is False and pushed["competitionDataSources"] == ["digit-recognizer"]
+        assert pushed["kernelType"] == "script" and pushed["machineShape"] == bundle.DEFAULT_ACCELERATOR
+        assert SECRET not in pushed["text"]
+        # -t is a hard cap, not a guess: the least of Kaggle's 12-hour cap and the 27.5 weekly GPU hours left (the
+        # fake's quota) over 2 kernels; the kernel got the same figure, its own deadline a reserve before it
+        assert pushed["sessionTimeoutSeconds"] == limits.SESSION_CAP_SECONDS
+        assert re.search(r"'timeout_seconds': 43200\b", pushed["text"])
+        # it ran from the package inside the file, with both devices
+        imported_from = re.search(r"kaggle_digits imported from (\S+)", kern.log).group(1)
+        assert not imported_from.startswith(str(ROOT)) and "kaggle_digits_" in imported_from
     assert "not trained yet" in logs  # each kernel trained one fold and left the ensemble to the gather step
+    calls = fake.api_calls()
+    # before the pushes: the weekly GPU quota, then whether a kernel of either slug still runs (none: 404)
+    assert calls[:5] == ["kernels.KernelsApiService/GetAcceleratorQuotaStatistics",
+                         *["kernels.KernelsApiService/GetKernelSessionStatus"] * 2,
+                         *["kernels.KernelsApiService/SaveKernel"] * 2]
+    assert "kernels.KernelsApiService/GetKernelSessionStatus" in calls[5:]
+    assert calls.count("kernels.KernelsApiService/ListKernelSessionOutput") >= 4  # > 20 files each: paginated
+    # what came back: each kernel's fold, on two devices
     (fanout_dir,) = (work / "submissions").glob("kernels-*")
     run = fanout_dir / "run"
+    for k, slug in enumerate(parts):
+        output = fanout_dir / slug.partition("/")[2] / "output"
+        manifest = json.loads((output / rundir.KERNEL_MANIFEST).read_text())
+        assert manifest["devices"].startswith("data-parallel over 2 devices")
+        assert manifest["kernel"] == slug and manifest["folds"] == {"cnn_gru": [k]}
+        assert manifest["stopped_at_deadline"] == [] and manifest["missing_folds"] == [], manifest
+        assert manifest["timeout_seconds"] == limits.SESSION_CAP_SECONDS
+        kernel_fold = output / "run" / "cnn_gru" / f"fold{k}"
+        assert (kernel_fold / "done.json").is_file()
+        assert (kernel_fold / "test.npy").read_bytes() == (run / "cnn_gru" / f"fold{k}" / "test.npy").read_bytes()
     ensemble = atomic.read_json(run / "ensemble.json")
-    assert len(ensemble["models"]["cnn_fast"]["fold_accuracy"]) == 2
+    assert len(ensemble["models"]["cnn_gru"]["fold_accuracy"]) == 2
     # the ordinary ensemble step (--blend equal): test probabilities are the mean of the kernels' fold results
-    folds = [np.load(run / "cnn_fast" / f"fold{k}" / "test.npy") for k in (0, 1)]
+    folds = [np.load(run / "cnn_gru" / f"fold{k}" / "test.npy") for k in (0, 1)]
     np.testing.assert_allclose(np.load(run / "test_probabilities.npy"), np.mean(folds, axis=0), atol=1e-6)
-    for k in (0, 1):
-        kernel_fold = fanout_dir / f"kaggle-digits-part{k + 1}" / "output" / "run" / "cnn_fast" / f"fold{k}"
-        assert (kernel_fold / "test.npy").read_bytes() == (run / "cnn_fast" / f"fold{k}" / "test.npy").read_bytes()
-    submission.validate_file(run / "submission.csv", n_rows=100)
+    frame = submission.validate_file(run / "submission.csv", n_rows=100)
+    assert len(frame) == 100 and f"submit it with: python scripts/submit.py {(run / 'submission.csv').relative_to(work)}" in out
     assert not (work / "submissions" / "submission.csv").exists()  # 200 rows: not the default upload
+    assert SECRET not in out + err
+    for path in (work / "submissions").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".py", ".log", ".csv", ".toml"):
+            assert SECRET not in path.read_text(errors="replace"), path
 
     # gathering again (no kaggle call) reuses everything and gives the same file
     before = (run / "submission.csv").read_bytes()
