@@ -456,6 +456,27 @@ def test_push_two_kernels_on_two_devices_then_status_output_gather(fake, work, t
 
 
 # =========================================================================== units
+@pytest.mark.parametrize("used, copied", [(200, False), (42_000, True)])
+def test_a_single_kernel_s_submission_is_copied_only_from_a_run_on_all_of_train_csv(tmp_path, capsys, used, copied):
+    """What push prints and does when its one kernel finished (the kernel's run/ as output.run); the kernel end
+    to end is the deadline test's and the two-kernel test's."""
+    from test_first_hour import fake_run
+
+    output = tmp_path / "kernel" / "output"
+    fake_run(output / rundir.KERNEL_RUN, 0.99, used=used)
+    shutil.copy(output / rundir.KERNEL_RUN / rundir.SUBMISSION, output / rundir.SUBMISSION)
+    atomic.write_json(output / rundir.KERNEL_MANIFEST, {"kernel": f"{USER}/k", "partial": False, "n_test": 28_000,
+                                                        "ensemble": {"oof_accuracy": 0.99}})
+    subs = tmp_path / "submissions"
+    assert commands._take_kernel_submission(output, subs) == 0
+    out = capsys.readouterr().out
+    assert f"kernel submission: {output / rundir.SUBMISSION} (28,000 rows, OOF accuracy 99.0000%)" in out
+    assert ("copied to" in out and "not copied" not in out) is copied
+    assert ("not a run on all of train.csv" in out) is not copied
+    assert (subs / rundir.SUBMISSION).is_file() is copied
+    assert f"submit it with: python scripts/submit.py {output / rundir.SUBMISSION}" in out
+
+
 def test_split_work_covers_every_model_fold_once():
     models = ("a", "b")
     assert fanout.split_work(models, 5, 1) == [(models, None)]
