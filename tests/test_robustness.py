@@ -20,32 +20,37 @@ from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import PIXEL_COLUMNS, parse_test_csv, parse_train_csv
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.pipeline import make_submission
+from kaggle_digits.runs import rundir
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(data=None, max_train_rows=240, epochs=1, verbose=0, models=("cnn_fast",), report=False)  # the model is incidental
 
 
-SEEDS = (("a", 7), ("b", 7), ("c", 8))
+# "a": the whole run (kill -9's reference); "b" (the same seed again, in the same process) and "c" (another seed)
+# train its first fold only: the determinism test compares that fold's files, and a fold is the unit of work
+SEEDS = (("a", 7, None), ("b", 7, (0,)), ("c", 8, (0,)))
 
 
 @pytest.fixture(scope="session")
 def seeded_runs(tmp_path_factory):
-    """Three in-process runs of TINY x 2 folds: seeds 7, 7 and 8 (the determinism test and kill -9's reference)."""
+    """Three in-process runs of TINY x 2 folds (SEEDS), traced as a real run is (no eager_training): the determinism
+    test and kill -9's reference."""
     root = tmp_path_factory.mktemp("seeded")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("KAGGLE_DIGITS_CACHE", str(root / "cache"))
-        return {name: make_submission(RunConfig(**TINY, folds=2, seed=seed, run_dir=str(root / name),
+        return {name: make_submission(RunConfig(**TINY, folds=2, seed=seed, only_folds=folds, run_dir=str(root / name),
                                                 submissions_dir=str(root)))
-                for name, seed in SEEDS}
+                for name, seed, folds in SEEDS}
 
 
 def test_same_seed_gives_byte_identical_probabilities(seeded_runs):
-    a, b, c = (np.load(seeded_runs[name].run_dir / "test_probabilities.npy") for name, _ in SEEDS)
-    assert a.tobytes() == b.tobytes()
-    assert np.load(seeded_runs["a"].run_dir / "oof_probabilities.npy").tobytes() == \
-        np.load(seeded_runs["b"].run_dir / "oof_probabilities.npy").tobytes()
-    assert not np.array_equal(a, c)  # the seed really reaches the folds/weights/augmentation
+    fold0 = {name: seeded_runs[name].run_dir / "cnn_fast" / "fold0" for name, _, _ in SEEDS}
+    for file in (rundir.FOLD_TEST, rundir.FOLD_OOF):
+        a, b, c = (np.load(fold0[name] / file) for name, _, _ in SEEDS)
+        assert a.tobytes() == b.tobytes(), file
+        assert not np.array_equal(a, c), file  # the seed really reaches the folds/weights/augmentation
+    # kill -9's test compares whole runs ("a" and the CLI's) across processes
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the scripts import this checkout's package
