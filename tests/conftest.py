@@ -98,16 +98,17 @@ def sample_run(tmp_path_factory):
                                          submissions_dir=str(root / "submissions"), verbose=0))
 
 
-# pair_run's settings: test_pipeline runs them again (report off: the report is not fingerprinted) to test reuse
+# pair_run's settings: test_pipeline runs them again to test reuse. No report: test_report makes the two-model
+# report with the `report` command on a copy of the folder (sample_run's make writes one: the report in a run)
 PAIR_RUN = dict(data=None, max_train_rows=300, folds=2, epochs=1, models=("cnn_fast", "cnn_small"), tta=True,
-                verbose=0)
+                verbose=0, report=False)
 
 
 @pytest.fixture(scope="session")
 def pair_run(tmp_path_factory):
     """sample_run's settings with two models (cnn_fast + cnn_small, the cheap pair) and --tta, made once per
-    session: the report's two-model sections, --tta, the run folder's files and its reuse read it. Read it (or run
-    its settings again, as test_pipeline does), never change it."""
+    session: the two-model report (made from a copy), --tta, the run folder's files and its reuse read it. Read it
+    (or run its settings again, as test_pipeline does), never change it."""
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission
 

@@ -439,7 +439,8 @@ def test_push_two_kernels_on_two_devices_then_status_output_gather(fake, work, t
     folds = [np.load(run / "cnn_gru" / f"fold{k}" / "test.npy") for k in (0, 1)]
     np.testing.assert_allclose(np.load(run / "test_probabilities.npy"), np.mean(folds, axis=0), atol=1e-6)
     frame = submission.validate_file(run / "submission.csv", n_rows=100)
-    assert len(frame) == 100 and f"submit it with: python scripts/submit.py {(run / 'submission.csv').relative_to(work)}" in out
+    made = (run / "submission.csv").relative_to(work)
+    assert len(frame) == 100 and f"submit it with: python scripts/submit.py {made}" in out
     assert not (work / "submissions" / "submission.csv").exists()  # 200 rows: not the default upload
     assert SECRET not in out + err
     for path in (work / "submissions").rglob("*"):

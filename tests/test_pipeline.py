@@ -25,9 +25,8 @@ from kaggle_digits.scoring.summary import read_summary
 from kaggle_digits.training.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]
-# conftest.pair_run's settings (two cheap models; the card's cnn_gru trains in test_xla, test_workers and the kernel
-# tests), run again here without the report (not fingerprinted: the same run)
-QUICK = dict(PAIR_RUN, report=False)
+# conftest.pair_run's settings (two cheap models; the card's cnn_gru trains in test_xla and the kernel tests)
+QUICK = PAIR_RUN
 
 
 @pytest.fixture
