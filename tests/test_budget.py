@@ -139,14 +139,23 @@ def test_a_trained_fold_replaces_the_probed_speed_in_the_cache(tmp_path, monkeyp
 
 def test_the_real_probe_gives_positive_finite_speeds_and_caches_them(tmp_path, monkeypatch):
     """probe.measure itself, through measure_costs, on fewer timed batches than a run uses: positive, finite speeds,
-    written to the cache and read back without timing again (how fast is not asserted: this is a test machine)."""
+    written to the cache and read back without timing again (how fast is not asserted: this is a test machine).
+    It builds, places and compiles through train.compile_for_training (the folds' function, with their jit
+    setting) inside distribution_scope, so a --minutes plan times what the folds will run."""
     from kaggle_digits.config import AugmentConfig
 
     for name, value in (("SHORT_FIT", 1), ("LONG_FIT", 3), ("REPEATS", 1)):
         monkeypatch.setattr(probe, name, value)
+    calls, scopes = [], []
+    compile_for_training, distribution_scope = probe.compile_for_training, probe.distribution_scope
+    monkeypatch.setattr(probe, "compile_for_training", lambda *a, **k: calls.append((a, k)) or compile_for_training(
+        *a, **k))
+    monkeypatch.setattr(probe, "distribution_scope", lambda: scopes.append(True) or distribution_scope())
     augment = AugmentConfig(enabled=False)
     cost = probe.measure_costs(("cnn_fast",), augment, "float32", tmp_path)["cnn_fast"]
     assert cost.model == "cnn_fast" and not cost.sustained
+    (args, kwargs), = calls
+    assert args[0] == "cnn_fast" and "jit_compile" not in kwargs and scopes == [True]  # train.JIT_COMPILE, as folds
     for value in (cost.train_images_per_second, cost.predict_images_per_second, cost.fold_overhead_seconds):
         assert math.isfinite(value) and value > 0
     assert len(list(tmp_path.glob("speed-*.json"))) == 1

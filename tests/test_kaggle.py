@@ -390,7 +390,7 @@ def test_push_two_kernels_on_two_devices_then_status_output_gather(fake, work, t
     fake.kernel_runner = lambda code, working, timeout, sources: run_kernel_code(
         code, working, tiny_input, tmp_path / "khome", 2, timeout, sources)
     env = kaggle_env(fake, tmp_path / "home")
-    code = in_process("push", *QUICK, "--blend", "equal", "--kernels", "2", "--poll", "1", "--data", str(tiny_input),
+    code = in_process("push", *QUICK, "--blend", "equal", "--kernels", "2", "--poll", "2", "--data", str(tiny_input),
                       env=env, cwd=work, monkeypatch=monkeypatch)
     logs = "".join(k.log for k in fake.kernels.values())
     out, err = capsys.readouterr()

@@ -314,7 +314,7 @@ def test_a_kernel_stops_at_its_deadline_then_resumes_to_the_uncut_result(fake, w
     capsys.readouterr()
 
     # 2. pushed with that limit, the kernel stops itself before it with the folds it finished
-    code = in_process("push", *SETTINGS, "--timeout-minutes", minutes, "--poll", "1",
+    code = in_process("push", *SETTINGS, "--timeout-minutes", minutes, "--poll", "2",
                       env=env, cwd=work, monkeypatch=monkeypatch)
     out, err = capsys.readouterr()
     (first,) = fake.kernels.values()
@@ -350,7 +350,7 @@ def test_a_kernel_stops_at_its_deadline_then_resumes_to_the_uncut_result(fake, w
 
     # 4. the resumed kernel takes the finished folds from the earlier one's output and trains only the rest
     capsys.readouterr()
-    code = in_process("push", "--resume-kernels", str(fanout_dir), "--timeout-minutes", "10", "--poll", "1",
+    code = in_process("push", "--resume-kernels", str(fanout_dir), "--timeout-minutes", "10", "--poll", "2",
                       env=env, cwd=work, monkeypatch=monkeypatch)
     out, err = capsys.readouterr()
     second = fake.kernels[f"{USER}/kaggle-digits-resume1"]

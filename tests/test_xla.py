@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kaggle_digits.planning import probe
 from kaggle_digits.training import augment, train
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.models import get_spec
@@ -126,30 +125,3 @@ def test_every_kit_model_trains_one_batch_under_xla_on_jax():
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {name: True for name in XLA_MODELS}
-
-
-@pytest.mark.slow
-def test_the_probe_times_the_model_a_fold_trains(monkeypatch):
-    """probe.measure builds, places and compiles through train.compile_for_training (the folds' function, with
-    its jit setting) inside distribution_scope, so a --minutes plan times what the folds will run."""
-    calls = []
-    real = train.compile_for_training
-
-    def spy(*args, **kwargs):
-        calls.append((args, kwargs))
-        return real(*args, **kwargs)
-
-    scopes = []
-    real_scope = probe.distribution_scope
-
-    def scope_spy():
-        scopes.append(True)
-        return real_scope()
-
-    monkeypatch.setattr(probe, "compile_for_training", spy)
-    monkeypatch.setattr(probe, "distribution_scope", scope_spy)
-    monkeypatch.setattr(probe, "LONG_FIT", 6)
-    cost = probe.measure("cnn_small", AugmentConfig())
-    assert cost.train_images_per_second > 0 and scopes == [True]
-    (args, kwargs), = calls
-    assert args[0] == "cnn_small" and "jit_compile" not in kwargs  # train.JIT_COMPILE, as in train_fold
