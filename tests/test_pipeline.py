@@ -25,8 +25,6 @@ from kaggle_digits.scoring.summary import read_summary
 from kaggle_digits.training.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]
-# conftest.pair_run's settings (two cheap models; the card's cnn_gru trains in test_xla and the kernel tests)
-QUICK = PAIR_RUN
 
 
 @pytest.fixture
@@ -111,7 +109,7 @@ def test_rerun_with_the_same_run_dir_reuses_every_fold(quick_run, caplog):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
         mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
-        again = make_submission(RunConfig(**QUICK, run_dir=str(first.run_dir),
+        again = make_submission(RunConfig(**PAIR_RUN, run_dir=str(first.run_dir),
                                           submissions_dir=str(workdir / "submissions")))
     logs = caplog.messages
     assert sum("reused from an earlier run" in line for line in logs) == 4
@@ -127,7 +125,7 @@ def test_the_identical_command_reuses_the_finished_run_and_says_so(quick_run, ca
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
         mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
-        again = make_submission(RunConfig(**QUICK, submissions_dir=str(workdir / "submissions"), out=str(out)))
+        again = make_submission(RunConfig(**PAIR_RUN, submissions_dir=str(workdir / "submissions"), out=str(out)))
     logs = caplog.messages
     assert again.run_dir == first.run_dir
     assert any(f"identical to finished run {first.run_dir}; nothing to train -- --fresh trains again" in line
@@ -144,7 +142,8 @@ def test_a_run_on_a_folder_in_use_is_refused_before_training(quick_run, caplog):
         mp.chdir(workdir)
         mp.setenv("KAGGLE_DIGITS_CACHE", str(workdir / "cache"))
         with pytest.raises(OutputError, match=rf"in use by process {os.getpid()}\b"):
-            make_submission(RunConfig(**QUICK, run_dir=str(first.run_dir), submissions_dir=str(workdir / "submissions")))
+            make_submission(RunConfig(**PAIR_RUN, run_dir=str(first.run_dir),
+                                      submissions_dir=str(workdir / "submissions")))
     assert not any("training on" in line or "reused" in line for line in caplog.messages)
     assert not (first.run_dir / rundir.LOCK_OWNER).exists()
 
@@ -152,7 +151,7 @@ def test_a_run_on_a_folder_in_use_is_refused_before_training(quick_run, caplog):
 def test_unfinished_run_is_resumed_and_only_the_missing_fold_trains(tmp_path, monkeypatch, caplog, fake_training):
     """Folds by conftest's fake_training (written as train_fold writes them): what is tested is the resume."""
     monkeypatch.chdir(tmp_path)
-    cfg = dict(QUICK, models=("cnn_fast",), submissions_dir=str(tmp_path / "subs"))
+    cfg = dict(PAIR_RUN, models=("cnn_fast",), submissions_dir=str(tmp_path / "subs"))
     first = make_submission(RunConfig(**cfg))
     # simulate a crash during fold 2: its done.json never got written, no submission yet
     (first.run_dir / "cnn_fast" / "fold1" / "done.json").unlink()
@@ -173,7 +172,7 @@ def test_out_file_is_refused_if_it_exists_unless_forced(tmp_path, monkeypatch, f
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "mine.csv"
     out.write_text("keep me")
-    cfg = dict(QUICK, models=("cnn_fast",), submissions_dir=str(tmp_path / "subs"), out=str(out))
+    cfg = dict(PAIR_RUN, models=("cnn_fast",), submissions_dir=str(tmp_path / "subs"), out=str(out))
     with pytest.raises(OutputError, match="--out .* exists already"):
         make_submission(RunConfig(**cfg))
     assert out.read_text() == "keep me"

@@ -57,11 +57,10 @@ def test_same_seed_gives_byte_identical_probabilities(seeded_runs):
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the scripts import this checkout's package
 
 
-def _cli(subs: Path, cwd: Path) -> list[str]:
-    """TINY x 2 folds, seed 7, as a user types it: the same run as seeded_runs' "a"."""
-    return [sys.executable, str(ROOT / "scripts" / "make_submission.py"), "--max-train-rows", "240", "--folds", "2",
-            "--epochs", "1", "--models", "cnn_fast", "--seed", "7", "--verbose", "0", "--no-report",
-            "--submissions-dir", str(subs)]
+def _make_args(subs: Path) -> list[str]:
+    """TINY x 2 folds, seed 7, as a user types it after `make`: the same run as seeded_runs' "a"."""
+    return ["--max-train-rows", "240", "--folds", "2", "--epochs", "1", "--models", "cnn_fast", "--seed", "7",
+            "--verbose", "0", "--no-report", "--submissions-dir", str(subs)]
 
 
 def test_kill_9_mid_run_then_same_command_resumes(tmp_path, seeded_runs, monkeypatch, capsys):
@@ -70,8 +69,8 @@ def test_kill_9_mid_run_then_same_command_resumes(tmp_path, seeded_runs, monkeyp
     cli.run_script in this process: what it resumes from is on disk (fold 0, the dead process's lock), and a
     second TensorFlow start-up would add nothing but time."""
     subs = tmp_path / "subs"
-    proc = subprocess.Popen(_cli(subs, tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=ENV)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "make_submission.py"), *_make_args(subs)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
     deadline = time.monotonic() + 240
     while not list(subs.glob("*/cnn_fast/fold0/done.json")):
         assert proc.poll() is None, proc.stdout.read().decode()
@@ -85,7 +84,7 @@ def test_kill_9_mid_run_then_same_command_resumes(tmp_path, seeded_runs, monkeyp
 
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
-    assert cli.run_script("make", _cli(subs, tmp_path)[2:]) == 0
+    assert cli.run_script("make", _make_args(subs)) == 0
     resumed = capsys.readouterr().out
     assert f"run folder: {run_dir}" in resumed
     assert "[cnn_fast] fold 1/2: val accuracy" in resumed and "reused from an earlier run" in resumed
