@@ -198,10 +198,6 @@ def push_all(fanout_dir: Path, *, yes: bool = False) -> list[KernelJob]:
     return jobs
 
 
-def unpushed(fanout_dir: Path) -> list[KernelJob]:
-    return [job for job in load_fanout(fanout_dir)[1] if not job.pushed]
-
-
 def wait_and_fetch(fanout_dir: Path, *, poll_seconds: float = 60,
                    timeout_seconds: float = 13 * 3600) -> list[KernelJob]:
     """Poll ``kaggle kernels status`` until every kernel has finished, fetching each one's outputs as it does.

@@ -88,13 +88,6 @@ def arm(stall_seconds: float = DEFAULT_STALL_SECONDS) -> Watchdog:
     return _armed
 
 
-def disarm() -> None:
-    global _armed
-    if _armed is not None:
-        _armed.stop()
-    _armed = None
-
-
 def callbacks(what: str) -> list[keras.callbacks.Callback]:
     """The heartbeat for ``fit`` when a watchdog is armed, else nothing."""
     return [HeartBeat(_armed, what)] if _armed is not None else []
