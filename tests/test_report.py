@@ -19,6 +19,8 @@ from kaggle_digits import atomic, cli
 from kaggle_digits.config import RunConfig
 from kaggle_digits.errors import ConfigError, DataError
 from kaggle_digits.report import FIGURES, write_report
+from kaggle_digits.report.curves import (ERROR_FLOOR, FINAL, TRAIN, VALIDATION, drawn_kinds, fold_final_scores,
+                                         learning_curves_caption)
 from kaggle_digits.report.figures import (plot_augmentation, plot_confusion, plot_errors, plot_learning_curves,
                                           select_errors, select_uncertain)
 from kaggle_digits.report.page import results_rows, results_table_html
@@ -66,8 +68,11 @@ def test_make_submission_writes_the_report(report_run):
         assert (report_run.run_dir / REPORT_DIR / name).stat().st_size > 30
 
 
-def test_html_is_self_contained(report_run):
+def test_html_is_self_contained(report_run, run):
     text = report_run.report_path.read_text(encoding="utf-8")
+    # the learning curves' caption is the one written from the figure drawn (this run validated every epoch)
+    caption = learning_curves_caption(plot_learning_curves(run.histories, fold_final_scores(run.summary)))
+    assert f"<p>{caption}</p>" in text and "Dashed lines" in caption
     images = re.findall(r'<img src="([^"]+)"', text)
     assert len(images) == len(FIGURES)
     for src in images:
@@ -121,21 +126,81 @@ def test_select_uncertain():
 
 
 # --------------------------------------------------------------------------- figure corner cases
-def test_learning_curves_draw_every_fold_train_and_validation(run):
-    fig = plot_learning_curves(run.histories)
-    assert len(fig.axes) == 2  # one model: loss and accuracy
+def without_validation(histories: dict) -> dict:
+    """The histories as a run without per-epoch validation (--minutes, --no-val-curves) saves them: no val_*."""
+    return {name: [{k: v for k, v in h.items() if not k.startswith("val_")} for h in folds]
+            for name, folds in histories.items()}
+
+
+def test_learning_curves_draw_every_fold_train_and_validation_as_log_error(run):
+    fig = plot_learning_curves(run.histories, fold_final_scores(run.summary))
+    assert len(fig.axes) == 2  # one model: loss and error
+    loss_ax, error_ax = fig.axes
     for ax in fig.axes:
-        assert len(ax.lines) == 2 * run.n_folds  # train + validation per fold
+        assert len(ax.lines) == 2 * run.n_folds  # train + validation per fold: no final markers beside curves
         assert all(len(line.get_xdata()) == 1 for line in ax.lines)  # the quick run has 1 epoch
         assert [t.get_text() for t in ax.get_xticklabels()] == ["1"]
+    assert loss_ax.get_yscale() == "linear" and error_ax.get_yscale() == "log"
+    train = [line for line in error_ax.lines if line.get_gid() == TRAIN]
+    for line, hist in zip(train, run.histories["cnn_fast"]):  # error = 1 - accuracy, as saved
+        np.testing.assert_allclose(line.get_ydata(), np.maximum(1 - np.asarray(hist["accuracy"]), ERROR_FLOOR))
+    assert {line.get_linestyle() for line in error_ax.lines if line.get_gid() == VALIDATION} == {"--"}
+    assert drawn_kinds(fig) == {"loss": {TRAIN, VALIDATION}, "error": {TRAIN, VALIDATION}}
+    caption = learning_curves_caption(fig)
+    assert "Dashed lines, hollow dots" in caption and "log scale" in caption and "diamond" not in caption
+
+
+def test_without_per_epoch_validation_each_fold_shows_its_final_score_and_the_caption_says_so(run):
+    finals = fold_final_scores(run.summary)
+    assert finals == {"cnn_fast": dict(enumerate(run.summary.models["cnn_fast"].fold_accuracy))}
+    fig = plot_learning_curves(without_validation(run.histories), finals)
+    loss_ax, error_ax = fig.axes
+    assert {line.get_gid() for line in loss_ax.lines} == {TRAIN}  # no held-out loss was recorded
+    markers = [line for line in error_ax.lines if line.get_gid() == FINAL]
+    assert len(markers) == run.n_folds
+    for k, line in enumerate(markers):  # one point per fold, at its last epoch, at its held-out error
+        epochs = len(run.histories["cnn_fast"][k]["accuracy"])
+        (x,) = line.get_xdata()
+        assert abs(x - epochs) < 0.3 and line.get_linestyle() == "None"  # at its last epoch, folds side by side
+        np.testing.assert_allclose(line.get_ydata(), [max(1 - finals["cnn_fast"][k], ERROR_FLOOR)])
+    legend = [t.get_text() for t in error_ax.get_legend().get_texts()]
+    assert all(any(f"fold {k + 1}: {acc:.2%}" in t for t in legend) for k, acc in finals["cnn_fast"].items())
+    assert "held-out, per epoch" not in legend and "held-out, after training" in legend
+    caption = learning_curves_caption(fig)
+    assert "dashed" not in caption.lower() and "scored after every epoch" not in caption
+    assert "held-out accuracy after training is one point at its last epoch" in caption
+    assert "The loss panel shows training only." in caption
+    # a partial run: only the folds it trained get a marker, in their own colour
+    partial = dataclasses.replace(run.summary, folds={"cnn_fast": [1]},
+                                  models={"cnn_fast": dataclasses.replace(run.summary.models["cnn_fast"],
+                                                                          fold_accuracy=[0.99])})
+    fig = plot_learning_curves(without_validation(run.histories), fold_final_scores(partial))
+    (marker,) = [line for line in fig.axes[1].lines if line.get_gid() == FINAL]
+    assert marker.get_color() == "C1" and np.isclose(marker.get_ydata()[0], 0.01)
+
+
+def test_the_error_axis_tells_99_3_from_99_7_percent_apart():
+    """On a linear accuracy axis from 0.84 to 1 these two folds were 2.5% of the panel apart; on the log error
+    axis they are a good part of it."""
+    history = {"accuracy": [0.84, 0.95, 0.98, 0.99, 0.995]}
+    fig = plot_learning_curves({"cnn": [history, history]}, {"cnn": {0: 0.993, 1: 0.997}})
+    ax = fig.axes[1]
+    fig.canvas.draw()
+    low, high = ax.transData.transform([(5, 0.007), (5, 0.003)])[:, 1]
+    assert (low - high) / ax.bbox.height > 0.15
+    assert any(t.get_text() in ("0.3%", "0.5%", "0.7%") for t in ax.get_yticklabels())  # labelled where it matters
 
 
 def test_learning_curves_without_history_still_draw():
-    fig = plot_learning_curves({"cnn": [{}, {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8]}]})
+    fig = plot_learning_curves({"cnn": [{}, {"loss": [1.0, 0.5], "accuracy": [0.5, 1.0]}]})
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert not texts  # fold 2 has a history, so both panels have lines
+    caption = learning_curves_caption(fig)
+    assert "No held-out score was recorded" in caption and "0.01% means no errors" in caption  # accuracy 1.0
+    assert "dashed" not in caption.lower() and "diamond" not in caption.lower()
     fig = plot_learning_curves({"cnn": [{}, {}]})
     assert any("no history" in t.get_text() for ax in fig.axes for t in ax.texts)
+    assert learning_curves_caption(fig) == "No training history was saved for these models."
 
 
 def test_augmentation_preview_is_skipped_when_augmentation_is_off(run):

@@ -3,7 +3,9 @@
 ``write_report(run_dir)`` reads a finished run folder (through runload.load_run) -- it never trains -- and
 writes, next to the submission:
 
-* ``report/learning_curves.png``   loss and accuracy per epoch, train vs validation, folds overlaid
+* ``report/learning_curves.png``   loss and error (1 - accuracy, log axis) per epoch, folds overlaid: train,
+                                   and held-out per epoch, or each fold's final held-out score where the run
+                                   did not validate per epoch (curves.py; its caption is read from the lines)
 * ``report/confusion_matrix.png``  the ensemble's out-of-fold confusion matrix with per-class accuracy
 * ``report/oof_errors.png``        the misclassified training digits, worst first (+ ``oof_errors.csv``)
 * ``report/low_confidence_test.png`` the test predictions to look at before submitting (+ ``.csv``)

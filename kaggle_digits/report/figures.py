@@ -13,12 +13,12 @@ from typing import Callable
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 from sklearn.metrics import confusion_matrix
 
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.competition.digits import IMAGE_SIDE, N_CLASSES
+from kaggle_digits.report.curves import fold_final_scores, learning_curves_caption, plot_learning_curves
 from kaggle_digits.runs.runload import Run
 
 GRID_COLUMNS = 10
@@ -48,52 +48,6 @@ def select_uncertain(probs: np.ndarray, n: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- figures
-def plot_learning_curves(histories: dict[str, list[dict]]) -> Figure:
-    """Per model a row of two panels (loss, accuracy); colour = fold, solid/filled = train, dashed/hollow =
-    validation."""
-    names = list(histories) or ["(no models)"]
-    fig = Figure(figsize=(11, 3.3 * len(names) + 0.4), dpi=DPI, layout="constrained")
-    axes = fig.subplots(len(names), 2, squeeze=False)
-    n_folds = max((len(h) for h in histories.values()), default=0)
-    colours = [f"C{k % 10}" for k in range(n_folds)]
-    for row, name in enumerate(names):
-        folds = histories.get(name, [])
-        has_val = False
-        for col, metric in enumerate(("loss", "accuracy")):
-            ax = axes[row, col]
-            drawn, n_epochs = False, 1
-            for k, hist in enumerate(folds):
-                for key, style, face in ((metric, "-", colours[k]), (f"val_{metric}", "--", "white")):
-                    values = hist.get(key) or []
-                    if not values:
-                        continue
-                    epochs = np.arange(1, len(values) + 1)
-                    ax.plot(epochs, values, style, color=colours[k], marker="o", markersize=4,
-                            markerfacecolor=face, linewidth=1.5)
-                    drawn, n_epochs = True, max(n_epochs, len(values))
-                    has_val |= key.startswith("val_")
-            if not drawn:
-                ax.text(0.5, 0.5, "no history saved for this model", ha="center", va="center",
-                        transform=ax.transAxes, color="0.4")
-            ax.set_title(f"{name}: {metric}", fontsize=11)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel(metric)
-            ax.set_xlim(0.5, n_epochs + 0.5)
-            if n_epochs <= 15:
-                ax.set_xticks(range(1, n_epochs + 1))
-            else:
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(alpha=0.3)
-        if row == 0 and n_folds:
-            handles = [Line2D([], [], color=colours[k], linewidth=2, label=f"fold {k + 1}") for k in range(n_folds)]
-            handles.append(Line2D([], [], color="0.2", linestyle="-", marker="o", markersize=4, label="train"))
-            if has_val:
-                handles.append(Line2D([], [], color="0.2", linestyle="--", marker="o", markersize=4,
-                                      markerfacecolor="white", label="validation"))
-            axes[row, 1].legend(handles=handles, fontsize=8, loc="lower right", framealpha=0.85)
-    return fig
-
-
 def plot_confusion(y: np.ndarray, probs: np.ndarray) -> Figure:
     """Counts; correct cells blue, errors red (scaled to the largest error share, so rare mistakes
     still show); the per-class accuracy is printed beside each true digit."""
@@ -253,23 +207,28 @@ class ReportFigure:
     draw: Callable[[Run, int], tuple[Figure | None, list[dict]]]  # (run, max images) -> (None: not drawn, records)
     columns: tuple[str, ...] = ()  # the CSV's columns; none: no CSV
     absent: str = ""            # shown instead when it is not drawn
+    caption: Callable[[Figure], str] | None = None  # the blurb written from the figure drawn (None: ``blurb``)
+
+    def describe(self, fig: Figure) -> str:
+        """The HTML shown above ``fig``: what it draws, when that depends on the run."""
+        return self.caption(fig) if self.caption else self.blurb
 
 
 FIGURES: dict[str, ReportFigure] = {}
 
 
-def report_figure(name: str, title: str, blurb: str, columns: tuple[str, ...] = (), absent: str = "") -> Callable:
+def report_figure(name: str, title: str, blurb: str = "", columns: tuple[str, ...] = (), absent: str = "",
+                  caption: Callable[[Figure], str] | None = None) -> Callable:
     def decorate(draw: Callable) -> Callable:
-        FIGURES[name] = ReportFigure(name, title, blurb, draw, columns, absent)
+        FIGURES[name] = ReportFigure(name, title, blurb, draw, columns, absent, caption)
         return draw
     return decorate
 
 
-@report_figure("learning_curves.png", "Learning curves",
-               "Train (solid, filled dots) against validation (dashed, hollow dots); one colour per fold. Validation "
-               "far below train means over-fitting; both still improving means more epochs would help.")
+# the caption depends on what the run recorded (per-epoch validation or not): it is read from the lines drawn
+@report_figure("learning_curves.png", "Learning curves", caption=learning_curves_caption)
 def _learning_curves(run: Run, max_images: int) -> tuple[Figure, list[dict]]:
-    return plot_learning_curves(run.histories), []
+    return plot_learning_curves(run.histories, fold_final_scores(run.summary)), []
 
 
 @report_figure("confusion_matrix.png", "Out-of-fold confusion matrix (ensemble)",

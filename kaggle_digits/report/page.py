@@ -113,20 +113,23 @@ def write_report(run_dir: str | os.PathLike, data: Competition | str | os.PathLi
     run = load_run(run_dir, data)
     out = run.run_dir / rundir.REPORT_DIR
     pngs: dict[str, bytes] = {}
+    blurbs: dict[str, str] = {}
     for name, figure in FIGURES.items():
         fig, records = figure.draw(run, max_images)
         if fig is None:
             (out / name).unlink(missing_ok=True)  # a rerun after turning it off (e.g. augmentation)
             continue
-        pngs[name] = figure_png(fig)
+        pngs[name], blurbs[name] = figure_png(fig), figure.describe(fig)
         if figure.columns:
             _write_csv(out / Path(name).with_suffix(".csv").name, records, list(figure.columns))
     for name, png in pngs.items():
         atomic.write_bytes(out / name, png)
-    return atomic.write_text(run.run_dir / rundir.REPORT_HTML, render_html(run, pngs))
+    return atomic.write_text(run.run_dir / rundir.REPORT_HTML, render_html(run, pngs, blurbs))
 
 
-def render_html(run: Run, pngs: dict[str, bytes]) -> str:
+def render_html(run: Run, pngs: dict[str, bytes], blurbs: dict[str, str] | None = None) -> str:
+    """The page; ``blurbs`` holds the text above each figure written from the figure drawn (else its blurb)."""
+    blurbs = blurbs or {}
     info, summary = run.data_info, run.summary
     esc = html.escape
     accuracy = summary.ensemble.oof_accuracy
@@ -145,7 +148,7 @@ def render_html(run: Run, pngs: dict[str, bytes]) -> str:
                 sections.append(f"<h2>{esc(figure.title)}</h2><p>{esc(figure.absent)}</p>")
             continue
         encoded = base64.b64encode(pngs[name]).decode("ascii")
-        sections.append(f'<h2 id="{Path(name).stem}">{esc(figure.title)}</h2><p>{figure.blurb}</p>'
+        sections.append(f'<h2 id="{Path(name).stem}">{esc(figure.title)}</h2><p>{blurbs.get(name, figure.blurb)}</p>'
                         f'<img src="data:image/png;base64,{encoded}" alt="{esc(figure.title)}">')
     facts_html = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
     return f"""<!DOCTYPE html>
