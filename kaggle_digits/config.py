@@ -107,6 +107,12 @@ class RunConfig:
     seed: int = setting(42, flag="--seed", fingerprint=True, in_fold="seed",
                         interval=Interval(0, 2**32 - 1, what="a whole number from 0 to 2**32 - 1 (numpy's seeds)"),
                         help="seed for the subset, folds, weights and augmentation")
+    # each member after the first is the model again on its own split (competition/folds.py): one more seed's
+    # folds. Recorded in each fold as its member's seed and split (FoldTask.seed, split_sha256)
+    seeds: int = setting(1, flag="--seeds", metavar="N", fingerprint=True, in_fold="seed", interval=POSITIVE_INT,
+                         help="ensemble members per model: each trains every fold of its own split (repeated "
+                              "stratified k-fold, seeds SEED, SEED+1, ...), so the ensemble's OOF stays honest; "
+                              "--minutes plans choose it")
     only_folds: tuple[int, ...] | None = setting(
         None, flag="--only-folds", parse=parse_fold_list, metavar="0,2",
         help="train only these folds (0-based, as the fold0.. folders); the ensemble and submission follow "
@@ -223,6 +229,9 @@ class RunConfig:
             if bad or not self.only_folds or len(set(self.only_folds)) != len(self.only_folds):
                 raise ConfigError(f"--only-folds {','.join(map(str, self.only_folds))}: expected distinct fold ids "
                                   f"0..{self.folds - 1} (0-based, as the fold0.. folders)")
+        if self.holdout and self.seeds > 1:
+            raise ConfigError(f"--holdout trains fold 0 of one split; --seeds {self.seeds} needs every fold of "
+                              f"{self.seeds} splits (drop one of them)")
         if self.holdout and self.only_folds is not None:
             raise ConfigError("--holdout trains fold 0 only; it cannot be combined with --only-folds")
         if self.augment.kind not in list_augmentations():

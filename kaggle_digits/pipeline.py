@@ -32,14 +32,14 @@ from kaggle_digits.competition.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.training.devices import describe as describe_devices
 from kaggle_digits.training.devices import gpu_devices
-from kaggle_digits.competition.folds import training_folds
+from kaggle_digits.competition.folds import member_splits, training_folds
 from kaggle_digits.machine import describe_machine, git_commit
 from kaggle_digits.planning.eta import Progress
 from kaggle_digits.training.precision import POLICIES
 from kaggle_digits.training.precision import use as use_precision
 from kaggle_digits.scoring.summary import RunSummary, log_summary, read_summary, summarise
 from kaggle_digits.training.tasks import fold_task, start_line
-from kaggle_digits.training.train import FoldResult, FoldTask, load_fold
+from kaggle_digits.training.train import PSEUDO_SUFFIX, FoldResult, FoldTask, load_fold, stranger
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -63,6 +63,8 @@ class FoldsDone:
     data: Competition
     run_dir: Path
     precision: str
+    # member -> the folds this run means to train (a holdout's fold 0, --only-folds'): the rest are not missing
+    assigned: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,6 +94,12 @@ class _RunContext:
     precision: str
     load_seconds: float
     hooks: _Hooks
+    # each member's own split of ``rows`` (--seeds; folds.member_splits): the first is ``fold_of``
+    splits: tuple[np.ndarray, ...] = ()
+
+    def split(self, task: FoldTask) -> np.ndarray:
+        """The fold id per row of ``task``'s member."""
+        return self.splits[task.member_index] if self.splits else self.fold_of
 
 
 def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
@@ -129,11 +137,12 @@ def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
     budgeted = budget.plan_run(cfg, data, n_rows, precision.name, deadline)
     planned, hooks.training_end = budgeted.config, budgeted.training_end
     rows, fold_of = training_folds(data.y_train, planned.folds, planned.seed, planned.max_train_rows)
+    splits = tuple(member_splits(data.y_train[rows], planned.folds, planned.seed, planned.seeds))
     run_dir = rundir.open_run(planned, data)
     log.info(f"run folder: {run_dir}")
     with runlock.lock(run_dir):  # a second process on this folder is refused, naming this one
         return _run(_RunContext(planned, data, run_dir, rows, fold_of, data.x_train[rows], data.y_train[rows],
-                                precision.name, load_seconds, hooks))
+                                precision.name, load_seconds, hooks, splits))
 
 
 def _run(ctx: _RunContext) -> RunResult:
@@ -144,9 +153,16 @@ def _run(ctx: _RunContext) -> RunResult:
     rundir.record_inputs(run_dir, cfg, data, rows, fold_of)
 
     rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
-    # --holdout: fold 0 alone, as it would train in the k-fold run (which reuses it)
-    tasks = {(name, fold): fold_task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)))
-             for name in cfg.models for fold in ((0,) if cfg.holdout else range(cfg.folds))}
+    split_shas = [hashlib.sha256(split.tobytes()).hexdigest() for split in ctx.splits]
+    # --holdout: fold 0 alone, as it would train in the k-fold run (which reuses it); members (--seeds) of a model
+    # one after another, so the first members of every model are done first
+    tasks = {}
+    for member in range(cfg.seeds):
+        for name in cfg.models:
+            for fold in ((0,) if cfg.holdout else range(cfg.folds)):
+                task = fold_task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)), member,
+                                 split_shas[member])
+                tasks[(task.member, fold)] = task
     results = _train_folds(ctx, tasks)
     if cfg.pseudo_label is not None and not any(r is None for folds in results.values() for r in folds):
         rows_by_fold = pseudo.pseudo_rows(results, cfg.folds, cfg.pseudo_label)
@@ -166,7 +182,9 @@ def _run(ctx: _RunContext) -> RunResult:
     earlier_partial = (run_dir / rundir.ENSEMBLE).is_file() and read_summary(run_dir).partial
     if cfg.holdout:  # the folds the run never meant to train are not missing ones: the ensemble is fold 0's
         results = {member: folds[:1] for member, folds in results.items()}
-    scored = summarise(results, y, fold_of, cfg.blend)  # with some folds missing: those present (gather)
+    splits = {t.member: ctx.split(t) for t in tasks.values()}
+    splits |= {f"{member}{PSEUDO_SUFFIX}": split for member, split in splits.items()}  # a second round's, its first's
+    scored = summarise(results, y, fold_of, cfg.blend, splits)  # with some folds missing: those present (gather)
     summary = dataclasses.replace(
         scored.summary, holdout=cfg.holdout, plan=_plan(cfg), precision=precision,
         trained_folds=sum(not r.reused for folds in results.values() for r in folds if r is not None),
@@ -215,7 +233,7 @@ def _plan(cfg: RunConfig) -> dict | None:
     """What --minutes planned (or --model-epochs asked for), as ensemble.json records it; None: neither."""
     if not cfg.model_epochs:
         return None
-    return {"folds": cfg.folds, "epochs": dict(cfg.model_epochs), "holdout": cfg.holdout,
+    return {"folds": cfg.folds, "seeds": cfg.seeds, "epochs": dict(cfg.model_epochs), "holdout": cfg.holdout,
             "augment": cfg.augment.enabled, "fold_seconds": dict(cfg.model_seconds or {})}
 
 
@@ -258,6 +276,10 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
     stopped: cutoff.py) and ``on_fold_done``, given ``prior`` (an earlier round's results) and these."""
     cfg, data, run_dir, x, y, fold_of, hooks = ctx.cfg, ctx.data, ctx.run_dir, ctx.x, ctx.y, ctx.fold_of, ctx.hooks
     results: dict[str, list[FoldResult | None]] = {t.member: [None] * cfg.folds for t in tasks.values()}
+    assigned: dict[str, list[int]] = {}
+    for t in tasks.values():
+        if cfg.only_folds is None or t.fold in cfg.only_folds:
+            assigned.setdefault(t.member, []).append(t.fold)
     to_train = []
     for (name, fold), task in tasks.items():
         name = task.member
@@ -269,7 +291,8 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
         elif not cfg.ensemble_only and (cfg.only_folds is None or fold in cfg.only_folds):
             to_train.append(task)
     if hooks.on_fold_done is not None and len(to_train) < len(tasks):  # folds reused (a resumed kernel's) count too
-        hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, next(iter(tasks.values())).precision))
+        hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, next(iter(tasks.values())).precision,
+                                     assigned))
     n_workers = workers.resolve_workers(cfg.workers, len(to_train), len(y) * (cfg.folds - 1) // cfg.folds,
                                         bool(gpu_devices()))
     extra = {t.member: len(pseudo_rows[t.fold][0]) for t in to_train if pseudo_rows}
@@ -286,7 +309,7 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
                  f"{workers.threads_per_worker(n_workers)} thread(s); --workers 1 trains one at a time)")
     jobs = []
     for task in to_train:
-        held = fold_of == task.fold
+        held = ctx.split(task) == task.fold
         x_fit, y_fit = x[~held], y[~held]
         if pseudo_rows:  # a second round: the test images this fold's own first-round models labelled confidently
             test_rows, pseudo_labels = pseudo_rows[task.fold]
@@ -325,29 +348,33 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
                  f"{progress.fold_done(label, m['fit_seconds'] + m['predict_seconds'])}")
         results[task.member][task.fold] = result
         if hooks.on_fold_done is not None:
-            hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, task.precision))
+            hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, task.precision, assigned))
     return results
 
 
 def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path, hooks: _Hooks) -> FoldResult | None:
     """The finished result of ``task`` in the run folder, or None; --ensemble-only refuses a missing one (unless
-    the run makes a partial ensemble)."""
+    the run makes a partial ensemble). A finished fold that is not ``task``'s -- another split, other code -- is
+    never reused, and the log says why in one line."""
     fold_dir = rundir.fold_dir(run_dir, task.member, task.fold)
     result = load_fold(fold_dir, task)
-    # folds trained elsewhere (Kaggle kernels): code/backend may differ
-    ignore = ("code", "backend") if cfg.ensemble_only else hooks.reuse_ignore
+    # folds trained elsewhere (Kaggle kernels) may have trained on another backend; their code must be this code
+    ignore = tuple(dict.fromkeys((("backend",) if cfg.ensemble_only else ()) + tuple(hooks.reuse_ignore)))
     if result is None and ignore:
         result = load_fold(fold_dir, task, ignore=ignore)
+    why = None if result is not None else stranger(fold_dir, task, ignore)
+    if why is not None:
+        log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: not reused: {why}")
     if result is None and cfg.ensemble_only and not hooks.partial_ensemble:
         raise DataError(f"{fold_dir}: no finished fold result for this configuration (--ensemble-only trains "
-                        f"nothing; the fold must come from a run with the same data, models, folds, seed and "
-                        f"recipe)")
+                        f"nothing; the fold must come from a run with the same data, models, folds, seed, split, "
+                        f"recipe and code{f'; this one: {why}' if why else ''})")
     return result
 
 
 def _check_free_space(run_dir: Path, cfg: RunConfig, data: Competition) -> None:
     # per fold: test + OOF probabilities (float32) and a model file of a few MB
-    need = len(cfg.models) * cfg.folds * (data.n_test * 40 + 30 * MB) + 10 * MB
+    need = len(cfg.models) * cfg.seeds * cfg.folds * (data.n_test * 40 + 30 * MB) + 10 * MB
     free = shutil.disk_usage(run_dir).free
     if free < need:
         raise OutputError(f"only {free / MB:.0f} MB free under {run_dir}; this run needs about {need / MB:.0f} MB "

@@ -41,6 +41,8 @@ BAD = [
     ["make", "--max-train-rows", "0"],
     ["make", "--batch-size", "0"],
     ["make", "--only-folds", "7"],
+    ["make", "--seeds", "0"],
+    ["make", "--holdout", "--seeds", "3"],
     ["make", "--model-epochs", "cnn=x"],
     ["make", "--models", "cnn", "--model-epochs", "cnn_gru=3"],
     ["make", "--model-seconds", "cnn=soon"],

@@ -34,9 +34,10 @@ def test_cpu_default_budget(cpu_only, settings, is_sample, expected):
     assert budget.default_minutes(RunConfig(**settings), SimpleNamespace(is_sample=is_sample)) == expected
 
 
-def test_a_gpu_trains_the_full_recipe_by_default(monkeypatch):
+def test_a_gpu_plans_its_default_budget_and_full_trains_the_recipe(monkeypatch):
     monkeypatch.setattr(budget, "gpu_devices", lambda: ["/gpu:0"])
-    assert budget.default_minutes(RunConfig(), SimpleNamespace(is_sample=False)) is None
+    assert budget.default_minutes(RunConfig(), SimpleNamespace(is_sample=False)) == budget.GPU_DEFAULT_MINUTES
+    assert budget.default_minutes(RunConfig(full=True), SimpleNamespace(is_sample=False)) is None
 
 
 def test_a_plan_becomes_the_runs_settings():

@@ -25,7 +25,7 @@ def test_a_folds_fingerprint_hash_is_the_json_it_always_hashed():
 def test_a_runs_training_fingerprint_is_the_json_it_always_hashed():
     cfg = RunConfig(models=("cnn_fast",), model_epochs={"cnn_fast": 9}, model_seconds={"cnn_fast": 30.5})
     values = cfg.to_dict()
-    subset = {k: values[k] for k in ("data", "max_train_rows", "models", "folds", "seed", "epochs", "model_epochs",
+    subset = {k: values[k] for k in ("data", "max_train_rows", "models", "folds", "seed", "seeds", "epochs", "model_epochs",
                                      "model_seconds", "batch_size", "learning_rate", "augment", "tta",
                                      "pseudo_label", "validate_each_epoch")}
     assert cfg.training_fingerprint() == hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()[:16]

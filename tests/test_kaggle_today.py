@@ -21,6 +21,7 @@ from test_kaggle import (QUICK, ROOT, USER, base_env, fake, in_process, kaggle_e
 from kaggle_digits import atomic, cli
 from kaggle_digits.runs import rundir
 from kaggle_digits.kaggle import client, fanout, image, ledger, limits, scores
+from kaggle_digits.planning import budget
 
 SAVE = "kernels.KernelsApiService/SaveKernel"
 STATUS = "kernels.KernelsApiService/GetKernelSessionStatus"
@@ -170,8 +171,12 @@ def test_kernel_estimates_and_timeouts(tmp_path):
     recipe = {"cnn": 30, "cnn_gru": 20}.get
     budgeted = limits.kernel_estimate({"minutes": 90, "models": ["cnn"], "folds": 5}, recipe)
     assert budgeted.seconds == 105 * 60
-    whole = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5}, recipe, speeds={})
-    part = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5, "only_folds": [0]}, recipe, speeds={})
+    # without --minutes, --full or epochs a GPU kernel plans inside to its default budget: that is its estimate
+    default = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5}, recipe, speeds={})
+    assert default.seconds == budget.GPU_DEFAULT_MINUTES * 60 + limits.STARTUP_SECONDS and "default" in default.basis
+    whole = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5, "full": True}, recipe, speeds={})
+    part = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5, "only_folds": [0], "full": True}, recipe,
+                                  speeds={})
     assert whole.seconds - limits.STARTUP_SECONDS == pytest.approx(5 * (part.seconds - limits.STARTUP_SECONDS))
     assert "cnn at an assumed 3,000 images/s" in whole.basis
     assert limits.kernel_estimate({"models": ["cnn"], "folds": 5}, recipe, gpu=False).seconds == \
@@ -185,7 +190,7 @@ def test_kernel_estimates_and_timeouts(tmp_path):
     speeds = limits.measured_speeds("auto", "NvidiaTeslaT4", root=tmp_path)
     assert limits.measured_speeds("float32", "NvidiaTeslaT4", root=tmp_path) == {}
     assert limits.measured_speeds("auto", "NvidiaL4", root=tmp_path) == {}
-    measured = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5}, recipe, speeds=speeds)
+    measured = limits.kernel_estimate({"models": ["cnn", "cnn_gru"], "folds": 5, "full": True}, recipe, speeds=speeds)
     assert f"cnn at 6,000 images/s measured by kernel {USER}/k on NvidiaTeslaT4" in measured.basis
     assert "cnn_gru at an assumed 3,000 images/s" in measured.basis and measured.seconds < whole.seconds
 
@@ -322,6 +327,10 @@ def test_the_kernel_stops_in_one_line_when_keras_3_or_tensorflow_is_missing_or_t
     older = image.check(installed={**tested, "tensorflow": "2.17.1"}.get)
     assert older == [f"tensorflow 2.17.1 (tested {tested['tensorflow']})"]
     assert image.check(installed={**tested, "tensorflow": None}.get, backend="jax") == []  # JAX needs no TF
+    # the image's jax is named when older than the pinned one, under the JAX backend only
+    older_jax = {**tested, "jax": "0.6.2", "jaxlib": "0.7.2"}.get
+    assert image.check(installed=older_jax, backend="jax") == [f"jax 0.6.2 (tested {image.TESTED_JAX['jax']})"]
+    assert image.check(installed=older_jax, backend="tensorflow") == []
 
 
 def test_the_kernel_script_checks_the_image_before_importing_the_kit(tmp_path):
@@ -343,7 +352,7 @@ def test_declared_minimums_are_the_tested_versions():
     # ... which are Kaggle's image's versions, as .ci/kaggle-image.txt pins them for CI's second environment
     pinned = dict(re.findall(r"^([A-Za-z0-9_.-]+)==([\d.]+)\s*$", (ROOT / ".ci" / "kaggle-image.txt").read_text(),
                              re.MULTILINE))
-    assert pinned == image.TESTED
+    assert pinned == {**image.TESTED, **image.TESTED_JAX}  # + the image's jax: the JAX backend's, no dependency
     import importlib.metadata
 
     for name, version in image.TESTED.items():  # what is installed here is what the tests ran with

@@ -1,4 +1,10 @@
-"""Fold assignment: a fold id per training row, from a seeded StratifiedKFold."""
+"""Fold assignment: a fold id per training row, from a seeded StratifiedKFold; one split per ensemble member.
+
+An ensemble member is a (model, seed) trained on every fold of its own split (repeated stratified k-fold):
+member k of a run seeded ``seed`` splits with ``member_seed(seed, k)``. Every training row is then held out
+once by every member, so each member's out-of-fold predictions, and their average, come from models that
+never saw the row -- the OOF of the ensemble stays honest however many members it has.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,17 @@ def training_folds(y: np.ndarray, n_folds: int, seed: int,
     """
     rows = stratified_subset(y, max_rows or len(y), seed)
     return rows, assign_folds(y[rows], n_folds, seed)
+
+
+def member_seed(seed: int, member: int) -> int:
+    """The seed of member ``member`` (0-based) of a run seeded ``seed``: its split, weights and augmentation.
+    Member 0 is the run's own seed, so a one-member run is the run it always was."""
+    return seed + member
+
+
+def member_splits(y: np.ndarray, n_folds: int, seed: int, n_members: int) -> list[np.ndarray]:
+    """The fold id per row of each member's own split (``y``: the rows the run trains on)."""
+    return [assign_folds(y, n_folds, member_seed(seed, k)) for k in range(n_members)]
 
 
 def stratified_subset(y: np.ndarray, n_rows: int, seed: int) -> np.ndarray:

@@ -8,6 +8,7 @@ command's help). cli.py lists them; the run settings a kernel trains with come f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 from pathlib import Path
@@ -223,6 +224,10 @@ def push(args: argparse.Namespace) -> int:
             raise ConfigError(f"--minutes with --kernels {args.kernels}: each kernel would plan its own models, folds "
                               f"and epochs, and their folds could not be combined; push one kernel with --minutes, "
                               f"or {args.kernels} kernels with --models/--epochs")
+        if args.kernels > 1 and not (cfg.full or cfg.epochs or cfg.model_epochs):
+            # a kernel without them plans its own run on a GPU (budget.GPU_DEFAULT_MINUTES): kernels that each plan
+            # could not be averaged, so a fan-out trains every model's full recipe, as it always did
+            cfg = dataclasses.replace(cfg, full=True)
         owner = args.user or client.username()
     if not args.dry_run:
         client.require_credentials()

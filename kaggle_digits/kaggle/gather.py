@@ -25,21 +25,14 @@ from kaggle_digits.kaggle.fanout import KernelJob, load_fanout
 
 log = logging.getLogger(__name__)
 
-# What a --minutes plan decides inside a kernel (budget.planned_config): a kernel pushed with --minutes trains
-# these as its run folder's config.toml records them, not as the push's settings say
-PLANNED = ("minutes", "folds", "models", "epochs", "model_epochs", "model_seconds", "augment",
-           "validate_each_epoch")
-
-
 def planned_settings(fanout_dir: Path, record: dict, job: KernelJob) -> dict:
-    """The settings ``job`` trains with: the push's, with what its kernel's --minutes plan chose (read from the
-    config.toml of its fetched run folder; its earlier outputs' when it was resumed). Without --minutes, or before
-    the kernel planned, the push's settings."""
+    """The settings ``job`` trains with: the push's, with what its kernel's plan chose (budget.PLANNED: read from the
+    config.toml of its fetched run folder; its earlier outputs' when it was resumed). A kernel plans with --minutes,
+    and on a GPU without --full/--epochs (its default budget); before the kernel planned, the push's settings."""
     from kaggle_digits.config import load_toml
+    from kaggle_digits.planning.budget import PLANNED
 
     settings = {**record["settings"], "models": list(job.models), "only_folds": job.only_folds}
-    if not record["settings"].get("minutes"):
-        return settings
     for output in (job.output, *job.earlier_outputs):
         config = Path(fanout_dir) / output / rundir.KERNEL_RUN / rundir.CONFIG
         if config.is_file():

@@ -14,8 +14,9 @@
   this week is refused unless ``--yes``.
 
 The estimate serves only that check and the line the push prints. It is the kernel's ``--minutes`` budget
-plus start-up when it has one (the kernel plans its run to that budget). Without one the kernel trains the
-full recipe, estimated at the training images/s an earlier kernel measured for the same model, precision and
+plus start-up when it has one, and on a GPU without ``--full``/``--epochs`` the default budget
+(budget.GPU_DEFAULT_MINUTES): the kernel probes its speed and plans its run to that budget inside. With
+``--full`` or given epochs the kernel trains them, estimated at the training images/s an earlier kernel measured for the same model, precision and
 accelerator (its manifest, kept in the kit's cache when its outputs are fetched: ``record_kernel_speeds``), else
 at ``ASSUMED_T4_IMAGES_PER_SECOND`` (a deliberately low guess for the kit's small CNNs); its basis says which.
 """
@@ -130,6 +131,11 @@ def kernel_estimate(settings: dict, epochs_of, gpu: bool = True, accelerator: st
         return Estimate(settings["minutes"] * 60 + STARTUP_SECONDS, f"its --minutes {settings['minutes']:g} budget")
     if not gpu:  # a CPU session's speed is not guessed
         return Estimate(SESSION_CAP_SECONDS, "no estimate for a CPU kernel without --minutes (Kaggle's 12-hour cap)")
+    if not (settings.get("full") or settings.get("epochs") or settings.get("model_epochs")):
+        from kaggle_digits.planning.budget import GPU_DEFAULT_MINUTES  # Keras: only where the default applies
+
+        return Estimate(GPU_DEFAULT_MINUTES * 60 + STARTUP_SECONDS,
+                        f"the GPU kernel's default {GPU_DEFAULT_MINUTES:g}-minute budget (--minutes to choose)")
     if speeds is None:
         speeds = measured_speeds(settings.get("precision", "auto"), accelerator)
     folds = settings["folds"]

@@ -64,9 +64,11 @@ class KernelOutputs:
 
     def fold_done(self, done) -> None:
         """pipeline's on_fold_done: rewrite the outputs from every fold finished so far (``done``: FoldsDone)."""
-        # a --minutes plan may choose other models and folds than the settings name: what the run trains is assigned
+        # a plan may choose other models, members and folds than the settings name (a holdout: fold 0 alone): what
+        # the run means to train is assigned
         only = (self.base.get("settings") or {}).get("only_folds")
-        self.assigned = {m: [k for k in range(len(rs)) if not only or k in only] for m, rs in done.results.items()}
+        self.assigned = done.assigned or {m: [k for k in range(len(rs)) if not only or k in only]
+                                          for m, rs in done.results.items()}
         finished = {m: [r for r in folds if r is not None] for m, folds in done.results.items()}
         finished = {m: rs for m, rs in finished.items() if rs}
         if not finished:

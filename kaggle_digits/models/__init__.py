@@ -48,6 +48,9 @@ class ModelSpec:
     # full-data runs (benchmarks/planner/README.md, "Accuracy against epochs"); None where not measured (the
     # planner then pairs by epoch count).
     error_curve: tuple[float, float] | None = None
+    # member_floor: f of the ensemble-gain curve, n members (seeds, each on its own split) leaving f + (1 - f) / n of
+    # one member's OOF error (planning/members.py); None where not measured (the fallback model's then applies)
+    member_floor: float | None = None
     stand_in: str | None = None  # the cheaper model a plan trains in this one's place when its own gets too few epochs
     fallback: bool = False  # the model for budgets too short for any ensemble: exactly one registered model
 
@@ -77,6 +80,9 @@ def _check_planner_facts(name: str, spec_fields: dict) -> None:
     curve = spec_fields.get("error_curve")
     if curve is not None and (len(curve) != 2 or min(curve) < 0):
         raise ValueError(f"model {name!r}: error_curve is (a, b), two non-negative numbers, got {curve!r}")
+    floor = spec_fields.get("member_floor")
+    if floor is not None and not 0 <= floor <= 1:
+        raise ValueError(f"model {name!r}: member_floor is a share of one member's error, 0 to 1, got {floor!r}")
     if spec_fields.get("stand_in") == name:
         raise ValueError(f"model {name!r} cannot stand in for itself (leave stand_in out)")
     other = next((n for n, s in _REGISTRY.items() if s.fallback), None)
@@ -99,6 +105,12 @@ def error_curves() -> dict[str, tuple[float, float]]:
     """Each model with a measured error curve -> (a, b): OOF error a + b / E percent after E epochs."""
     _load_families()
     return {n: tuple(s.error_curve) for n, s in _REGISTRY.items() if s.error_curve is not None}
+
+
+def member_floors() -> dict[str, float]:
+    """Each model with a measured ensemble-gain curve -> its floor f (planning/members.py)."""
+    _load_families()
+    return {n: s.member_floor for n, s in _REGISTRY.items() if s.member_floor is not None}
 
 
 def stand_ins() -> dict[str, str]:

@@ -3,9 +3,10 @@
 - With ``--minutes M`` the planner (planner.py) chooses folds, models, epochs and augmentation from
   the measured speed of each model (probe.py); the chosen values are written into the RunConfig, so
   config.toml records them and ``--config config.toml`` reproduces the run without planning again.
-- With no budget, no ``--epochs`` / ``--model-epochs`` and no ``--full`` on a machine without a GPU,
-  the budget defaults to ``CPU_DEFAULT_MINUTES`` (``SAMPLE_DEFAULT_MINUTES`` on the bundled sample) and
-  the log says so, with the full recipe's estimate. With a GPU the full recipe is the default.
+- With no budget, no ``--epochs`` / ``--model-epochs`` and no ``--full``, the budget defaults to
+  ``CPU_DEFAULT_MINUTES`` on a machine without a GPU (``SAMPLE_DEFAULT_MINUTES`` on the bundled sample) and
+  ``GPU_DEFAULT_MINUTES`` with one (a Kaggle GPU kernel's default too: the kernel probes its own speed and plans
+  inside, members included), and the log says so, with the full recipe's estimate.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from kaggle_digits.planning.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT
 log = logging.getLogger(__name__)
 
 CPU_DEFAULT_MINUTES = 20.0
-# printed beside the CPU estimate of --full; no GPU time is quoted: none has been measured for these models yet
-FULL_ON_GPU = "the default on a GPU and on Kaggle kernels"
-PLAN_FORMAT = 6  # part of a kept plan's key: plans made by an earlier planner rule are not reused
+# a GPU session's default: an hour of a Kaggle "GPU T4 x2" session is 1 of the 30 weekly GPU hours (README)
+GPU_DEFAULT_MINUTES = 60.0
+PLAN_FORMAT = 7  # part of a kept plan's key: plans made by an earlier planner rule are not reused
 # a kept plan is made again when a model's speed measured since (a fold's sustained speed, probe.record_sustained)
 # is off the speed it was planned with by more than this share: a probe taken while the machine was busy planned
 # 4 folds x 15 epochs at 20 minutes where the folds then trained 29-30 epochs each (issue 24)
@@ -72,9 +73,11 @@ def default_minutes(cfg: RunConfig, data: Competition) -> float | None:
     """The budget a run gets when the user gave none: on CPU-only machines only, and not when told otherwise."""
     if cfg.minutes is not None:
         return cfg.minutes
-    if cfg.full or cfg.epochs is not None or cfg.model_epochs is not None or cfg.ensemble_only or gpu_devices():
+    if cfg.full or cfg.epochs is not None or cfg.model_epochs is not None or cfg.ensemble_only:
         return None
-    return SAMPLE_DEFAULT_MINUTES if data.is_sample else CPU_DEFAULT_MINUTES
+    if data.is_sample:
+        return SAMPLE_DEFAULT_MINUTES
+    return GPU_DEFAULT_MINUTES if gpu_devices() else CPU_DEFAULT_MINUTES
 
 
 def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str, clock: Deadline) -> RunConfig:
@@ -98,8 +101,9 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     if cfg.minutes is None:
         # None: the user's models were not timed, their stand-ins already rule out their recipe
         full = "hours here" if planned.recipe_seconds is None else f"about {format_minutes(planned.recipe_seconds)} here"
-        log.info(f"no GPU: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
-                 f"full recipe, 5 folds: {full}; {FULL_ON_GPU})")
+        where = f"{len(gpu_devices())} GPU(s)" if gpu_devices() else "no GPU"
+        log.info(f"{where}: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
+                 f"full recipe, 5 folds: {full})")
     log.info(f"plan: {plan.describe()}; {planned.spent:.0f} s of the {minutes:g} min went to start-up, data and probe")
     if plan.estimate_seconds > plan.budget_seconds:
         log.warning(f"the smallest run there is ({plan.shape()}) takes about "
@@ -170,6 +174,11 @@ def measure_costs(cfg: RunConfig, precision: str, n_workers: int = 1,
     return probe.measure_costs(models, cfg.augment, precision, cache_root(), log=log.info, n_workers=n_workers)
 
 
+# every setting planned_config decides: a kernel's plan is read back by these (kaggle/gather.py)
+PLANNED = ("minutes", "folds", "seeds", "models", "epochs", "model_epochs", "model_seconds", "augment",
+           "validate_each_epoch", "holdout")
+
+
 def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
     """The configuration a plan makes: its folds, models, per-model epochs and augmentation; no budget left.
 
@@ -177,7 +186,7 @@ def planned_config(cfg: RunConfig, plan: Plan) -> RunConfig:
     that costs a prediction of a whole fold per epoch, which the plan spends on training instead.
     """
     augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
-    return dataclasses.replace(cfg, minutes=None, folds=plan.folds, models=plan.models, epochs=None,
+    return dataclasses.replace(cfg, minutes=None, folds=plan.folds, seeds=plan.seeds, models=plan.models, epochs=None,
                                model_epochs=dict(plan.epochs), model_seconds=dict(plan.fit_seconds) or None,
                                augment=augment, validate_each_epoch=False, holdout=plan.holdout,
                                workers=cfg.workers or plan.workers)

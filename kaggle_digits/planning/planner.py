@@ -1,4 +1,4 @@
-"""Plan a run to fit a time budget (``--minutes M``): folds x models x epochs x augmentation.
+"""Plan a run to fit a time budget (``--minutes M``): folds x models x members x epochs x augmentation.
 
 The planner is pure arithmetic over measured costs, so it is tested with made-up step times:
 
@@ -29,12 +29,11 @@ The rule (the measurements behind it are in benchmarks/planner/README.md):
 - Augmentation only when the models get ``AUGMENT_MIN_EPOCHS`` epochs (below, unaugmented runs score higher).
 - Below 2 folds of ``MIN_EPOCHS_FOR_FOLDS[2]`` epochs (a budget of about a minute), a holdout: one fold of
   ``HOLDOUT_FOLDS`` trained, scored on its held-out fifth, its model making the submission -- what a notebook's
-  validation split does, with one fold's fixed costs (build, tracing, test predictions) instead of two and
-  every epoch on four fifths of the rows instead of half, and in one process on every core it trains about a
-  quarter more epochs in the same time than two folds side by side. At 1 minute two folds of 1 epoch (a 2-core
-  EPYC) and of 3 and 4 planned epochs that trained 2 and 3 (a 2-core Xeon with AMX) scored 98.11%, 98.71% and
-  98.91% OOF, below the plain notebook's 98.26% and 99.02%; the holdout (3 epochs) 99.17%
-  (docs/results.md, benchmarks/budgets/). Two folds are planned from 6 epochs, as three.
+  validation split does, with one fold's fixed costs instead of two and every epoch on four fifths of the rows
+  (at 1 minute two folds scored 98.11-98.91% OOF, below the plain notebook; the holdout 99.17%: docs/results.md).
+- Members (``Plan.seeds``): each set is also planned with 2..``MAX_SEEDS`` members per model, each on its own
+  split (competition/folds.py), and taken where the curves with the ensemble-gain curve (curves.py) predict a
+  lower error -- once epochs near their cap (a GPU's budget), more members is what more time buys.
 
 The per-model facts above live on each model's registry entry (``models.ModelSpec``; the planner reads them
 through ``models.error_curves()``, ``stand_ins()`` and ``fallback_model()``), so a new model with its curve is a
@@ -50,6 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kaggle_digits import models as registry  # each model's facts: its error curve, stand-in, fallback
+from kaggle_digits.planning.curves import (MAX_SEEDS, MIN_MEMBER_EPOCHS, PAIR_ERROR_FACTOR,  # noqa: F401 (re-exported)
+                                           ahead, predicted_error)
 from kaggle_digits.planning.epochs import MAX_EPOCHS_FACTOR, epoch_cap
 from kaggle_digits.planning.eta import format_minutes
 
@@ -59,8 +60,6 @@ HOLDOUT_FOLDS = 5          # a holdout plan trains fold 0 of this split: a fifth
 CHOSEN_MIN_EPOCHS = 20     # without curves: the user's models only at 5 folds with this many epochs each
 PAIR_MIN_EPOCHS = 8        # without curves: the fast stand-ins as an ensemble only at 5 folds with this many epochs
 # each model's OOF error curve, its fast stand-in and the fallback model are on its registry entry (models/)
-# the pair's OOF error over the mean of its members' (cnn_fast 11 + cnn_gru 9 epochs, 5 folds: 0.467 / 0.5345)
-PAIR_ERROR_FACTOR = 0.874
 WORKER_START_SECONDS = 8.0  # worker processes start and import TensorFlow before their first fold
 TARGET_FILL = 0.97         # plan to this share of the budget: the estimate's own error is a few percent
 AUGMENT_MIN_EPOCHS = 6     # shorter runs score higher without augmentation
@@ -98,6 +97,7 @@ class Plan:
     # model -> the training speed (images/s) the plan was made with: a kept plan is made again when the speed
     # measured since then differs by more than a quarter (budget.py)
     speeds: dict[str, float] = dataclasses.field(default_factory=dict)
+    seeds: int = 1                  # members per model (--seeds): each trains every fold of its own split
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -106,6 +106,8 @@ class Plan:
     def shape(self) -> str:
         """What trains, e.g. "5 folds x cnn_fast 14 ep, 2 at a time, augmentation on"."""
         parts = " + ".join(f"{m} {e} ep" for m, e in self.epochs.items())
+        if self.seeds > 1:
+            parts = f"{self.seeds} members of ({parts})" if len(self.epochs) > 1 else f"{self.seeds} members of {parts}"
         at_once = f", {self.workers} at a time" if self.workers > 1 else ""
         folds = f"1 of {self.folds} folds (holdout)" if self.holdout else f"{self.folds} folds"
         return f"{folds} x {parts}{at_once}, augmentation {'on' if self.augment else 'off'}"
@@ -186,14 +188,15 @@ def plannable_seconds(request: Request, spent: float) -> float:
 
 def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds: int, n_rows: int,
                      n_test: int, augment: bool = False, finish: float = FINISH_SECONDS, workers: int = 1,
-                     holdout: bool = False) -> float:
+                     holdout: bool = False, seeds: int = 1) -> float:
     """Estimated wall time of a run from the plan on: every fold's overhead, epochs and predictions, spread
     over ``workers`` processes longest first (as the run schedules them), then ``finish`` seconds (the
-    ensemble, the submission and, if written, the report). ``holdout``: only one of the ``folds`` trains."""
+    ensemble, the submission and, if written, the report). ``holdout``: only one of the ``folds`` trains;
+    ``seeds``: members per model, each training every fold."""
     train_rows = n_rows * (folds - 1) / folds
     predict_rows = n_rows / folds + n_test
     loads = sorted((fold_seconds(costs[m], e, train_rows, predict_rows, augment) for m, e in epochs.items()
-                    for _ in range(1 if holdout else folds)), reverse=True)
+                    for _ in range(1 if holdout else folds * seeds)), reverse=True)
     busy = [0.0] * max(1, workers)
     for seconds in loads:
         busy[busy.index(min(busy))] += seconds
@@ -257,6 +260,23 @@ def make_plan(budget_seconds: float, costs: dict[str, ModelCost], candidates: li
         plan = _plan(fit(models, FOLD_CHOICES[0]), FOLD_CHOICES[0])
         if ahead(plan, best, max_epochs, CHOSEN_MIN_EPOCHS if i == 0 else PAIR_MIN_EPOCHS):
             best = plan
+    return _grow_members(best, [c for c in candidates if all(m in costs for m in c)], fit, _plan)  # then members
+
+
+def _grow_members(best: Plan, candidates: list[tuple[str, ...]], fit, _plan) -> Plan:
+    """``best``, or a plan of more members (seeds) per model where the curves say they end lower: each set at 5
+    folds with 2..``MAX_SEEDS`` members, while a member still gets ``MIN_MEMBER_EPOCHS``. Members pay once epochs
+    are near their cap (a GPU's budgets); on a CPU's minutes one member with every epoch stays ahead."""
+    if best.holdout or predicted_error(best) is None:
+        return best
+    for models in candidates:  # the sets whose every model was timed
+        for seeds in range(2, MAX_SEEDS + 1):
+            epochs = fit(models, FOLD_CHOICES[0], seeds=seeds)
+            if min(epochs.values()) < MIN_MEMBER_EPOCHS:
+                break
+            plan = _plan(epochs, FOLD_CHOICES[0], seeds=seeds)
+            if (error := predicted_error(plan)) is not None and error < predicted_error(best):
+                best = plan
     return best
 
 
@@ -269,28 +289,6 @@ def _fast_alone(fit, fast: tuple[str, ...], _plan, _holdout_plan) -> Plan:
     epochs = fit(fast, HOLDOUT_FOLDS, workers=1, holdout=True)
     # not even one fold of 1 epoch fits: the smallest run there is, estimated honestly
     return _holdout_plan({m: max(1, e) for m, e in epochs.items()}, HOLDOUT_FOLDS)
-
-
-def predicted_error(plan: Plan) -> float | None:
-    """The OOF error (percent) the models' registered error curves predict for an augmented plan; None without a
-    curve for a model."""
-    curves = registry.error_curves()
-    if not plan.augment or any(m not in curves for m in plan.epochs):
-        return None
-    errors = [curves[m][0] + curves[m][1] / e for m, e in plan.epochs.items()]
-    return errors[0] if len(errors) == 1 else PAIR_ERROR_FACTOR * sum(errors) / len(errors)
-
-
-def ahead(plan: Plan, best: Plan, max_epochs: dict[str, int], threshold: int) -> bool:
-    """Whether ``plan`` (a set of several models, or the user's) ends with a lower predicted OOF error than ``best``
-    in the same time. Without a curve for a model of either, whether each of its models gets ``threshold`` epochs
-    (or its cap): ``CHOSEN_MIN_EPOCHS`` for the user's own set, ``PAIR_MIN_EPOCHS`` for the others."""
-    if not plan.augment:
-        return False  # too short to augment: the curves do not hold, one model with all the epochs
-    ours, theirs = predicted_error(plan), predicted_error(best)
-    if ours is not None and theirs is not None:
-        return ours < theirs
-    return min(plan.epochs.values()) >= min(threshold, *(max_epochs[m] for m in plan.epochs))
 
 
 def users_models_may_win(budget_seconds: float, costs: dict[str, ModelCost], candidates: list[tuple[str, ...]],
@@ -310,10 +308,11 @@ def users_models_may_win(budget_seconds: float, costs: dict[str, ModelCost], can
 
 
 def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish, workers,
-         holdout: bool = False) -> dict[str, int]:
-    """The epochs ``models`` get at ``folds``: with augmentation if that still leaves enough, else plain (faster)."""
+         holdout: bool = False, seeds: int = 1) -> dict[str, int]:
+    """The epochs ``models`` get at ``folds`` (``seeds`` members each): with augmentation if that still leaves
+    enough, else plain (faster)."""
     fit = functools.partial(_epochs_that_fit, budget, costs, models, folds, n_rows, n_test, max_epochs,
-                            finish=finish, workers=workers, holdout=holdout)
+                            finish=finish, workers=workers, holdout=holdout, seeds=seeds)
     epochs = fit(augment=True)
     if not _augments(epochs, max_epochs):
         plain = fit(augment=False)
@@ -322,16 +321,16 @@ def _fit(budget, costs, models, folds, *, n_rows, n_test, max_epochs, finish, wo
 
 
 def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, *, augment, finish,
-                     workers, holdout=False) -> dict[str, int]:
+                     workers, holdout=False, seeds=1) -> dict[str, int]:
     """As many epochs as the budget holds, equal for every model until one reaches its cap, whose time then
     goes to the others; 0 for every model when not even the fixed costs fit."""
     estimate = functools.partial(estimate_seconds, costs, folds=folds, n_rows=n_rows, n_test=n_test,
-                                 augment=augment, finish=finish, workers=workers, holdout=holdout)
+                                 augment=augment, finish=finish, workers=workers, holdout=holdout, seeds=seeds)
     fixed = estimate({m: 0 for m in models})
     if budget <= fixed:
         return {m: 0 for m in models}
     # the workers share the epochs; a whole fold is the smallest piece, so the exact fit is checked below
-    trained = 1 if holdout else folds
+    trained = 1 if holdout else folds * seeds
     epoch_cost = {m: trained * n_rows * (folds - 1) / folds / _train_speed(costs[m], augment) / min(workers, trained)
                   for m in models}
     epochs, left, open_ = {}, budget - fixed, list(models)
@@ -368,25 +367,26 @@ def _augments(epochs: dict[str, int], max_epochs: dict[str, int]) -> bool:
 
 
 def _make(budget, costs, epochs, folds, *, n_rows, n_test, finish, workers=1, max_epochs=None,
-          holdout: bool = False) -> Plan:
+          holdout: bool = False, seeds: int = 1) -> Plan:
     augment = _augments(epochs, max_epochs or {})
-    estimate = estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers, holdout)
+    estimate = estimate_seconds(costs, epochs, folds, n_rows, n_test, augment, finish, workers, holdout, seeds)
     return Plan(folds=folds, epochs=epochs, augment=augment, budget_seconds=budget, workers=workers,
                 estimate_seconds=estimate, holdout=holdout,
                 fit_seconds=_fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, workers,
-                                         estimate, max_epochs or {}, holdout),
-                speeds={m: round(costs[m].train_images_per_second, 1) for m in epochs})
+                                         estimate, max_epochs or {}, holdout, seeds),
+                speeds={m: round(costs[m].train_images_per_second, 1) for m in epochs}, seeds=seeds)
 
 
 def _fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, workers, estimate,
-                 max_epochs, holdout=False) -> dict[str, float]:
+                 max_epochs, holdout=False, seeds=1) -> dict[str, float]:
     """Each model's seconds of training per fold: its epochs at the measured speed, every model's stretched
     by one factor so the run's estimate reaches ``TARGET_FILL`` of the budget. Whole epochs leave the rest of
     the budget unplanned (a tenth of it when an epoch of every fold is that much); the folds fill it with the
     epochs that fit as they train (timefit.py), never more than their epoch cap."""
     train_rows = n_rows * (folds - 1) / folds
     fit = {m: e * train_rows / _train_speed(costs[m], augment) for m, e in epochs.items()}
-    fixed = estimate_seconds(costs, {m: 0 for m in epochs}, folds, n_rows, n_test, augment, finish, workers, holdout)
+    fixed = estimate_seconds(costs, {m: 0 for m in epochs}, folds, n_rows, n_test, augment, finish, workers, holdout,
+                             seeds)
     stretch = (budget * TARGET_FILL - fixed) / (estimate - fixed) if estimate > fixed else 1.0
     # a model at its epoch cap gets no more seconds than its epochs take (a fold never trains past the cap)
     cap = min((max_epochs[m] / e for m, e in epochs.items() if e and m in max_epochs), default=MAX_EPOCHS_FACTOR)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # not at run time: train imports Keras, and the readers of a 
     from kaggle_digits.training.train import FoldResult
 
 log = logging.getLogger(__name__)
+MAX_OVERLAP_LINES = 4  # members up to which the log names every pair's error overlap (4 members: 12 lines)
 
 
 # --------------------------------------------------------------------------- the summary
@@ -184,27 +185,39 @@ def _blends_from_json(e: dict, members: list[str]) -> dict[str, BlendScore]:
 
 
 # --------------------------------------------------------------------------- scoring
-def summarise(results: dict[str, list[FoldResult | None]], y: np.ndarray, fold_of: np.ndarray, blend: str) -> Scored:
-    """OOF scores per model and fold, and for every registered blend (cross-fitted); ``blend`` names the blend
-    that makes the submission, or ``auto``: the best on OOF rows of the blends and each model alone.
+def summarise(results: dict[str, list[FoldResult | None]], y: np.ndarray, fold_of: np.ndarray, blend: str,
+              splits: dict[str, np.ndarray] | None = None) -> Scored:
+    """OOF scores per member and fold, and for every registered blend (cross-fitted); ``blend`` names the blend
+    that makes the submission, or ``auto``: the best on OOF rows of the blends and each member alone.
 
-    Folds may be missing (None: gathered kernels stopped at their deadline): then each model's test probabilities
-    are the mean of its folds present, and OOF rows are scored (and blends fitted) on the folds present for every
-    model -- a model without any is left out; ``folds``, ``scored_folds`` and ``partial`` say what was used."""
+    ``splits``: member -> its own fold id per row (--seeds: each member's split, competition/folds.py); a member
+    not named there is on ``fold_of``, the run's split, which also cross-fits the blends. Every member predicts
+    every row out of fold, so the members' average is scored on rows none of its models saw.
+
+    Folds may be missing (None: gathered kernels stopped at their deadline): then each member's test probabilities
+    are the mean of its folds present, and OOF rows are scored (and blends fitted) on the rows every member has
+    predicted -- a member without any fold is left out; ``folds``, ``scored_folds`` and ``partial`` say what was
+    used."""
     n_folds = len(next(iter(results.values()), []))
+    splits = splits or {}
     present, scored = _present(results)
     partial = len(present) < len(results) or any(len(folds) < n_folds for folds in present.values())
-    rows, all_fold_of = np.isin(fold_of, scored), fold_of  # every row when no fold is missing
-    y, fold_of = y[rows], fold_of[rows]
+    split_of = {name: splits.get(name, fold_of) for name in present}
+    rows = _rows_scored(present, split_of)
+    if not rows.any():  # the members' folds cover no row together (other splits): the one with most folds alone
+        best = max(present, key=lambda name: len(present[name]))
+        present, scored = {best: present[best]}, sorted(r.fold for r in present[best])
+        rows = _rows_scored(present, split_of)
+    y, scored_fold_of = y[rows], fold_of[rows]
     per_model, oof_by_model, test_by_model = {}, {}, {}
     for name, folds in present.items():
-        oof = np.zeros((len(all_fold_of), N_CLASSES), dtype=np.float32)
+        oof = np.zeros((len(fold_of), N_CLASSES), dtype=np.float32)
         for r in folds:
-            oof[all_fold_of == r.fold] = r.oof
+            oof[split_of[name] == r.fold] = r.oof
         oof_by_model[name] = oof[rows]
         per_model[name] = _model_score(folds, oof_by_model[name], y)
         test_by_model[name] = ensemble.average([r.test for r in folds])
-    blends, oof_blended, test_blended = _score_blends(oof_by_model, test_by_model, y, fold_of)
+    blends, oof_blended, test_blended = _score_blends(oof_by_model, test_by_model, y, scored_fold_of)
     candidates = dict(blends)
     for name, m in per_model.items():  # each model alone is a candidate too: auto never loses to a member
         key = f"model:{name}"
@@ -278,6 +291,14 @@ def _present(results: dict[str, list[FoldResult | None]]) -> tuple[dict[str, lis
     return present, sorted(shared)
 
 
+def _rows_scored(present: dict[str, list[FoldResult]], split_of: dict[str, np.ndarray]) -> np.ndarray:
+    """The rows every member in ``present`` has an out-of-fold prediction for (all rows when no fold is missing)."""
+    rows = np.ones(len(next(iter(split_of.values()))), dtype=bool)
+    for name, folds in present.items():
+        rows &= np.isin(split_of[name], [r.fold for r in folds])
+    return rows
+
+
 def _expand(probabilities: np.ndarray, rows: np.ndarray) -> np.ndarray:
     full = np.full((len(rows), probabilities.shape[1]), np.nan, dtype=np.float32)
     full[rows] = probabilities
@@ -305,7 +326,7 @@ def log_summary(summary: RunSummary) -> None:
         log.info(f"{'partial':>14}: made of {held}" + (f"; left out {', '.join(summary.left_out)} (no fold)"
                  if summary.left_out else "") + f"; OOF scored on the rows of folds "
                  f"{', '.join(str(k + 1) for k in summary.scored_folds)}")
-    if len(summary.models) > 1:
+    if 1 < len(summary.models) <= MAX_OVERLAP_LINES:  # many members (--seeds): the pairs stay in ensemble.json
         for pair in summary.error_overlap:
             log.info(f"{'errors':>14}: {pair.model} gets {pair.errors} OOF rows wrong; {pair.other} gets "
                      f"{pair.other_right} of them right")

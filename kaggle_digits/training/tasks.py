@@ -6,6 +6,7 @@ import logging
 
 from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import Competition
+from kaggle_digits.competition.folds import member_seed
 from kaggle_digits.models import get_spec
 from kaggle_digits.training.train import FoldTask
 
@@ -14,16 +15,18 @@ MIN_STEPS, MIN_BATCH = 120, 16  # a fold with fewer optimizer steps than MIN_STE
 
 
 def fold_task(cfg: RunConfig, data: Competition, name: str, fold: int, rows_sha: str, precision: str,
-              n_train: int) -> FoldTask:
-    """Model ``name``'s fold ``fold`` of the run ``cfg`` describes, with its recipe's overrides."""
+              n_train: int, member: int = 0, split_sha: str = "") -> FoldTask:
+    """Model ``name``'s fold ``fold`` of the run ``cfg`` describes, with its recipe's overrides: of its member
+    ``member`` (0-based, --seeds), whose split (``split_sha``: the fold ids' sha256) and seed are its own."""
     spec = get_spec(name)
     epochs = (cfg.model_epochs or {}).get(name, cfg.epochs)
     recipe = spec.recipe.override(epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                                   seconds=(cfg.model_seconds or {}).get(name))
     if cfg.batch_size is None:
-        recipe = enough_steps(recipe, name, n_train, log_it=fold == 0)
+        recipe = enough_steps(recipe, name, n_train, log_it=fold == 0 and member == 0)
     return FoldTask(model=name, hp=dict(spec.hp), recipe=recipe, augment=cfg.augment, fold=fold,
-                    n_folds=cfg.folds, seed=cfg.seed, data_sha256=data.sha256, rows_sha256=rows_sha,
+                    n_folds=cfg.folds, seed=member_seed(cfg.seed, member), data_sha256=data.sha256, rows_sha256=rows_sha,
+                    member_index=member, split_sha256=split_sha,
                     validate_each_epoch=cfg.validate_each_epoch, tta=cfg.tta, precision=precision,
                     settings=cfg.fold_settings())
 

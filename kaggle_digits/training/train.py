@@ -39,7 +39,7 @@ JIT_COMPILE = "auto"
 
 # Bumped when a fold's fingerprint changes shape: every earlier fold is then retrained once, instead of
 # keeping rules that leave new keys out of the fingerprint while they sit at their defaults.
-FINGERPRINT_FORMAT = 2
+FINGERPRINT_FORMAT = 3  # 3: the fold assignment's hash (split_sha256) joined it
 
 
 @dataclass
@@ -54,6 +54,13 @@ class FoldResult:
 
 
 PSEUDO_SUFFIX = "+pl"  # a second round's member name: cnn_fast+pl (its fold folders: RUN_DIR/cnn_fast+pl/fold<k>)
+MEMBER_SEP = "@"  # a model's further members (--seeds): cnn_fast@2 is cnn_fast's second, on its own split
+
+
+def member_name(model: str, index: int) -> str:
+    """The ensemble member ``index`` (0-based) of ``model``: the model's own name for the first, so a one-member
+    run's folders and summaries are what they always were; ``model@2``, ``model@3``... for the others."""
+    return model if index == 0 else f"{model}{MEMBER_SEP}{index + 1}"
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,18 @@ class FoldTask:
     # folds done (replan.py). Not fingerprinted: like the machine's speed it changes how many epochs fit, and the
     # fold records the epochs it trained; the recipe's seconds (the plan) identify the fold
     given_seconds: float | None = None
+    # which of the model's members (--seeds) this fold belongs to (0: the first); its split and ``seed`` are the
+    # member's own (folds.member_seed), so the index itself decides nothing the fingerprint lacks
+    member_index: int = 0
+    # sha256 of the fold id of every training row in this member's split (folds.npy's content for the first):
+    # a fold of another split -- another seed, or scikit-learn splitting differently -- is never reused as this one
+    split_sha256: str = ""
 
     @property
     def member(self) -> str:
-        """The ensemble member this fold belongs to: the model, or the model's pseudo-labelled second round."""
-        return f"{self.model}{PSEUDO_SUFFIX}" if self.pseudo else self.model
+        """The ensemble member this fold belongs to: the model's (``member_name``), or its pseudo-labelled round."""
+        name = member_name(self.model, self.member_index)
+        return f"{name}{PSEUDO_SUFFIX}" if self.pseudo else name
 
     def fingerprint(self) -> dict:
         return {"format": FINGERPRINT_FORMAT, **self.settings, "tta": self.tta, "precision": self.precision,
@@ -91,6 +105,7 @@ class FoldTask:
                 "model": self.model, "hp": self.hp, "recipe": self.recipe.to_dict(),
                 "augment": vars(self.augment), "fold": self.fold, "n_folds": self.n_folds,
                 "seed": self.seed, "data_sha256": self.data_sha256, "rows_sha256": self.rows_sha256,
+                "split_sha256": self.split_sha256,
                 "validate_each_epoch": self.validate_each_epoch, "code": code_version(self.model),
                 "backend": keras.backend.backend()}
 
@@ -147,6 +162,26 @@ def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> F
                           history=atomic.read_json(fold_dir / rundir.HISTORY), metrics=record["metrics"], reused=True)
     except (OSError, ValueError, KeyError):
         return None  # damaged: retrain
+
+
+def stranger(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> str | None:
+    """Why the finished fold in ``fold_dir`` is not ``task``'s, in words (None: no finished fold there, or it is).
+    Names the split and the code first: a fold of another split or trained by other code must never be mixed in."""
+    try:
+        if not (fold_dir / rundir.DONE).is_file():
+            return None
+        saved = atomic.read_json(fold_dir / rundir.FINGERPRINT)
+    except (OSError, ValueError):
+        return None
+    wanted = json.loads(json.dumps(task.fingerprint(), default=list))
+    differ = sorted(k for k in set(saved) | set(wanted) if k not in ignore and saved.get(k) != wanted.get(k))
+    if not differ:
+        return None
+    if "split_sha256" in differ:
+        return "it was trained on another split of the rows (another seed, or scikit-learn splitting differently)"
+    if differ == ["code"]:
+        return f"it was trained by other code (code {saved.get('code')}, this run's {wanted.get('code')})"
+    return f"its settings differ in {', '.join(differ)}"
 
 
 def compile_for_training(name: str, hp: dict, augment: AugmentConfig, recipe: Recipe, steps_per_epoch: int,
