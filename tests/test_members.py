@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kaggle_digits.competition import folds as folds_module
-from kaggle_digits.competition.folds import member_seed, member_splits, training_folds
+from kaggle_digits.competition.folds import member_name, member_seed, member_splits, model_of, training_folds
 from kaggle_digits.config import RunConfig
 from kaggle_digits.kaggle import limits
 from kaggle_digits.pipeline import make_submission
@@ -20,7 +20,7 @@ from kaggle_digits.planning.clock import Deadline
 from kaggle_digits.planning.planner import ModelCost, candidate_model_sets, epoch_caps, make_plan, predicted_error
 from kaggle_digits.models import get_spec
 from kaggle_digits.scoring.summary import summarise
-from kaggle_digits.training.train import FoldResult, member_name
+from kaggle_digits.training.train import FoldResult
 from conftest import FakeClock
 
 CARD = ("cnn", "cnn_gru")
@@ -132,10 +132,13 @@ def test_members_grow_with_a_gpus_budget_and_the_predicted_error_falls():
         assert p.estimate_seconds <= p.budget_seconds
 
 
-def test_a_cpus_twenty_minutes_stay_one_member_with_every_epoch():
-    """The no-flag CPU run is not made worse: at a 2-core CPU's speed members would cost the epochs that pay."""
-    plan = _plan(budget.CPU_DEFAULT_MINUTES, 700, workers=2)
-    assert plan.seeds == 1
+@pytest.mark.parametrize("train_ips", [700, 1800])  # about cnn_fast's per worker on 2 cores: float32, bf16 units
+@pytest.mark.parametrize("minutes", [budget.CPU_DEFAULT_MINUTES, 60])
+def test_a_cpus_budgets_stay_one_member_with_every_epoch(train_ips, minutes):
+    """The no-flag CPU run is not made worse, and --minutes 60 is planned by the same member planner: at a 2-core
+    CPU's speed more members would cost the epochs that pay."""
+    plan = _plan(minutes, train_ips, workers=2)
+    assert plan.seeds == 1 and not plan.holdout
 
 
 def test_the_gain_curve_is_one_for_one_member_and_falls_toward_its_floor():
@@ -201,3 +204,16 @@ def test_a_fold_trained_by_other_code_is_retrained_and_never_gathered(tmp_path, 
         make_submission(cfg, Deadline.none(clock=clock))
     assert len(trained) == 4
     assert sum("not reused: it was trained by other code" in r.message for r in caplog.records) == 2
+
+
+def test_the_ledger_counts_a_models_members_as_one_entry():
+    from kaggle_digits.kaggle.ledger import _folds_epochs
+    from kaggle_digits.scoring.summary import ModelScore
+
+    def score(epochs):
+        return ModelScore(0.99, 0.05, [0.99] * 5, 0.99, 0.0, 1.0, 1.0, 1.0, epochs, 1)
+
+    members = {member_name(m, k): score(e) for k in range(3) for m, e in (("cnn", 48), ("cnn_gru", 49))}
+    assert _folds_epochs(members) == "5 x cnn 48, cnn_gru 49 x 3 members"
+    assert _folds_epochs({"cnn_fast": score(23)}) == "5 x 23"
+    assert [model_of(n) for n in ("cnn_fast", "cnn_fast@2", "cnn_fast@2+pl", "cnn_fast+pl")] == ["cnn_fast"] * 4

@@ -37,6 +37,20 @@ def training_folds(y: np.ndarray, n_folds: int, seed: int,
     return rows, assign_folds(y[rows], n_folds, seed)
 
 
+MEMBER_SEP = "@"  # a model's further members (--seeds): cnn_fast@2 is cnn_fast's second, on its own split
+
+
+def member_name(model: str, index: int) -> str:
+    """The ensemble member ``index`` (0-based) of ``model``: the model's own name for the first, so a one-member
+    run's folders and summaries are what they always were; ``model@2``, ``model@3``... for the others."""
+    return model if index == 0 else f"{model}{MEMBER_SEP}{index + 1}"
+
+
+def model_of(member: str) -> str:
+    """The model a member (``cnn_fast@2``, or a pseudo-labelled round's ``cnn_fast@2+pl``) trains."""
+    return member.split(MEMBER_SEP)[0].split("+")[0]
+
+
 def member_seed(seed: int, member: int) -> int:
     """The seed of member ``member`` (0-based) of a run seeded ``seed``: its split, weights and augmentation.
     Member 0 is the run's own seed, so a one-member run is the run it always was."""

@@ -10,6 +10,7 @@ run (kernels-<time>/<slug>/output/run) are listed too; nothing is trained or fet
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ import pandas as pd
 from kaggle_digits import atomic
 from kaggle_digits.runs import rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS
+from kaggle_digits.competition.folds import model_of
 from kaggle_digits.kaggle import scores
 from kaggle_digits.scoring.summary import ModelScore, RunSummary, read_summary
 
@@ -65,10 +67,14 @@ def _folds_epochs(models: dict[str, ModelScore]) -> str:
     if not models:
         return ""
     folds = max(len(m.fold_accuracy) for m in models.values())
-    epochs = {name: m.epochs for name, m in models.items()}
+    epochs: dict[str, int] = {}
+    for name, m in models.items():  # a model's members (--seeds) as one entry: its first member's epochs
+        epochs.setdefault(model_of(name), m.epochs)
+    per_model = Counter(model_of(name) for name in models)
+    members = f" x {max(per_model.values())} members" if max(per_model.values()) > 1 else ""
     if len(set(epochs.values())) == 1:
-        return f"{folds} x {next(iter(epochs.values()))}"
-    return f"{folds} x " + ", ".join(f"{name} {e}" for name, e in epochs.items())
+        return f"{folds} x {next(iter(epochs.values()))}{members}"
+    return f"{folds} x " + ", ".join(f"{name} {e}" for name, e in epochs.items()) + members
 
 
 def _commit(run_dir: Path, invocations: list[dict]) -> str:

@@ -24,6 +24,7 @@ from kaggle_digits.training.codehash import code_version
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.training.devices import distribution_scope
 from kaggle_digits.competition.digits import N_CLASSES
+from kaggle_digits.competition.folds import member_name
 from kaggle_digits.planning.epochs import epoch_cap, steady_epochs
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.models import create_model, get_spec
@@ -54,13 +55,6 @@ class FoldResult:
 
 
 PSEUDO_SUFFIX = "+pl"  # a second round's member name: cnn_fast+pl (its fold folders: RUN_DIR/cnn_fast+pl/fold<k>)
-MEMBER_SEP = "@"  # a model's further members (--seeds): cnn_fast@2 is cnn_fast's second, on its own split
-
-
-def member_name(model: str, index: int) -> str:
-    """The ensemble member ``index`` (0-based) of ``model``: the model's own name for the first, so a one-member
-    run's folders and summaries are what they always were; ``model@2``, ``model@3``... for the others."""
-    return model if index == 0 else f"{model}{MEMBER_SEP}{index + 1}"
 
 
 @dataclass(frozen=True)
