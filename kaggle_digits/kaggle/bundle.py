@@ -107,13 +107,18 @@ def unpack_package():
 
 if __name__ == "__main__":
     unpack_package()
+    # the Keras backend, before Keras is imported: JAX on a GPU kernel whose jax sees the GPUs, else TensorFlow
+    from kaggle_digits.kaggle.backend import choose_backend
+
+    backend = choose_backend(KERNEL_INFO)
     # what the kit needs from Kaggle's image, checked before anything heavy is imported: one line if missing
     from kaggle_digits.kaggle.image import check_or_exit
 
     untested = check_or_exit()
     from kaggle_digits.kaggle.bundle import kernel_main
 
-    sys.exit(kernel_main(SETTINGS, {{**KERNEL_INFO, "untested_versions": untested}}, started=SCRIPT_START))
+    sys.exit(kernel_main(SETTINGS, {{**KERNEL_INFO, "untested_versions": untested, "backend_reason": backend.reason}},
+                         started=SCRIPT_START))
 '''
 
 
@@ -235,6 +240,7 @@ def kernel_main(settings: dict, info: dict | None = None, started: float | None 
     assigned = outputs.assigned_folds(kernel_settings(settings))
     kept = outputs.KernelOutputs(working, {
         **info, "kit_version": __version__, "settings": kernel_settings(settings), "backend": keras.backend.backend(),
+        "backend_reason": info.get("backend_reason") or "not chosen by the kernel script (KERAS_BACKEND or Keras' own)",
         "keras_version": keras.__version__, "python": sys.version.split()[0], "devices": devices.describe(),
         "input": str(input_dir), "deadline_seconds": deadline.limit}, assigned, started)
     kept.write_manifest()  # a kernel killed before its first fold still says what it was
