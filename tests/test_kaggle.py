@@ -198,6 +198,9 @@ def run_kernel_code(code: str, working: Path, input_dir: Path, home: Path, devic
     code_file = working.parent / bundle.CODE_FILE
     code_file.write_text(code)
     env = base_env(home)
+    # as on Kaggle, no KERAS_BACKEND: the kernel chooses (kaggle/backend.py; with CUDA_VISIBLE_DEVICES="" no jax sees
+    # a GPU here, so TensorFlow)
+    env.pop("KERAS_BACKEND", None)
     env.update(KAGGLE_DIGITS_INPUT=str(input_dir), KAGGLE_DIGITS_WORKING=str(working),
                KAGGLE_DIGITS_CACHE=str(home / "cache"), FAKE_KAGGLE_REPO=str(ROOT))
     if sources:
@@ -426,7 +429,11 @@ def test_push_two_kernels_on_two_devices_then_status_output_gather(fake, work, t
     for k, slug in enumerate(parts):
         output = fanout_dir / slug.partition("/")[2] / "output"
         manifest = json.loads((output / rundir.KERNEL_MANIFEST).read_text())
-        assert manifest["devices"].startswith("data-parallel over 2 devices")
+        # the T4 x2 default: a worker process per device (one fold here: one trains), no MirroredStrategy
+        assert manifest["devices"].startswith("2 devices, one worker process each"), manifest["devices"]
+        assert manifest["backend"] == "tensorflow" and manifest["backend_reason"], manifest  # no jax here
+        chosen = kern.log.find("kaggle-digits kernel: Keras backend tensorflow (jax is not installed; TensorFlow)")
+        assert -1 < chosen < kern.log.find(" kernel: data "), kern.log  # the kernel's first line
         assert manifest["kernel"] == slug and manifest["folds"] == {"cnn_gru": [k]}
         assert manifest["stopped_at_deadline"] == [] and manifest["missing_folds"] == [], manifest
         assert manifest["timeout_seconds"] == limits.SESSION_CAP_SECONDS
@@ -556,14 +563,22 @@ def test_gathered_folds_may_differ_in_code_version_and_backend_only(tmp_path):
 
 
 def test_replica_devices(monkeypatch):
+    """Data parallelism (one fold over both devices) only when asked for: by default the devices get a worker
+    process each (test_workers.py)."""
     from kaggle_digits.training import devices
 
     monkeypatch.delenv("KAGGLE_DIGITS_DISTRIBUTE", raising=False)
     monkeypatch.setenv("KAGGLE_DIGITS_DEVICES", "/cpu:0,/cpu:1")
-    assert devices.replica_devices() == ["/cpu:0", "/cpu:1"]
+    assert devices.replica_devices() == []  # the default: no MirroredStrategy
+    assert devices.worker_devices() == ["/cpu:0", "/cpu:1"]
+    with devices.distribution_scope() as strategy:
+        assert strategy is None
+    for on in ("mirrored", "on", "1"):
+        monkeypatch.setenv("KAGGLE_DIGITS_DISTRIBUTE", on)
+        assert devices.replica_devices() == ["/cpu:0", "/cpu:1"] and devices.worker_devices() == []
     monkeypatch.setenv("KAGGLE_DIGITS_DISTRIBUTE", "off")
     assert devices.replica_devices() == []
-    monkeypatch.delenv("KAGGLE_DIGITS_DISTRIBUTE")
+    monkeypatch.setenv("KAGGLE_DIGITS_DISTRIBUTE", "mirrored")
     monkeypatch.setenv("KAGGLE_DIGITS_DEVICES", "/cpu:0")
     assert devices.replica_devices() == []  # one device: plain Keras placement
     monkeypatch.delenv("KAGGLE_DIGITS_DEVICES")

@@ -8,8 +8,13 @@ process keeps the logging, the run folder lock and the ETA; a worker only runs `
 writes its own fold folder atomically) and returns the ``FoldResult``.
 
 ``auto`` means one worker per core (at most ``MAX_AUTO_WORKERS``) on a CPU-only machine when the run has
-several folds to train on the full data, and one worker with a GPU (the GPU is the shared resource) or
+several folds to train on the full data, and one worker with one GPU (the GPU is the shared resource) or
 for small runs, where a worker's start-up (a fresh process imports TensorFlow) costs more than it saves.
+With two or more GPUs (devices.worker_devices: a Kaggle T4 x2) it means one worker per GPU, whatever the
+run's size: each worker is given its own device as it starts (``CUDA_VISIBLE_DEVICES``, set before its
+framework loads), so two folds train at once, one on each GPU, instead of one fold mirrored over both
+(devices.py says why; ``KAGGLE_DIGITS_DISTRIBUTE=mirrored`` brings that back, with one worker). ``--workers N``
+above the number of devices puts several workers on a device, round-robin.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 from typing import Callable, Iterable, Iterator
 
 from kaggle_digits.quiet import quiet_tensorflow
+from kaggle_digits.training.devices import DEVICES_ENV, WORKER_DEVICE_ENV, cuda_index, worker_devices
 
 MAX_AUTO_WORKERS = 4
 PARALLEL_MIN_ROWS = 10_000  # folds on fewer training rows finish before a worker process has started
@@ -29,6 +35,10 @@ def resolve_workers(requested: int | None, n_jobs: int, n_train_rows: int, has_g
     """The number of worker processes: ``requested`` if given (1 = train in this process), else ``auto``."""
     if requested is not None:
         return max(1, min(requested, max(n_jobs, 1)))
+    # the GPUs are asked for only when the caller saw one: a CPU-only machine decides exactly as before
+    spread = worker_devices(query_gpus=has_gpu)
+    if spread:  # one worker per device: a GPU fold is long, a worker's start-up small beside it
+        return max(1, min(len(spread), n_jobs))
     if has_gpu or n_jobs < 2 or n_train_rows < PARALLEL_MIN_ROWS:
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS, n_jobs))
@@ -38,8 +48,26 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _init_worker(threads: int, keras_backend: str) -> None:
-    """Runs first in each worker: its backend, its share of the cores, TensorFlow's C++ logs quiet."""
+def _init_worker(threads: int, keras_backend: str, devices: tuple[str, ...] = (), counter=None,
+                 shared: bool = False) -> None:
+    """Runs first in each worker: its device, its backend, its share of the cores, TensorFlow's C++ logs quiet.
+
+    ``devices``: the devices to spread the workers over, the ``counter``-th worker (a shared multiprocessing
+    Value, so each worker takes the next) gets ``devices[counter % len(devices)]`` and sees only that GPU;
+    ``shared``: more workers than devices, so a device's memory is shared: neither framework may take it all."""
+    if devices and counter is not None:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        device = devices[index % len(devices)]
+        os.environ[WORKER_DEVICE_ENV] = device
+        os.environ[DEVICES_ENV] = device  # what this process may use: its device, not the parent's list
+        gpu = cuda_index(device, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        if gpu is not None:  # before TensorFlow or JAX loads: the only GPU this process sees is its own
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        if shared:
+            os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX takes 75% of a GPU otherwise
+            os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")       # TensorFlow takes all of it
     os.environ["KERAS_BACKEND"] = keras_backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
@@ -54,14 +82,18 @@ def _init_worker(threads: int, keras_backend: str) -> None:
 
 
 def pool(workers: int) -> futures.ProcessPoolExecutor:
-    """A pool of ``workers`` fresh processes ("spawn": no TensorFlow state is forked), each initialised."""
+    """A pool of ``workers`` fresh processes ("spawn": no TensorFlow state is forked), each initialised; with
+    several devices (devices.worker_devices) each worker is given the next device, round-robin."""
     import keras
 
     # the workers inherit this: TensorFlow's C++ start-up logs stay hidden unless the user asked for them
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker,
-                                       initargs=(threads_per_worker(workers), keras.backend.backend()))
+    context = multiprocessing.get_context("spawn")
+    devices = tuple(worker_devices(query_gpus=True))
+    counter = context.Value("i", 0) if devices else None
+    return futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                                       initargs=(threads_per_worker(workers), keras.backend.backend(), devices,
+                                                 counter, workers > len(devices) > 0))
 
 
 def run_all(function: Callable, jobs: Iterable[tuple], workers: int,
