@@ -4,7 +4,9 @@ which Kaggle's GPU image follows), in .ci/run's second environment.
 Skipped unless KAGGLE_DIGITS_IMAGE_ENV=1 (.ci/run sets it in that step; the main suite, on the newest
 versions, does not run these twice). First the environment is checked to be exactly the pins -- the step
 can never silently test something else -- then a kernel bundle runs end to end against tests/fake_kaggle.py
-on two logical CPUs (a MirroredStrategy, as on "GPU T4 x2") in float16, as a T4 kernel trains.
+on two logical CPUs (the MirroredStrategy option, KAGGLE_DIGITS_DISTRIBUTE=mirrored, on "GPU T4 x2") in float16,
+as a T4 kernel trained before it got a worker process per GPU. tests/test_jax_backend.py trains a run with
+KERAS_BACKEND=jax on the image's jax.
 tests/test_fold_stability.py runs in this environment too: the folds a kernel makes are the local ones.
 """
 
@@ -64,6 +66,9 @@ def test_kernel_on_the_image_two_replicas_float16_cnn_and_cnn_gru(fake, work, tm
                                                                   capsys):
     test_the_environment_is_exactly_the_pins()
     assert shutil.which("kaggle"), "the kaggle CLI is part of the kit's install: missing from this environment"
+    # the data-parallel option (KAGGLE_DIGITS_DISTRIBUTE=mirrored; the default is a worker process per GPU): its
+    # MirroredStrategy and replica-safe loss scaling are what depends most on this Keras' internals
+    monkeypatch.setenv("KAGGLE_DIGITS_DISTRIBUTE", "mirrored")
     fake.kernel_runner = lambda code, working: run_kernel_code(code, working, tiny_input, tmp_path / "khome", 2)
     env = kaggle_env(fake, tmp_path / "home")
     # time-fitted folds (issue 23, item 4): each fold re-sets its schedule length -- a mirrored optimizer
@@ -82,6 +87,8 @@ def test_kernel_on_the_image_two_replicas_float16_cnn_and_cnn_gru(fake, work, tm
     assert manifest["devices"].startswith("data-parallel over 2 devices"), manifest["devices"]
     assert manifest["untested_versions"] == []
     assert manifest["backend"] == "tensorflow" and manifest["keras_version"] == pins()["keras"]
+    # the image's jax is a CPU build here: the GPU kernel looked, saw no GPU, and trained with TensorFlow
+    assert manifest["backend_reason"].startswith("jax sees no GPU"), manifest["backend_reason"]
     # float16: asked for (the kernel's settings), resolved and used (ensemble.json, run.json, every fold's
     # fingerprint)
     run = output / rundir.KERNEL_RUN

@@ -28,6 +28,9 @@ REQUIRED_PYTHON = (3, 11)
 # = setup.cfg's install_requires minimums (tests/test_kaggle_today.py keeps them equal)
 TESTED = {"tensorflow": "2.20.0", "keras": "3.13.2", "numpy": "2.0.2", "pandas": "2.2.2", "pyarrow": "18.1.0",
           "scikit-learn": "1.6.1", "scipy": "1.16.3", "matplotlib": "3.10.0", "filelock": "3.29.0"}
+# the image's JAX (.ci/kaggle-image.txt pins it too): not a kit dependency, the backend a GPU kernel trains with
+# when the image's jax sees the GPUs (backend.py); an older one is named like the others, under KERAS_BACKEND=jax
+TESTED_JAX = {"jax": "0.7.2", "jaxlib": "0.7.2"}
 
 
 class ImageError(RuntimeError):
@@ -63,6 +66,11 @@ def check(python: tuple[int, ...] | None = None, installed=_installed, backend: 
             problems.append(f"{distribution} {version} (needs >= {'.'.join(map(str, lowest))})")
         elif version is not None and version_tuple(version) < version_tuple(TESTED[distribution]):
             untested.append(f"{distribution} {version} (tested {TESTED[distribution]})")
+    if backend == "jax":
+        for distribution, tested in TESTED_JAX.items():
+            version = installed(distribution)
+            if version is not None and version_tuple(version) < version_tuple(tested):
+                untested.append(f"{distribution} {version} (tested {tested})")
     if problems:
         raise ImageError(f"kaggle-digits kernel: Kaggle's image lacks what the kit needs: {'; '.join(problems)}. "
                          f"Pin an image that has them in kernel-metadata.json (docker_image), or run the kit "
