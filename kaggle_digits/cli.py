@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Callable, Sequence
 
 from kaggle_digits import __version__, logs
 from kaggle_digits.bench import commands as bench
-from kaggle_digits.planning.clock import Deadline
+from kaggle_digits.training.clock import Deadline
 from kaggle_digits.config import add_arguments, from_args
 from kaggle_digits.options import non_negative
 from kaggle_digits.runs.rundir import REFERENCE_DIR
@@ -204,6 +205,10 @@ def _run(args: argparse.Namespace, rest: list[str], parser: argparse.ArgumentPar
     args.rest = rest
     args.clock = Deadline.none()  # the run's clock: a --minutes budget counts from here (heavy imports follow)
     quiet_tensorflow(getattr(args, "debug", False))
+    # with several GPUs the folds train in one worker process per GPU (workers.py): this process must not take a
+    # GPU's memory first (JAX preallocates 75% at its first use, TensorFlow maps all of it); read at first use
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     logs.setup()
     try:
         return args.command.run(args) or 0

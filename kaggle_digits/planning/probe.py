@@ -33,8 +33,9 @@ from kaggle_digits.training.tta import PREDICT_BATCH
 SHORT_FIT, LONG_FIT = 4, 24  # batches in two timed ``fit`` calls; their difference is the cost of a step
 REPEATS = 2                  # each timed twice, the faster kept (a shared machine is noisy)
 # 2: at the asked precision (1 timed float32 whatever it said); 3: fit differences; 4: built, placed and compiled
-# as the folds are (train.compile_for_training in distribution_scope: XLA and MirroredStrategy as theirs)
-PROBE_FORMAT = 4
+# as the folds are (train.compile_for_training in distribution_scope: XLA and MirroredStrategy as theirs); 5: with
+# several GPUs one worker per GPU, each timed on its own device (workers.py), mirrored placement only as an option
+PROBE_FORMAT = 5
 
 
 def measure_costs(models: tuple[str, ...], augment: AugmentConfig, precision: str,
@@ -82,7 +83,7 @@ def measure(name: str, augment: AugmentConfig, precision: str = "float32", seed:
     x = rng.integers(0, 256, size=(b * LONG_FIT, *IMAGE_SHAPE), dtype=np.uint8)
     y = np.eye(N_CLASSES, dtype=np.float32)[rng.integers(0, N_CLASSES, size=b * LONG_FIT)]
     start = time.perf_counter()
-    with distribution_scope():  # the folds' placement: MirroredStrategy on a T4 x2, nothing on one device
+    with distribution_scope():  # the folds' placement: this worker's own device (KAGGLE_DIGITS_DISTRIBUTE=mirrored: both)
         model = compile_for_training(name, dict(get_spec(name).hp), augment, recipe, 2 * LONG_FIT, seed)
         model.fit(x[:b], y[:b], batch_size=b, epochs=1, verbose=0)  # traces and compiles the training step
         first = time.perf_counter() - start
