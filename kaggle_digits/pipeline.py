@@ -25,19 +25,20 @@ from kaggle_digits.planning import budget, foldtime
 from kaggle_digits.runs import rundir, runlock
 from kaggle_digits.training import cutoff, pseudo, workers
 from kaggle_digits.training.cutoff import FoldJob
-from kaggle_digits.planning.epochs import tracing_seconds
-from kaggle_digits.planning.clock import Deadline, FoldGate
+from kaggle_digits.training.epochs import tracing_seconds
+from kaggle_digits.training.clock import Deadline, FoldGate
 from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.training.devices import describe as describe_devices
-from kaggle_digits.training.devices import gpu_devices
+from kaggle_digits.training.devices import all_devices, gpu_devices
 from kaggle_digits.competition.folds import member_splits, training_folds
 from kaggle_digits.machine import describe_machine, git_commit
 from kaggle_digits.planning.eta import Progress
 from kaggle_digits.training.precision import POLICIES
 from kaggle_digits.training.precision import use as use_precision
-from kaggle_digits.scoring.summary import RunSummary, log_summary, read_summary, summarise
+from kaggle_digits.runs.runload import read_summary
+from kaggle_digits.scoring.summary import RunSummary, log_summary, summarise
 from kaggle_digits.training.tasks import fold_task, start_line
 from kaggle_digits.training.train import PSEUDO_SUFFIX, FoldResult, FoldTask, load_fold, stranger
 
@@ -194,7 +195,7 @@ def _run(ctx: _RunContext) -> RunResult:
     rundir.record_ensemble(run_dir, summary.to_json(), scored.oof_probabilities, scored.test_probabilities)
     rundir.record_invocation(run_dir, {
         "command": command_line(), "commit": git_commit(),
-        "machine": describe_machine()["full"], "precision": precision, "policy": POLICIES[precision],
+        "machine": describe_machine(all_devices())["full"], "precision": precision, "policy": POLICIES[precision],
         "devices": describe_devices(), "finished": dt.datetime.now().isoformat(),
         "wall_seconds": summary.wall_seconds, "trained_folds": summary.trained_folds})
 
@@ -322,6 +323,8 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
         if (why := gate.refusal(labels[i])) is not None:
             log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: not started: {why}")
             hooks.cut.append(labels[i])
+            if replanner is not None:
+                replanner.refused(labels[i])
             return False
         if replanner is not None:  # the seconds the budget has left for it, from the folds done so far
             task = to_train[i] = dataclasses.replace(task, given_seconds=round(replanner.seconds_for(labels[i]), 1))

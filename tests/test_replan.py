@@ -8,14 +8,14 @@ import pytest
 
 from kaggle_digits.planning import budget, probe
 from kaggle_digits.runs import rundir
-from kaggle_digits.planning.clock import Deadline
+from kaggle_digits.training.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.planning.planner import ModelCost
 from kaggle_digits.planning.replan import MAX_SHARE, MIN_SHARE, Replanner
 
 from conftest import FakeClock
-from kaggle_digits.scoring.summary import read_summary
+from kaggle_digits.runs.runload import read_summary
 
 
 def three_folds(end: float, clock: FakeClock, workers: int = 1) -> Replanner:
@@ -52,6 +52,28 @@ def test_a_fold_that_overran_takes_its_time_from_the_folds_after_it():
     clock.now = 140.0
     r.done("cnn_fast/fold0", 100.0)
     assert r.seconds_for("cnn_fast/fold1") == pytest.approx((330 - 140 - 2 * 30) / 2)
+
+
+def test_a_fold_the_gate_refused_leaves_its_time_to_the_folds_after_it():
+    """Fold 0 was not started (the deadline's gate): it must not wait forever, squeezing folds 1 and 2."""
+    clock = FakeClock()
+    r = three_folds(330.0, clock)
+    r.refused("cnn_fast/fold0")
+    assert r.seconds_for("cnn_fast/fold1") == pytest.approx((330 - 2 * 10) / 2)
+
+
+def test_a_workers_start_up_is_not_read_as_a_fixed_cost_of_the_folds_to_come():
+    """Two workers: each one's first fold also waited 8 s for its process to start. Those 8 s are the worker's,
+    not the folds': the next folds' fixed costs are expected as planned."""
+    clock = FakeClock()
+    labels = [f"cnn_fast/fold{k}" for k in range(4)]
+    r = Replanner(440.0, {lb: 110.0 for lb in labels}, {lb: 100.0 for lb in labels}, clock, 2, worker_start=8.0)
+    r.seconds_for(labels[0]), r.seconds_for(labels[1])
+    clock.now = 118.0
+    r.done(labels[0], 100.0)
+    r.done(labels[1], 100.0)
+    assert r._fixed_correction() == pytest.approx(1.0)
+    assert r.seconds_for(labels[2]) == pytest.approx(100.0 * (440 - 118 - 10) / 100 / 1.0, rel=0.05)
 
 
 def test_the_seconds_given_stay_within_bounds():

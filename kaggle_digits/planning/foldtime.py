@@ -7,9 +7,9 @@ import numpy as np
 
 from kaggle_digits.planning import probe
 from kaggle_digits.runs import rundir
-from kaggle_digits.planning.clock import Deadline
+from kaggle_digits.training.clock import Deadline
 from kaggle_digits.competition.data import cache_root
-from kaggle_digits.planning.planner import ModelCost, fold_seconds
+from kaggle_digits.planning.planner import WORKER_START_SECONDS, ModelCost, fold_seconds
 from kaggle_digits.planning.replan import Replanner
 from kaggle_digits.training.train import FoldResult, FoldTask
 
@@ -46,7 +46,8 @@ def replanner(training_end: float | None, deadline: Deadline, to_train: list[Fol
             not t.recipe.seconds or label not in measured for label, t in labels.items()):
         return None
     return Replanner(training_end, {label: planned[label] for label in labels},
-                     {label: t.recipe.seconds for label, t in labels.items()}, deadline.elapsed, n_workers)
+                     {label: t.recipe.seconds for label, t in labels.items()}, deadline.elapsed, n_workers,
+                     WORKER_START_SECONDS if n_workers > 1 else 0.0)
 
 
 def record_speed(task: FoldTask, result: FoldResult, n_workers: int) -> None:

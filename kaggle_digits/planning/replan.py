@@ -33,6 +33,7 @@ class Replanner:
     fit: dict[str, float]
     clock: Callable[[], float]
     workers: int = 1
+    worker_start: float = 0.0  # what a worker process takes to start before its first fold (planner's estimate)
     given: dict[str, float] = field(default_factory=dict)
     started_at: dict[str, float] = field(default_factory=dict)
     finished: set = field(default_factory=set)
@@ -66,10 +67,19 @@ class Replanner:
         self.given[label], self.started_at[label] = seconds, now
         return seconds
 
+    def refused(self, label: str) -> None:
+        """``label`` will not train (the deadline's gate refused it): it no longer waits, so the time it was planned
+        to take goes to the folds after it instead of squeezing every later share."""
+        self.planned.pop(label, None)
+
     def done(self, label: str, training_seconds: float) -> None:
         """``label`` finished now, ``training_seconds`` of its time since it started spent training."""
         self.finished.add(label)
         wall = self.clock() - self.started_at[label]
+        if self.workers > 1 and label in list(self.started_at)[:self.workers]:
+            # a worker's first fold also waited for the worker process to start and import its framework: not a
+            # fixed cost of the folds to come (it inflated the first correction)
+            wall -= self.worker_start
         if self._fixed(label) > 0:
             self.fixed_ratios.append(max(0.0, wall - training_seconds) / self._fixed(label))
 
