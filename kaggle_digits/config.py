@@ -79,7 +79,7 @@ class AugmentConfig:
     enabled: bool = setting(True, flag="--no-augment", help="train without rotation/zoom/shift augmentation")
     kind: str = setting("affine", flag="--augmentation", metavar="NAME",
                         help="augmentation: affine = one fused random rotation/zoom/shift warp per batch, "
-                             "keras_layers = Keras' three random layers (see kaggle_digits/training/augment.py)")
+                             "keras_layers = Keras' three random layers (see kaggle_digits/models/augment.py)")
     rotation_deg: float = setting(10.0, flag="--rotation", metavar="DEG", help="max random rotation in degrees",
                                   interval=Interval(0, 180, what="0 to 180 degrees"))
     zoom: float = setting(0.10, flag="--zoom", metavar="F", help="max random zoom as a fraction", interval=FRACTION)
@@ -201,8 +201,10 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Every value checked before any work: its type and choices, then ranges, names and how settings fit
         together. ConfigError, in one line saying what was found and what is allowed, on the first bad one."""
-        from kaggle_digits.training.augment import list_augmentations
+        # the registries config checks names against live below it, in models/ (the networks and the in-graph
+        # augmentation they run); imported here, not at the top: they load Keras, and --help needs none
         from kaggle_digits.models import list_models
+        from kaggle_digits.models.augment import list_augmentations
 
         for s in settings():
             value = s.get(self)

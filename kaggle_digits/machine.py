@@ -1,6 +1,7 @@
 """Where and from what code figures were measured: the machine (CPU, its speed flags, cores, OS, Keras backend,
 devices) and the git commit of the kit. Keras is imported only inside describe_machine: the command line imports
-this module before it quiets TensorFlow."""
+this module before it quiets TensorFlow. A leaf: the devices are the caller's to list (training/devices.py), so
+training can read the CPU's flags here (precision.py) without this module reaching back into training/."""
 
 from __future__ import annotations
 
@@ -38,18 +39,16 @@ def _cpuinfo() -> dict[str, str]:
     return fields
 
 
-def describe_machine() -> dict:
-    """``short`` (for a table cell), ``full`` (for a footnote) and the Keras ``backend``."""
+def describe_machine(devices: list[str]) -> dict:
+    """``short`` (for a table cell), ``full`` (for a footnote) and the Keras ``backend``; ``devices``: what the
+    backend can place work on (``training.devices.all_devices()``)."""
     import keras
-
-    from kaggle_digits.training.devices import all_devices
 
     cpu = cpu_model()
     try:
         n_cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         n_cpus = os.cpu_count() or 0
-    devices = all_devices()
     accelerators = sorted({d.split(":")[0].upper() for d in devices if not d.lower().startswith("cpu")})
     backend = keras.backend.backend()
     short = f"{'+'.join(accelerators)} " if accelerators else ""

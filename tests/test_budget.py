@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from kaggle_digits.planning import budget, probe
-from kaggle_digits.planning.clock import Deadline
+from kaggle_digits.training.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.planning.planner import ModelCost, Plan

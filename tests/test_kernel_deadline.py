@@ -26,7 +26,7 @@ from kaggle_digits import atomic
 from kaggle_digits.competition import submission
 from kaggle_digits.runs import rundir
 from kaggle_digits.training import workers
-from kaggle_digits.planning.clock import Deadline, FoldGate, limited
+from kaggle_digits.training.clock import Deadline, FoldGate, limited
 from kaggle_digits.kaggle import bundle, client, fanout, gather, limits, outputs, resume
 
 

@@ -16,7 +16,7 @@ from kaggle_digits.config import RunConfig
 from kaggle_digits.kaggle import limits
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.planning import budget, curves, probe
-from kaggle_digits.planning.clock import Deadline
+from kaggle_digits.training.clock import Deadline
 from kaggle_digits.planning.planner import ModelCost, candidate_model_sets, epoch_caps, make_plan, predicted_error
 from kaggle_digits.models import get_spec
 from kaggle_digits.scoring.summary import summarise

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kaggle_digits.training.augment import build_augmentation
+from kaggle_digits.models.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.models import create_model, get_spec, list_models
-from kaggle_digits.training.recipe import Recipe
+from kaggle_digits.models.recipe import Recipe
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from kaggle_digits.runs import rundir, runlock
 from kaggle_digits.config import RunConfig, from_args
 from kaggle_digits.errors import ConfigError, DataError, OutputError
 from kaggle_digits.pipeline import make_submission
-from kaggle_digits.scoring.summary import read_summary
+from kaggle_digits.runs.runload import read_summary
 from kaggle_digits.training.train import fingerprint_hash
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from kaggle_digits.models import (error_curves, fallback_model, get_spec, list_m
                                   temporary_model)
 from kaggle_digits.planning.planner import (PAIR_ERROR_FACTOR, ModelCost, candidate_model_sets, epoch_caps, make_plan,
                                    predicted_error)
-from kaggle_digits.training.recipe import KIT_RECIPE
+from kaggle_digits.models.recipe import KIT_RECIPE
 
 COSTS = {"cnn_fast": ModelCost("cnn_fast", 6000, 9000, 4), "tiny": ModelCost("tiny", 3000, 8000, 6)}  # made up
 CAPS = epoch_caps({"cnn": 30, "cnn_fast": 30, "tiny": 30, "tiny_deep": 30})

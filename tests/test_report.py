@@ -25,8 +25,7 @@ from kaggle_digits.report.figures import (plot_augmentation, plot_confusion, plo
                                           select_errors, select_uncertain)
 from kaggle_digits.report.page import results_rows, results_table_html
 from kaggle_digits.runs.rundir import REPORT_DIR, RunError
-from kaggle_digits.runs.runload import load_run
-from kaggle_digits.scoring.summary import read_summary
+from kaggle_digits.runs.runload import load_run, read_summary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from kaggle_digits.training.augment import build_augmentation
+from kaggle_digits.models.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.models import create_model, get_spec, list_models
 from kaggle_digits.models.cnn_gru import build_cnn_gru

@@ -16,7 +16,8 @@ import pytest
 from kaggle_digits import cli, config
 from kaggle_digits.config import RunConfig, setting
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.training.codehash import NOT_DECIDING, import_graph, module_files, training_modules
+from kaggle_digits.training.codehash import (NOT_DECIDING, import_graph, import_statements, module_files,
+                                            training_modules)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,22 +40,75 @@ def test_no_import_cycles_and_no_module_over_400_lines():
     assert not long, long
 
 
-def test_dependencies_point_one_way():
-    """scripts -> cli -> pipeline -> parts: nothing below the command line imports it, and the parts
-    (everything a fold or a run folder needs) import neither the pipeline nor the Kaggle/bench/report layers."""
-    graph = import_graph()
-    for name, targets in graph.items():
-        if name not in ("kaggle_digits.cli", "kaggle_digits.__main__"):
-            assert "kaggle_digits.cli" not in targets, name
-    upper = ("kaggle_digits.pipeline", "kaggle_digits.kaggle", "kaggle_digits.bench", "kaggle_digits.report",
-             "kaggle_digits.cli", "kaggle_digits.__main__", "kaggle_digits.readme")
-    parts = [m for m in graph if not m.startswith(upper)]
-    assert {"kaggle_digits.training.train", "kaggle_digits.runs.rundir", "kaggle_digits.competition.data",
-            "kaggle_digits.planning.budget", "kaggle_digits.scoring.summary", "kaggle_digits.models"} <= set(parts)
-    for part in parts:
-        reach = closure(graph, part)
-        upward = {m for m in reach if m.startswith(upper)}
-        assert not upward, f"{part} imports {upward}"
+# The package's layers, lowest first, each a top-level module or a folder (subpackage) of kaggle_digits: a module
+# imports its own layer and the ones below, never one above -- at module level or inside a function. The order is
+# what the code needs (a reason per layer); a new folder or top-level module is placed here once.
+LAYERS = (
+    # leaves: the package (__version__), exceptions, the one key recipe, atomic writes, log lines, TensorFlow's
+    # quiet, portable paths, the settings machinery, this machine's CPU and checkout (its devices: the caller's)
+    ("__init__", "errors", "fingerprint", "atomic", "logs", "quiet", "portable", "options", "machine"),
+    ("competition",),  # the competition's files and facts: data, digits, folds, submission.csv
+    ("models",),  # the networks, the in-graph augmentation they run, their Recipe (data): registries config checks
+    ("scoring",),  # arrays in, scores out: the blends (config checks --blend against them), the typed summary
+    ("config",),  # RunConfig: every value checked against the registries below it, before any work
+    ("runs",),  # the run folder's file names and records (training writes its fold folders by them), read back
+    ("training",),  # one fold and what it obeys: optimizer and schedule, the epoch cap, timefit, the run's clock
+    ("planning",),  # the time budget: measures training (probe), plans it, re-plans it as folds finish
+    ("report",),  # a finished run read back and drawn
+    ("pipeline",),  # the k-fold story: plan, train, score, record, report
+    ("kaggle", "bench"),  # kernels run the pipeline remotely; the benchmarks run it beside other code
+    ("readme",),  # the README's generated tables, from the registry, bench/ and runs/
+    ("cli",),  # the program: every command
+    ("__main__",),
+)
+
+
+def layer_of(module: str) -> str:
+    """kaggle_digits.training.train -> training; kaggle_digits.errors -> errors; kaggle_digits -> __init__."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def back_edges(files: dict[str, Path], root: Path = ROOT) -> list[str]:
+    """'file:line imports target' for every import from a layer to one above it (LAYERS)."""
+    rank = {name: i for i, names in enumerate(LAYERS) for name in names}
+    found = []
+    for name, path in sorted(files.items()):
+        for line, target in import_statements(path, files, name):
+            if rank[layer_of(target)] > rank[layer_of(name)]:
+                found.append(f"{path.relative_to(root)}:{line} imports {target} "
+                             f"({layer_of(target)} is above {layer_of(name)})")
+    return found
+
+
+def test_every_folder_and_top_level_module_has_one_layer():
+    declared = [name for names in LAYERS for name in names]
+    assert len(declared) == len(set(declared)), "a name is in two layers"
+    present = {layer_of(m) for m in module_files()}
+    assert present == set(declared), (f"not in LAYERS: {sorted(present - set(declared))}; "
+                                      f"in LAYERS but gone: {sorted(set(declared) - present)}")
+
+
+def test_folders_import_only_their_own_layer_and_below():
+    """Folder-level back edges fail the way module cycles do: nothing imports a layer above its own, so every
+    folder can be read knowing only those below it (training never imports planning, scoring never imports runs...)."""
+    found = back_edges(module_files())
+    assert not found, "imports into a higher layer (tests/test_structure.py LAYERS):\n" + "\n".join(found)
+
+
+def test_a_back_edge_inside_a_function_is_named_with_its_file_and_line(tmp_path):
+    package = tmp_path / "kaggle_digits"
+    for sub in ("planning", "training"):
+        (package / sub).mkdir(parents=True)
+        (package / sub / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "planning" / "clock.py").write_text("")
+    (package / "training" / "train.py").write_text(
+        "import math\n\n\ndef f():\n    from kaggle_digits.planning import clock\n")  # line 5: inside a function
+    files = {".".join(path.relative_to(tmp_path).with_suffix("").parts).removesuffix(".__init__"): path
+             for path in package.rglob("*.py")}
+    assert back_edges(files, tmp_path) == [
+        "kaggle_digits/training/train.py:5 imports kaggle_digits.planning.clock (planning is above training)"]
 
 
 def test_training_fingerprint_hashes_every_module_that_decides_a_fold():
@@ -62,10 +116,13 @@ def test_training_fingerprint_hashes_every_module_that_decides_a_fold():
     non-deciding ones and the model families (each fold hashes its own family file)."""
     graph = import_graph()
     hashed = set(training_modules())
-    families = {m for m in graph if m.startswith("kaggle_digits.models.") and m != "kaggle_digits.models.blocks"}
+    from kaggle_digits.models import get_spec, list_models
+
+    families = {get_spec(m).builder.__module__ for m in list_models()}  # models/<family>.py, not blocks, recipe...
     reached = closure(graph, "kaggle_digits.training.train") | {"kaggle_digits.training.train"}
     assert hashed == reached - families - set(NOT_DECIDING)
-    assert {"kaggle_digits.training.train", "kaggle_digits.training.augment", "kaggle_digits.training.devices", "kaggle_digits.training.recipe",
+    assert {"kaggle_digits.training.train", "kaggle_digits.models.augment", "kaggle_digits.training.devices",
+            "kaggle_digits.training.recipe", "kaggle_digits.models.recipe", "kaggle_digits.training.timefit",
             "kaggle_digits.models.blocks"} <= hashed  # e.g. the multi-GPU scope changes how a fold trains
     assert set(NOT_DECIDING) <= set(graph) and not set(NOT_DECIDING) & hashed
 
@@ -145,7 +202,7 @@ def test_a_new_setting_is_one_line(tmp_path):
 
 def test_a_setting_outside_the_fold_task_enters_the_fold_fingerprint():
     from kaggle_digits.config import AugmentConfig
-    from kaggle_digits.training.recipe import Recipe
+    from kaggle_digits.models.recipe import Recipe
     from kaggle_digits.training.train import FINGERPRINT_FORMAT, FoldTask
 
     task = dict(model="cnn", hp={}, recipe=Recipe(), augment=AugmentConfig(), fold=0, n_folds=2, seed=1,

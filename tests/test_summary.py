@@ -12,7 +12,8 @@ import pytest
 
 from kaggle_digits import atomic
 from kaggle_digits.runs import rundir
-from kaggle_digits.scoring.summary import BlendScore, RunSummary, read_summary, summarise
+from kaggle_digits.runs.runload import read_summary
+from kaggle_digits.scoring.summary import BlendScore, RunSummary, summarise
 from kaggle_digits.training.train import FoldResult
 
 # ensemble.json's keys, as every release since the blend registry, --blend auto and partial ensembles wrote them

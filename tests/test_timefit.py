@@ -8,10 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from kaggle_digits.planning import epochs
-from kaggle_digits.training.recipe import KIT_RECIPE, WarmupCosine, make_optimizer
-from kaggle_digits.planning.epochs import epoch_cap
-from kaggle_digits.planning.timefit import FitToSeconds, epochs_that_fit
+from kaggle_digits.training import epochs
+from kaggle_digits.models.recipe import KIT_RECIPE
+from kaggle_digits.training.recipe import WarmupCosine, make_optimizer
+from kaggle_digits.training.epochs import epoch_cap
+from kaggle_digits.training.timefit import FitToSeconds, epochs_that_fit
 
 
 def test_the_epochs_that_fit_follow_the_pace_of_the_epochs_done():

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from kaggle_digits.training import augment, train
+from kaggle_digits.models import augment
+from kaggle_digits.training import train
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.models import get_spec
 from kaggle_digits.training.precision import fresh_session

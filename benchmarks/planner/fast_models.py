@@ -6,7 +6,8 @@ from keras import layers
 from sklearn.model_selection import StratifiedKFold
 from kaggle_digits.models import register_model, create_model
 from kaggle_digits.models.blocks import conv_bn_relu
-from kaggle_digits.training.recipe import Recipe, make_optimizer, make_loss
+from kaggle_digits.models.recipe import Recipe
+from kaggle_digits.training.recipe import make_optimizer, make_loss
 from kaggle_digits.competition import data as kd
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reg  # noqa: F401,E402  (registers fast_a = the kit's cnn_fast)
@@ -29,7 +30,7 @@ recipe = Recipe(optimizer="adamw", learning_rate=lr, schedule="cosine", warmup=0
                 label_smoothing=0.1, epochs=epochs, batch_size=bs)
 for k, (tr, va) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=42).split(x, y)):
     keras.backend.clear_session(); keras.utils.set_random_seed(k)
-    from kaggle_digits.training.augment import build_augmentation
+    from kaggle_digits.models.augment import build_augmentation
     from kaggle_digits.config import AugmentConfig
     m = create_model(name, augmentation=build_augmentation(AugmentConfig(), seed=k) if os.environ.get('AUG') else None)
     m.compile(optimizer=make_optimizer(recipe, int(np.ceil(len(tr)/bs))), loss=make_loss(recipe), metrics=["accuracy"])

@@ -1,7 +1,7 @@
 from keras import layers
 from kaggle_digits.models import register_model
 from kaggle_digits.models.blocks import conv_bn_relu
-from kaggle_digits.training.recipe import Recipe
+from kaggle_digits.models.recipe import Recipe
 @register_model("fast_a", view="image", recipe=Recipe(), hp={}, summary="exp")
 def fast_a(x):
     x = conv_bn_relu(x, 32, 5); x = layers.MaxPooling2D()(x)

@@ -3,7 +3,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL","3")
 import numpy as np, keras
 import sys; sys.path.insert(0, os.path.dirname(os.path.abspath(__file__))); import reg
 from kaggle_digits.models import create_model
-from kaggle_digits.training.augment import build_augmentation
+from kaggle_digits.models.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 rng=np.random.default_rng(0)
 n=int(os.environ.get("N","6400"))

@@ -6,7 +6,7 @@ if intra: tf.config.threading.set_intra_op_parallelism_threads(intra)
 if inter: tf.config.threading.set_inter_op_parallelism_threads(inter)
 import numpy as np, keras
 from kaggle_digits.models import create_model
-from kaggle_digits.training.augment import build_augmentation
+from kaggle_digits.models.augment import build_augmentation
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.training.precision import fresh_session
 from kaggle_digits.training.recipe import make_optimizer, make_loss

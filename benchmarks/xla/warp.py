@@ -17,7 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from kaggle_digits.training import augment
+from kaggle_digits.models import augment
 from kaggle_digits.config import AugmentConfig  # noqa: E402
 from kaggle_digits.models import get_spec  # noqa: E402
 from kaggle_digits.training.precision import fresh_session  # noqa: E402

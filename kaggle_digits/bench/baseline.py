@@ -27,6 +27,7 @@ from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import BUNDLED_SAMPLE, CompetitionSource, find_data, load_competition
 from kaggle_digits.competition.digits import IMAGE_SHAPE, N_CLASSES
 from kaggle_digits.machine import describe_machine
+from kaggle_digits.training.devices import all_devices
 from kaggle_digits.models import get_spec
 from kaggle_digits.pipeline import make_submission
 
@@ -137,7 +138,7 @@ def run(cfg: RunConfig, out_dir: Path, baseline_epochs: int | None = None) -> di
                   "seconds_per_epoch": base.seconds_per_epoch, "images_per_second": base.images_per_second,
                   "fit_seconds": base.fit_seconds, "oof_accuracy": base.oof_accuracy})
     report = {
-        "machine": describe_machine(), "config": portable.values(cfg.to_dict()),
+        "machine": describe_machine(all_devices()), "config": portable.values(cfg.to_dict()),
         "run_dir": portable.path(result.run_dir),
         "n_train": summary.n_train, "folds": int(fold_of.max()) + 1,
         "kit": {"load_seconds": summary.load_seconds, "wall_seconds": summary.wall_seconds},

@@ -24,6 +24,7 @@ from kaggle_digits.bench.tables import markdown_table, read_csv, write_csv
 from kaggle_digits.config import AugmentConfig, RunConfig, parse_model_list
 from kaggle_digits.errors import ConfigError
 from kaggle_digits.machine import describe_machine
+from kaggle_digits.training.devices import all_devices
 from kaggle_digits.options import setting
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def run_benchmark(cfg: SeedBenchConfig) -> list[dict]:
     runs.mkdir(parents=True, exist_ok=True)
     if not (runs / ".gitignore").exists():  # run folders hold model files: keep them out of git
         atomic.write_text(runs / ".gitignore", "*\n")
-    machine = describe_machine()
+    machine = describe_machine(all_devices())
     log.info(f"benchmark: {len(models)} model(s), {cfg.folds} folds, "
         f"epochs {cfg.epochs or 'per recipe'}, rows {cfg.max_train_rows or 'all'}, "
         f"augmentation {'on' if cfg.augment else 'off'}; machine: {machine['full']}")

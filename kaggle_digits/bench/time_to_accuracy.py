@@ -33,7 +33,8 @@ from kaggle_digits import models as registry
 from kaggle_digits.training.precision import use as use_precision
 from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.machine import describe_machine
-from kaggle_digits.scoring.summary import read_summary
+from kaggle_digits.training.devices import all_devices
+from kaggle_digits.runs.runload import read_summary
 
 log = logging.getLogger(__name__)
 FULL_TRAIN_ROWS = 42_000  # the competition's train.csv: the benchmark's runs use all of it
@@ -121,7 +122,7 @@ def run(data: str, budgets: list[float], out_dir: Path, kit_extra: list[str] | N
                      "notebook_holdout_accuracy": nb["accuracy"] if nb else None,
                      "notebook_epochs": nb["epoch"] if nb else 0, "notebook_wall_s": nb["seconds"] if nb else None})
     table = pd.DataFrame(rows)
-    machine = describe_machine()
+    machine = describe_machine(all_devices())
     atomic.write_text(out_dir / "budgets.csv", table.to_csv(index=False))
     atomic.write_json(out_dir / "budgets.json", {"machine": machine, "kit": kit, "notebook_curve": curve,
                                                  "table": rows})

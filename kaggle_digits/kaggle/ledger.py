@@ -20,7 +20,8 @@ from kaggle_digits.runs import rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS
 from kaggle_digits.competition.folds import model_of
 from kaggle_digits.kaggle import scores
-from kaggle_digits.scoring.summary import ModelScore, RunSummary, read_summary
+from kaggle_digits.runs.runload import read_summary
+from kaggle_digits.scoring.summary import ModelScore, RunSummary
 
 COLUMNS = ["when", "run", "models", "folds x epochs", "wall", "OOF", "public score", "commit"]
 

@@ -22,7 +22,7 @@ from kaggle_digits import __version__, atomic
 from kaggle_digits.runs import rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS
 from kaggle_digits.machine import git_commit
-from kaggle_digits.scoring.summary import read_summary
+from kaggle_digits.runs.runload import read_summary
 
 _OOF_IN_MESSAGE = re.compile(r"OOF accuracy (\d+(?:\.\d+)?)%")
 

@@ -7,8 +7,9 @@ new model, with its accuracy curve, is a change under models/ only (``error_curv
 
 Every registered model takes the kit's common input -- a uint8 batch shaped (n, 28, 28, 1) -- and
 returns (n, 10) softmax probabilities. The wrapper added here rescales pixels, runs the optional
-augmentation block (active only in training) and reshapes to the view the family expects, so the
-registered builders hold only their own layers and their parameter counts match the sources.
+augmentation block (augment.py, its own registry; active only in training) and reshapes to the view the family
+expects, so the registered builders hold only their own layers and their parameter counts match the sources.
+Each model registers its training ``Recipe`` (recipe.py: data, no Keras; training/recipe.py makes the optimizer).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from keras import layers
 
 from kaggle_digits.competition.digits import IMAGE_SHAPE
 from kaggle_digits.errors import ConfigError
-from kaggle_digits.training.recipe import Recipe
+from kaggle_digits.models.recipe import Recipe
 
 VIEWS = {
     "image": ("28x28x1 image", lambda x: x),

@@ -1,4 +1,6 @@
-"""Augmentation as Keras layers, so it runs inside the training graph (on the accelerator).
+"""Augmentation as Keras layers, so it runs inside the training graph (on the accelerator): the block
+``create_model`` puts between a model's input and its layers (models/__init__.py), hence beside the models, below
+config.py, which checks ``--augmentation`` against this registry.
 
 Keras' random layers are active only when called with ``training=True``: ``fit`` sees jittered
 digits, while ``predict`` -- and therefore validation folds and test.csv -- sees them untouched.

@@ -11,7 +11,7 @@ from keras import layers
 
 from kaggle_digits.models import register_model
 from kaggle_digits.models.blocks import conv_bn_relu
-from kaggle_digits.training.recipe import KIT_RECIPE
+from kaggle_digits.models.recipe import KIT_RECIPE
 
 
 @register_model(

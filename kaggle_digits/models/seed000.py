@@ -18,7 +18,7 @@ from __future__ import annotations
 from keras import layers
 
 from kaggle_digits.models import register_model
-from kaggle_digits.training.recipe import Recipe
+from kaggle_digits.models.recipe import Recipe
 
 SOURCE = "nildip/DeepLearn_NUMBERS models.py"
 RECIPE = Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant",

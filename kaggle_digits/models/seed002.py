@@ -9,7 +9,7 @@ from __future__ import annotations
 from keras import layers
 
 from kaggle_digits.models import register_model
-from kaggle_digits.training.recipe import Recipe
+from kaggle_digits.models.recipe import Recipe
 
 SOURCE = "blackeagle01/MNISTDeepLearn"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from keras import layers
 
 from kaggle_digits.models import register_model
-from kaggle_digits.training.recipe import Recipe
+from kaggle_digits.models.recipe import Recipe
 
 SOURCE = "dmbentley/mnist mnist.ipynb"
 RECIPE = Recipe(optimizer="adam", learning_rate=1e-3, schedule="constant",

@@ -19,7 +19,7 @@ from pathlib import Path
 from kaggle_digits import atomic
 from kaggle_digits.planning import probe
 from kaggle_digits.training import workers
-from kaggle_digits.planning.clock import Deadline, limited
+from kaggle_digits.training.clock import Deadline, limited
 from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import Competition, cache_root
 from kaggle_digits.training.devices import gpu_devices

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from kaggle_digits import models as registry  # each model's facts: its error curve, stand-in, fallback
 from kaggle_digits.planning.curves import (MAX_SEEDS, MIN_MEMBER_EPOCHS, PAIR_ERROR_FACTOR,  # noqa: F401 (re-exported)
                                            ahead, predicted_error)
-from kaggle_digits.planning.epochs import MAX_EPOCHS_FACTOR, epoch_cap
+from kaggle_digits.training.epochs import MAX_EPOCHS_FACTOR, epoch_cap
 from kaggle_digits.planning.eta import format_minutes
 
 FOLD_CHOICES = (5, 4, 3, 2)

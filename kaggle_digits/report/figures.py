@@ -156,7 +156,7 @@ def plot_augmentation(run: Run, n_digits: int = 6, n_variants: int = 9) -> Figur
     known = {f.name for f in dataclasses.fields(AugmentConfig)}
     settings = AugmentConfig(**{k: v for k, v in run.config.get("augment", {}).items() if k in known})
     seed = int(run.config.get("seed", 42))
-    from kaggle_digits.training.augment import build_augmentation  # imports Keras; only this figure needs it
+    from kaggle_digits.models.augment import build_augmentation  # imports Keras; only this figure needs it
 
     augmentation = build_augmentation(settings, seed=seed)
     if augmentation is None or not len(run.x):

@@ -185,9 +185,9 @@ def read_folds(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_ensemble(run_dir: Path) -> dict:
-    """ensemble.json's content as written; summary.read_summary gives it typed, older formats included.
+    """ensemble.json's content as written; runload.read_summary gives it typed, older formats included.
 
-    Read through summary.py, not here: rundir is imported by training (train.py), whose imports are hashed into
+    Typed in runload.py, not here: rundir is imported by training (train.py), whose imports are hashed into
     every fold's fingerprint (codehash.py), so it must not import the code that scores runs."""
     return atomic.read_json(Path(run_dir) / ENSEMBLE)
 

@@ -1,5 +1,6 @@
 """Reading a finished run folder back: its records, predictions and histories, with the images re-loaded from
-the data it was trained on (found again where it moved, and checked against the recorded SHA-256)."""
+the data it was trained on (found again where it moved, and checked against the recorded SHA-256); and its
+ensemble.json as the typed summary (``read_summary``)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ from kaggle_digits.competition.data import BUNDLED_SAMPLE, Competition, load_com
 from kaggle_digits.competition.digits import N_CLASSES
 from kaggle_digits.errors import DataError
 from kaggle_digits.runs.rundir import (CONFIG, DATA_RECORD, ENSEMBLE, FINISHED, HISTORY, OOF_PROBABILITIES,
-                                  TEST_PROBABILITIES, RunError, fold_dir, read_folds)
-from kaggle_digits.scoring.summary import RunSummary, read_summary
+                                  TEST_PROBABILITIES, RunError, fold_dir, read_ensemble, read_folds)
+from kaggle_digits.scoring.summary import RunSummary
+
+
+def read_summary(run_dir: str | os.PathLike) -> RunSummary:
+    """The run's ensemble.json as a RunSummary (OSError, or ValueError when it is not one)."""
+    return RunSummary.from_json(read_ensemble(Path(run_dir)))
 
 
 @dataclasses.dataclass

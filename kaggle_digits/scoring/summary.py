@@ -3,8 +3,9 @@ that makes the submission (``--blend auto``: the best of the blends and each mem
 the typed summary that holds them (``RunSummary``, what ensemble.json says) with its one JSON reader and
 writer; and the lines that summarise them in the log.
 
-rundir.py owns ensemble.json's name and writes/reads its JSON; this module owns its shape: ``to_json`` and
-``from_json`` are the only code that knows the keys, and ``from_json`` reads every older format too.
+rundir.py owns ensemble.json's name and writes/reads its JSON (runs/runload.read_summary reads it typed); this
+module owns its shape: ``to_json`` and ``from_json`` are the only code that knows the keys, and ``from_json`` reads
+every older format too. It imports nothing of runs/ or training/: scoring sits below both (tests/test_structure.py).
 """
 
 from __future__ import annotations
@@ -12,21 +13,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-from kaggle_digits.runs import rundir
 from kaggle_digits.scoring import ensemble
 from kaggle_digits.competition.digits import N_CLASSES
 from kaggle_digits.errors import DataError
 
-if TYPE_CHECKING:  # not at run time: train imports Keras, and the readers of a summary (ledger, submit) need none
-    from kaggle_digits.training.train import FoldResult
-
 log = logging.getLogger(__name__)
 MAX_OVERLAP_LINES = 4  # members up to which the log names every pair's error overlap (4 members: 12 lines)
+
+
+class FoldPredictions(Protocol):
+    """What scoring reads of a fold's result (training.train.FoldResult is one; not imported: scoring stays below
+    training, and the readers of a summary -- ledger, submit -- need no Keras)."""
+    fold: int
+    oof: np.ndarray  # (n_held_out, 10), rows in increasing train-row order
+    test: np.ndarray  # (n_test, 10)
+    metrics: dict  # val_accuracy, fit_seconds, epochs, params, seconds_per_epoch, images_per_second
 
 
 # --------------------------------------------------------------------------- the summary
@@ -132,11 +137,6 @@ class Scored:
     oof_probabilities: np.ndarray  # in the run's row order; a partial ensemble's rows not scored are NaN
 
 
-def read_summary(run_dir: str | Path) -> RunSummary:
-    """The run's ensemble.json as a RunSummary (OSError, or ValueError when it is not one)."""
-    return RunSummary.from_json(rundir.read_ensemble(Path(run_dir)))
-
-
 # --------------------------------------------------------------------------- reading ensemble.json
 def _fields(cls, content: dict) -> dict:
     """``content``'s value of each field of ``cls`` (KeyError when one is missing)."""
@@ -185,7 +185,7 @@ def _blends_from_json(e: dict, members: list[str]) -> dict[str, BlendScore]:
 
 
 # --------------------------------------------------------------------------- scoring
-def summarise(results: dict[str, list[FoldResult | None]], y: np.ndarray, fold_of: np.ndarray, blend: str,
+def summarise(results: dict[str, list[FoldPredictions | None]], y: np.ndarray, fold_of: np.ndarray, blend: str,
               splits: dict[str, np.ndarray] | None = None) -> Scored:
     """OOF scores per member and fold, and for every registered blend (cross-fitted); ``blend`` names the blend
     that makes the submission, or ``auto``: the best on OOF rows of the blends and each member alone.
@@ -235,7 +235,7 @@ def summarise(results: dict[str, list[FoldResult | None]], y: np.ndarray, fold_o
     return Scored(summary, test_blended[chosen], oof_chosen)
 
 
-def _model_score(folds: list[FoldResult], oof: np.ndarray, y: np.ndarray) -> ModelScore:
+def _model_score(folds: list[FoldPredictions], oof: np.ndarray, y: np.ndarray) -> ModelScore:
     fold_acc = [r.metrics["val_accuracy"] for r in folds]
     return ModelScore(
         oof_accuracy=ensemble.accuracy(oof, y), oof_log_loss=ensemble.log_loss(oof, y), fold_accuracy=fold_acc,
@@ -277,7 +277,7 @@ def _ensemble_score(chosen: str, requested: str, candidates: dict[str, BlendScor
                          best_member=best, gain_over_best_member=used.oof_accuracy - per_model[best].oof_accuracy)
 
 
-def _present(results: dict[str, list[FoldResult | None]]) -> tuple[dict[str, list[FoldResult]], list[int]]:
+def _present(results: dict[str, list[FoldPredictions | None]]) -> tuple[dict[str, list[FoldPredictions]], list[int]]:
     """Each model's folds present (models with none left out) and the folds every one of them has; when no fold
     is shared, the model with the most folds alone. DataError when there is no fold at all."""
     present = {name: [r for r in folds if r is not None] for name, folds in results.items()}
@@ -291,7 +291,7 @@ def _present(results: dict[str, list[FoldResult | None]]) -> tuple[dict[str, lis
     return present, sorted(shared)
 
 
-def _rows_scored(present: dict[str, list[FoldResult]], split_of: dict[str, np.ndarray]) -> np.ndarray:
+def _rows_scored(present: dict[str, list[FoldPredictions]], split_of: dict[str, np.ndarray]) -> np.ndarray:
     """The rows every member in ``present`` has an out-of-fold prediction for (all rows when no fold is missing)."""
     rows = np.ones(len(next(iter(split_of.values()))), dtype=bool)
     for name, folds in present.items():

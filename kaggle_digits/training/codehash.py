@@ -46,16 +46,21 @@ def module_files() -> dict[str, Path]:
     return files
 
 
-def imports(path: Path, files: dict[str, Path], name: str) -> set[str]:
-    """The package modules ``path`` imports, at module level or inside functions."""
-    found = set()
+def import_statements(path: Path, files: dict[str, Path], name: str) -> list[tuple[int, str]]:
+    """(line, package module) for every import in ``path``, at module level or inside functions (relative
+    imports resolved against the module's package)."""
+    found = []
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             candidates = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([module] if module else []))
             # `from package import module` imports that module (and a subpackage's docstring-only __init__)
-            candidates = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
-                          for a in node.names]
+            candidates = [f"{module}.{a.name}" if f"{module}.{a.name}" in files else module for a in node.names]
         else:
             continue
         for target in candidates:
@@ -65,8 +70,13 @@ def imports(path: Path, files: dict[str, Path], name: str) -> set[str]:
             # whoever imports the module imported its package first, and counting it would make every package
             # whose __init__ loads its modules a cycle
             if target and target != name and not name.startswith(target + "."):
-                found.add(target)
+                found.append((node.lineno, target))
     return found
+
+
+def imports(path: Path, files: dict[str, Path], name: str) -> set[str]:
+    """The package modules ``path`` imports, at module level or inside functions."""
+    return {target for _, target in import_statements(path, files, name)}
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from kaggle_digits.training import watchdog
-from kaggle_digits.planning.clock import Deadline, DeadlineReached, limited
+from kaggle_digits.training.clock import Deadline, DeadlineReached, limited
 from kaggle_digits.training.train import FoldResult, FoldTask, train_fold
 
 

@@ -22,7 +22,7 @@ from typing import Callable
 
 import keras
 
-from kaggle_digits.planning.epochs import steady_epochs
+from kaggle_digits.training.epochs import steady_epochs
 
 
 

@@ -16,19 +16,20 @@ import keras
 import numpy as np
 
 from kaggle_digits import atomic
-from kaggle_digits.planning import timefit
+from kaggle_digits.training import timefit
 from kaggle_digits.runs import rundir
 from kaggle_digits.training import precision, tta, watchdog
-from kaggle_digits.training.augment import build_augmentation
+from kaggle_digits.models.augment import build_augmentation
 from kaggle_digits.training.codehash import code_version
 from kaggle_digits.config import AugmentConfig
 from kaggle_digits.training.devices import distribution_scope
 from kaggle_digits.competition.digits import N_CLASSES
 from kaggle_digits.competition.folds import member_name
-from kaggle_digits.planning.epochs import epoch_cap, steady_epochs
+from kaggle_digits.training.epochs import epoch_cap, steady_epochs
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.models import create_model, get_spec
-from kaggle_digits.training.recipe import Recipe, make_loss, make_optimizer
+from kaggle_digits.models.recipe import Recipe
+from kaggle_digits.training.recipe import make_loss, make_optimizer
 
 # How Keras compiles the training step, for the folds and for the probe that times them (the one place this is
 # chosen). "auto" is Keras' own rule: XLA on when TensorFlow sees a GPU and no tf.distribute strategy is active
