@@ -223,7 +223,7 @@ def kernel_main(settings: dict, info: dict | None = None, started: float | None 
 
     from kaggle_digits import logs
     from kaggle_digits.training import devices
-    from kaggle_digits.planning.clock import Deadline
+    from kaggle_digits.training.clock import Deadline
     from kaggle_digits.kaggle import guard, outputs
     from kaggle_digits.config import RunConfig
     from kaggle_digits.pipeline import make_submission
