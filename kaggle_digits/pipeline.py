@@ -79,6 +79,7 @@ class _Hooks:
     # the run clock's reading by which a --minutes run's training should be over: folds not yet started are
     # re-planned to it (replan.py); None without a budget
     training_end: float | None = None
+    spent_before: float = 0.0  # the budget's seconds earlier invocations of this run spent (a resume continues it)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,10 @@ def _run(ctx: _RunContext) -> RunResult:
     precision, load_seconds, hooks = ctx.precision, ctx.load_seconds, ctx.hooks
     _check_free_space(run_dir, cfg, data)
     rundir.record_inputs(run_dir, cfg, data, rows, fold_of)
+    if hooks.training_end is not None and (spent := rundir.read_budget_spent(run_dir)) > 0:
+        hooks.spent_before, hooks.training_end = spent, hooks.training_end - spent
+        log.info(f"resuming a budgeted run: earlier invocations spent {spent:.0f} s of its budget; the folds left "
+                 f"share what remains")
 
     rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
     split_shas = [hashlib.sha256(split.tobytes()).hexdigest() for split in ctx.splits]
@@ -350,6 +355,8 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
                  f"{m['epochs']} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
                  f"{progress.fold_done(label, m['fit_seconds'] + m['predict_seconds'])}")
         results[task.member][task.fold] = result
+        if hooks.training_end is not None:
+            rundir.record_budget_spent(run_dir, hooks.spent_before + hooks.deadline.elapsed())
         if hooks.on_fold_done is not None:
             hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, task.precision, assigned))
     return results

@@ -3,6 +3,8 @@ no model trains here, so the seconds each fold is given are exact."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,29 @@ def test_a_holdout_run_trains_fold_0_and_submits_its_model(fake_machine, tmp_pat
     oof = np.load(result.run_dir / rundir.OOF_PROBABILITIES)
     scored = ~np.isnan(oof).any(axis=1)
     assert 0.15 < scored.mean() < 0.25  # a fifth of the rows: fold 0's
+
+
+def test_a_resumed_run_finishes_inside_the_budget_the_first_run_started_with(fake_machine, tmp_path, monkeypatch):
+    """The first invocation is interrupted after two folds; the resume shares what is left of the budget among the
+    folds left instead of granting the whole budget again."""
+    from kaggle_digits.training import cutoff
+
+    clock, calls = fake_machine
+    cfg = RunConfig(minutes=3.0, report=False, verbose=0, submissions_dir=str(tmp_path / "subs"),
+                    run_dir=str(tmp_path / "run"))
+    fake = cutoff.train_until
+
+    def interrupted(job):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C (or a lost session) after two folds
+        return fake(job)
+
+    monkeypatch.setattr(cutoff, "train_until", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        make_submission(cfg, Deadline.none(clock=clock))
+    assert len(calls) == 2 and rundir.read_budget_spent(tmp_path / "run") == pytest.approx(clock.now)
+    monkeypatch.setattr(cutoff, "train_until", fake)
+    result = make_submission(cfg, Deadline.none(clock=clock))  # its own clock starts where the first stopped
+    assert result.submission_path is not None and len(calls) > 2
+    # both invocations together end inside the budget (3 min), as one uninterrupted run does
+    assert clock.now <= 3.0 * 60

@@ -166,6 +166,21 @@ def record_invocation(run_dir: Path, entry: dict) -> None:
     atomic.write_json(run_dir / RUN_RECORD, record)
 
 
+def record_budget_spent(run_dir: Path, seconds: float) -> None:
+    """The seconds of a budgeted run's clock its invocations have spent so far (run.json), so that a resume
+    continues the budget the first invocation started with instead of granting it again."""
+    record = atomic.read_json(run_dir / RUN_RECORD)
+    atomic.write_json(run_dir / RUN_RECORD, {**record, "budget_spent_seconds": float(seconds)})
+
+
+def read_budget_spent(run_dir: Path) -> float:
+    """What record_budget_spent last wrote (0 for a new run, or one made before it was recorded)."""
+    try:
+        return float(atomic.read_json(Path(run_dir) / RUN_RECORD).get("budget_spent_seconds", 0.0))
+    except (OSError, ValueError, TypeError):
+        return 0.0
+
+
 def read_invocations(run_dir: Path) -> list[dict]:
     """The invocations record_invocation wrote, oldest first ([] for runs made before they were recorded)."""
     return list(atomic.read_json(Path(run_dir) / RUN_RECORD).get("invocations", []))
