@@ -38,7 +38,7 @@ from kaggle_digits.planning.eta import Progress
 from kaggle_digits.training.precision import POLICIES
 from kaggle_digits.training.precision import use as use_precision
 from kaggle_digits.runs.runload import read_summary
-from kaggle_digits.scoring.summary import RunSummary, log_summary, summarise
+from kaggle_digits.scoring.summary import RunPlan, RunSummary, log_summary, summarise
 from kaggle_digits.training.tasks import fold_task, start_line
 from kaggle_digits.training.train import PSEUDO_SUFFIX, FoldResult, FoldTask, load_fold, stranger
 
@@ -198,11 +198,10 @@ def _run(ctx: _RunContext) -> RunResult:
         load_seconds=load_seconds, wall_seconds=hooks.deadline.elapsed(),
         is_sample=data.is_sample, n_train=int(len(y)), n_test=int(data.n_test))
     rundir.record_ensemble(run_dir, summary.to_json(), scored.oof_probabilities, scored.test_probabilities)
-    rundir.record_invocation(run_dir, {
-        "command": command_line(), "commit": git_commit(),
-        "machine": describe_machine(all_devices())["full"], "precision": precision, "policy": POLICIES[precision],
-        "devices": describe_devices(), "finished": dt.datetime.now().isoformat(),
-        "wall_seconds": summary.wall_seconds, "trained_folds": summary.trained_folds})
+    rundir.record_invocation(run_dir, rundir.Invocation(
+        command=command_line(), commit=git_commit(), machine=describe_machine(all_devices())["full"],
+        precision=precision, policy=POLICIES[precision], devices=describe_devices(),
+        finished=dt.datetime.now().isoformat(), wall_seconds=summary.wall_seconds, trained_folds=summary.trained_folds))
 
     frame = submission.make_frame(scored.test_probabilities)
     validation = {"n_rows": data.n_test, "sample_ids": data.sample_ids}
@@ -235,12 +234,12 @@ def _run(ctx: _RunContext) -> RunResult:
     return RunResult(run_dir, run_submission, summary, copies, report_path=report_path)
 
 
-def _plan(cfg: RunConfig) -> dict | None:
+def _plan(cfg: RunConfig) -> RunPlan | None:
     """What --minutes planned (or --model-epochs asked for), as ensemble.json records it; None: neither."""
     if not cfg.model_epochs:
         return None
-    return {"folds": cfg.folds, "seeds": cfg.seeds, "epochs": dict(cfg.model_epochs), "holdout": cfg.holdout,
-            "augment": cfg.augment.enabled, "fold_seconds": dict(cfg.model_seconds or {})}
+    return RunPlan(folds=cfg.folds, seeds=cfg.seeds, epochs=dict(cfg.model_epochs), holdout=cfg.holdout,
+                   augment=cfg.augment.enabled, fold_seconds=dict(cfg.model_seconds or {}))
 
 
 def command_line(argv: list[str] | None = None) -> str:

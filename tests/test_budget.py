@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import tomllib
 from types import SimpleNamespace
@@ -15,6 +14,7 @@ from kaggle_digits.training.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.pipeline import make_submission
 from kaggle_digits.planning.planner import ModelCost, Plan
+from kaggle_digits.runs.runload import read_summary
 
 
 @pytest.fixture
@@ -61,12 +61,12 @@ def test_a_planned_run_records_its_plan(tmp_path, monkeypatch, cpu_only, fake_tr
     config = tomllib.loads((result.run_dir / "config.toml").read_text())
     assert config["folds"] == 5 and config["holdout"] and sum(config["model_epochs"].values()) >= 1
     assert "minutes" not in config and [t.fold for t in fake_training[1]] == [0]
-    summary = json.loads((result.run_dir / "ensemble.json").read_text())
-    assert summary["plan"]["folds"] == 5 and summary["plan"]["holdout"] and summary["holdout"]
-    assert summary["plan"]["epochs"] == config["model_epochs"]
+    summary = read_summary(result.run_dir)
+    assert summary.plan.folds == 5 and summary.plan.holdout and summary.holdout
+    assert summary.plan.epochs == config["model_epochs"]
     # each planned model's folds train for the seconds the plan gave them, recorded beside its epochs
     assert set(config["model_seconds"]) == set(config["model_epochs"]) and min(config["model_seconds"].values()) > 0
-    assert summary["plan"]["fold_seconds"] == config["model_seconds"]
+    assert summary.plan.fold_seconds == config["model_seconds"]
 
 
 def test_what_the_data_refuses_is_refused_before_the_speed_probe(monkeypatch, cpu_only, tmp_path):

@@ -61,9 +61,9 @@ def test_a_tiny_run_trains_and_submits_with_jax(tmp_path, flags, devices):
     # run.json: the machine line and the devices line name the backend; every fold's fingerprint records it
     # (ensemble.json has no backend field: it is the blend of the folds these name)
     invocation = rundir.read_invocations(run_dir)[-1]
-    assert "(jax backend)" in invocation["machine"] and "jax backend" in invocation["devices"], invocation
-    assert invocation["devices"].startswith("2 devices, one worker process each") == bool(devices), invocation
-    assert (invocation["precision"], invocation["policy"]) == ("float16", "mixed_float16"), invocation
+    assert "(jax backend)" in invocation.machine and "jax backend" in invocation.devices, invocation
+    assert invocation.devices.startswith("2 devices, one worker process each") == bool(devices), invocation
+    assert (invocation.precision, invocation.policy) == ("float16", "mixed_float16"), invocation
     for k in (0, 1):
         fold = run_dir / "cnn_fast" / f"fold{k}"
         assert (fold / rundir.DONE).is_file()

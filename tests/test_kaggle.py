@@ -33,7 +33,7 @@ from fake_kaggle import FakeKaggle, basic_auth
 from kaggle_digits import atomic, cli
 from kaggle_digits.competition import submission
 from kaggle_digits.runs import rundir
-from kaggle_digits.kaggle import bundle, client, commands, fanout, limits
+from kaggle_digits.kaggle import bundle, client, commands, fanout, limits, outputs
 from kaggle_digits.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -428,15 +428,15 @@ def test_push_two_kernels_on_two_devices_then_status_output_gather(fake, work, t
     run = fanout_dir / "run"
     for k, slug in enumerate(parts):
         output = fanout_dir / slug.partition("/")[2] / "output"
-        manifest = json.loads((output / rundir.KERNEL_MANIFEST).read_text())
+        manifest = outputs.read_manifest(output)
         # the T4 x2 default: a worker process per device (one fold here: one trains), no MirroredStrategy
-        assert manifest["devices"].startswith("2 devices, one worker process each"), manifest["devices"]
-        assert manifest["backend"] == "tensorflow" and manifest["backend_reason"], manifest  # no jax here
+        assert manifest.devices.startswith("2 devices, one worker process each"), manifest.devices
+        assert manifest.backend == "tensorflow" and manifest.backend_reason, manifest  # no jax here
         chosen = kern.log.find("kaggle-digits kernel: Keras backend tensorflow (jax is not installed; TensorFlow)")
         assert -1 < chosen < kern.log.find(" kernel: data "), kern.log  # the kernel's first line
-        assert manifest["kernel"] == slug and manifest["folds"] == {"cnn_gru": [k]}
-        assert manifest["stopped_at_deadline"] == [] and manifest["missing_folds"] == [], manifest
-        assert manifest["timeout_seconds"] == limits.SESSION_CAP_SECONDS
+        assert manifest.kernel == slug and manifest.folds == {"cnn_gru": [k]}
+        assert manifest.stopped_at_deadline == [] and manifest.missing_folds == [], manifest
+        assert manifest.timeout_seconds == limits.SESSION_CAP_SECONDS
         kernel_fold = output / "run" / "cnn_gru" / f"fold{k}"
         assert (kernel_fold / "done.json").is_file()
         assert (kernel_fold / "test.npy").read_bytes() == (run / "cnn_gru" / f"fold{k}" / "test.npy").read_bytes()

@@ -13,7 +13,6 @@ tests/test_fold_stability.py runs in this environment too: the folds a kernel ma
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import os
 import re
@@ -29,7 +28,7 @@ from test_kaggle import (ROOT, USER, fake, in_process, kaggle_env, run_kernel_co
 from kaggle_digits import atomic
 from kaggle_digits.competition import submission
 from kaggle_digits.runs import rundir
-from kaggle_digits.kaggle import image
+from kaggle_digits.kaggle import image, outputs
 
 PINS = ROOT / ".ci" / "kaggle-image.txt"
 
@@ -83,20 +82,20 @@ def test_kernel_on_the_image_two_replicas_float16_cnn_and_cnn_gru(fake, work, tm
     assert "older than the versions tested" not in kern.log, kern.log
 
     (output,) = (work / "submissions").glob("kernels-*/kaggle-digits/output")
-    manifest = json.loads((output / rundir.KERNEL_MANIFEST).read_text())
-    assert manifest["devices"].startswith("data-parallel over 2 devices"), manifest["devices"]
-    assert manifest["untested_versions"] == []
-    assert manifest["backend"] == "tensorflow" and manifest["keras_version"] == pins()["keras"]
+    manifest = outputs.read_manifest(output)
+    assert manifest.devices.startswith("data-parallel over 2 devices"), manifest.devices
+    assert manifest.untested_versions == []
+    assert manifest.backend == "tensorflow" and manifest.keras_version == pins()["keras"]
     # the image's jax is a CPU build here: the GPU kernel looked, saw no GPU, and trained with TensorFlow
-    assert manifest["backend_reason"].startswith("jax sees no GPU"), manifest["backend_reason"]
+    assert manifest.backend_reason.startswith("jax sees no GPU"), manifest.backend_reason
     # float16: asked for (the kernel's settings), resolved and used (ensemble.json, run.json, every fold's
     # fingerprint)
     run = output / rundir.KERNEL_RUN
-    assert manifest["settings"]["precision"] == "float16"
+    assert manifest.settings["precision"] == "float16"
     assert atomic.read_json(run / rundir.ENSEMBLE)["precision"] == "float16"
     invocation = rundir.read_invocations(run)[-1]
-    assert invocation["precision"] == "float16" and invocation["policy"] == "mixed_float16"
-    assert invocation["devices"].startswith("data-parallel over 2 devices")
+    assert invocation.precision == "float16" and invocation.policy == "mixed_float16"
+    assert invocation.devices.startswith("data-parallel over 2 devices")
     for model in ("cnn", "cnn_gru"):
         for k in (0, 1):
             fold = run / model / f"fold{k}"

@@ -21,6 +21,7 @@ from test_kaggle import (QUICK, ROOT, USER, base_env, fake, in_process, kaggle_e
 from kaggle_digits import atomic, cli
 from kaggle_digits.runs import rundir
 from kaggle_digits.kaggle import client, fanout, image, ledger, limits, scores
+from kaggle_digits.kaggle.outputs import KernelManifest
 from kaggle_digits.planning import budget
 
 SAVE = "kernels.KernelsApiService/SaveKernel"
@@ -184,8 +185,8 @@ def test_kernel_estimates_and_timeouts(tmp_path):
 
     # an earlier kernel's measured speed, kept when its outputs were fetched, replaces the guess for that model,
     # precision and accelerator only
-    manifest = {"kernel": f"{USER}/k", "accelerator": "NvidiaTeslaT4", "settings": {"precision": "auto"},
-                "images_per_second": {"cnn": 6000.0, "cnn_gru": None}}
+    manifest = KernelManifest(kernel=f"{USER}/k", accelerator="NvidiaTeslaT4", settings={"precision": "auto"},
+                              images_per_second={"cnn": 6000.0, "cnn_gru": None})
     assert limits.record_kernel_speeds(manifest, root=tmp_path) == ["cnn"]
     speeds = limits.measured_speeds("auto", "NvidiaTeslaT4", root=tmp_path)
     assert limits.measured_speeds("float32", "NvidiaTeslaT4", root=tmp_path) == {}
@@ -270,7 +271,7 @@ def test_runs_table_after_two_runs_and_a_submission(fake, work, tmp_path, monkey
     assert list(frame["public score"]) == ["0.98765", ""]
     oof = atomic.read_json(newer / rundir.ENSEMBLE)["ensemble"]["oof_accuracy"]
     assert frame["OOF"][0] == f"{oof:.4%}" and frame["wall"][0].endswith(" min")
-    commit = rundir.read_invocations(newer)[-1]["commit"]
+    commit = rundir.read_invocations(newer)[-1].commit
     assert frame["commit"][0] == (commit or "")
     assert shown.splitlines()[0].split() == ["when", "run", "models", "folds", "x", "epochs", "wall", "OOF",
                                              "public", "score", "commit"]

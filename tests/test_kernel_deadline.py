@@ -204,16 +204,16 @@ def test_a_minutes_kernel_s_outputs_gather_and_resume_follow_the_plan_it_made(tm
     assert planned["model_epochs"] == {"cnn_fast": 27} and planned["model_seconds"] == {"cnn_fast": 14.0}
 
     # the kernel's manifest: cnn_fast folds 1-3 of 4 done, 4 missing -- no cnn or cnn_gru fold is "missing"
-    kept = outputs.KernelOutputs(tmp_path / "working", {"settings": record["settings"]},
+    kept = outputs.KernelOutputs(tmp_path / "working", outputs.KernelManifest(settings=record["settings"]),
                                  outputs.assigned_folds(record["settings"]), time.monotonic())
     data = type("Data", (), {"n_test": 7, "sample_ids": None})()
     done = FoldsDone({"cnn_fast": [_fold("cnn_fast", k, 5, 7, k) for k in range(3)] + [None]}, data, run, "float32")
     kept.fold_done(done)
-    manifest = atomic.read_json(tmp_path / "working" / rundir.KERNEL_MANIFEST)
-    assert manifest["missing_folds"] == ["cnn_fast/fold3"] and manifest["folds"] == {"cnn_fast": [0, 1, 2]}
+    manifest = outputs.read_manifest(tmp_path / "working")
+    assert manifest.missing_folds == ["cnn_fast/fold3"] and manifest.folds == {"cnn_fast": [0, 1, 2]}
     kept.fold_done(FoldsDone({"cnn_fast": done.results["cnn_fast"][:3] + [_fold("cnn_fast", 3, 5, 7, 3)]}, data,
                              run, "float32"))
-    assert atomic.read_json(tmp_path / "working" / rundir.KERNEL_MANIFEST)["partial"] is False
+    assert outputs.read_manifest(tmp_path / "working").partial is False
 
     # gather names the planned folds missing
     reasons = gather._why_missing(fanout_dir, record, [job])
@@ -323,11 +323,11 @@ def test_a_kernel_stops_at_its_deadline_then_resumes_to_the_uncut_result(fake, w
     assert not first.killed and "stopped at the deadline" in first.log, first.log  # it stopped itself in time
     (fanout_dir,) = (work / "submissions").glob("kernels-*")
     output = fanout_dir / "kaggle-digits" / "output"
-    manifest = atomic.read_json(output / rundir.KERNEL_MANIFEST)
-    done = manifest["folds"]["seed003_mlp"]
-    assert manifest["partial"] is True and 1 <= len(done) < 5, first.log
-    assert manifest["missing_folds"] == [f"seed003_mlp/fold{k}" for k in range(5) if k not in done]
-    assert manifest["images_per_second"]["seed003_mlp"] > 0 and manifest["timeout_seconds"] == timeout
+    manifest = outputs.read_manifest(output)
+    done = manifest.folds["seed003_mlp"]
+    assert manifest.partial is True and 1 <= len(done) < 5, first.log
+    assert manifest.missing_folds == [f"seed003_mlp/fold{k}" for k in range(5) if k not in done]
+    assert manifest.images_per_second["seed003_mlp"] > 0 and manifest.timeout_seconds == timeout
     frame = submission.validate_file(output / rundir.SUBMISSION)  # 28,000 rows of the folds it finished
     kernel_test = np.mean([np.load(output / "run" / "seed003_mlp" / f"fold{k}" / "test.npy") for k in done], axis=0)
     np.testing.assert_allclose(np.load(output / rundir.TEST_PROBABILITIES), kernel_test, atol=1e-6)

@@ -13,7 +13,7 @@ import pytest
 from kaggle_digits import atomic
 from kaggle_digits.runs import rundir
 from kaggle_digits.runs.runload import read_summary
-from kaggle_digits.scoring.summary import BlendScore, RunSummary, summarise
+from kaggle_digits.scoring.summary import BlendScore, RunPlan, RunSummary, summarise
 from kaggle_digits.training.train import FoldResult
 
 # ensemble.json's keys, as every release since the blend registry, --blend auto and partial ensembles wrote them
@@ -26,7 +26,9 @@ ENSEMBLE_KEYS = {"weights_used", "blend_requested", "blend", "weights", "oof_acc
                  "best_member", "gain_over_best_member"}
 BLEND_KEYS = {"description", "weights", "fitted", "oof_accuracy", "oof_log_loss"}
 OVERLAP_KEYS = {"model", "other", "errors", "other_right"}
-PLAN = {"folds": 3, "epochs": {"a": 2, "b": 3}, "augment": False, "fold_seconds": {"a": 12.5}}
+PLAN = RunPlan(folds=3, epochs={"a": 2, "b": 3}, augment=False, fold_seconds={"a": 12.5}, holdout=True, seeds=2)
+PLAN_JSON = {"folds": 3, "seeds": 2, "epochs": {"a": 2, "b": 3}, "holdout": True, "augment": False,
+             "fold_seconds": {"a": 12.5}}  # its keys: tests/test_records.py
 
 
 def _fold(model: str, fold: int, n_held: int, rng: np.random.Generator, speed: bool = True) -> FoldResult:
@@ -38,7 +40,7 @@ def _fold(model: str, fold: int, n_held: int, rng: np.random.Generator, speed: b
     return FoldResult(model, fold, probabilities(n_held), probabilities(7), metrics=metrics)
 
 
-def _run_summary(plan: dict | None = PLAN) -> RunSummary:
+def _run_summary(plan: RunPlan | None = PLAN) -> RunSummary:
     """A two-model, three-fold run's summary with the facts pipeline adds (b recorded no speed)."""
     rng = np.random.default_rng(0)
     fold_of, y = np.repeat(np.arange(3), 30), rng.integers(0, 10, 90)
@@ -62,7 +64,7 @@ def test_ensemble_json_has_the_keys_it_always_had(tmp_path):
     summary = _run_summary()
     rundir.record_ensemble(tmp_path, summary.to_json(), np.zeros((90, 10)), np.zeros((7, 10)))
     written = atomic.read_json(tmp_path / rundir.ENSEMBLE)
-    assert set(written) == TOP_KEYS | {"plan"} and written["plan"] == PLAN
+    assert set(written) == TOP_KEYS | {"plan"} and written["plan"] == PLAN_JSON
     assert {name: set(m) for name, m in written["models"].items()} == {"a": MODEL_KEYS, "b": MODEL_KEYS}
     assert written["models"]["b"]["seconds_per_epoch"] is None  # a value not recorded is written as null
     assert set(written["ensemble"]) == ENSEMBLE_KEYS
@@ -122,4 +124,10 @@ def test_a_file_from_before_auto_and_partial_ensembles_reads_with_defaults():
 @pytest.mark.parametrize("content", [{"models": {}}, [], {"models": {"cnn": {"oof_accuracy": 0.9}}, "ensemble": {}}])
 def test_what_is_not_a_summary_is_a_value_error(content):
     with pytest.raises(ValueError, match="not a run summary"):
+        RunSummary.from_json(content)
+
+
+def test_a_summary_whose_plan_is_not_one_is_a_value_error():
+    content = {**_run_summary().to_json(), "plan": {"folds": 3}}
+    with pytest.raises(ValueError, match="not a run plan"):
         RunSummary.from_json(content)

@@ -144,7 +144,7 @@ def test_a_run_trained_by_two_workers_is_a_whole_run(tmp_path, no_device_setting
     assert "training 2 folds, 2 at a time" in caplog.text
     from kaggle_digits.runs import rundir
 
-    assert rundir.read_invocations(result.run_dir)[-1]["devices"].startswith(
+    assert rundir.read_invocations(result.run_dir)[-1].devices.startswith(
         "2 devices, one worker process each (gpu:0, gpu:1)")
 
 

@@ -35,6 +35,7 @@ from kaggle_digits.bench.tables import markdown_table
 from kaggle_digits.machine import describe_machine
 from kaggle_digits.training.devices import all_devices
 from kaggle_digits.runs.runload import read_summary
+from kaggle_digits.scoring.summary import RunPlan
 
 log = logging.getLogger(__name__)
 FULL_TRAIN_ROWS = 42_000  # the competition's train.csv: the benchmark's runs use all of it
@@ -59,7 +60,7 @@ def kit_run(data: str, minutes: float, out_dir: Path, extra: list[str] | None = 
     config = tomllib.loads((run_dir / rundir.CONFIG).read_text())
     return {"minutes": minutes, "wall_seconds": wall, "oof_accuracy": summary.ensemble.oof_accuracy,
             "members": {m: v.oof_accuracy for m, v in summary.models.items()},
-            "plan": summary.plan, "trained_epochs": trained_epochs(run_dir, summary),
+            "plan": _plan_json(summary.plan), "trained_epochs": trained_epochs(run_dir, summary),
             "command": portable.command(cmd), "config": portable.values(config)}
 
 
@@ -85,9 +86,10 @@ def reused_run(minutes: float, run_dir: Path) -> dict:
     """A finished ``make --minutes`` run as the kit's row: its own record of wall time (from the command's start)
     and OOF accuracy -- the same figures ``kit_run`` measures, without training again."""
     summary = read_summary(run_dir)
-    command = rundir.read_invocations(run_dir)[-1]["command"] if rundir.read_invocations(run_dir) else ""
+    invocations = rundir.read_invocations(run_dir)
+    command = invocations[-1].command if invocations else ""
     return {"minutes": minutes, "wall_seconds": summary.wall_seconds, "oof_accuracy": summary.ensemble.oof_accuracy,
-            "members": {m: v.oof_accuracy for m, v in summary.models.items()}, "plan": summary.plan,
+            "members": {m: v.oof_accuracy for m, v in summary.models.items()}, "plan": _plan_json(summary.plan),
             "trained_epochs": trained_epochs(run_dir, summary),
             "command": command, "config_toml": (run_dir / rundir.CONFIG).read_text(), "reused": run_dir.name}
 
@@ -176,9 +178,15 @@ def _trained_text(trained: dict[str, list[int]] | None) -> str:
     return "; ".join(f"{m} {', '.join(map(str, e))}" for m, e in (trained or {}).items())
 
 
-def _plan_text(plan: dict | None) -> str:
-    if not plan:
+def _plan_json(plan: RunPlan | None) -> dict | None:
+    """A kit row's plan as budgets.json keeps it: ensemble.json's ``plan``."""
+    return plan.to_json() if plan is not None else None
+
+
+def _plan_text(content: dict | None) -> str:
+    if not content:
         return ""
-    epochs = " + ".join(f"{m} {e} ep" for m, e in plan["epochs"].items())
-    folds = f"1 of {plan['folds']} folds" if plan.get("holdout") else f"{plan['folds']} folds"
-    return f"{folds} x {epochs}{'' if plan['augment'] else ', no aug.'}"
+    plan = RunPlan.from_json(content)
+    epochs = " + ".join(f"{m} {e} ep" for m, e in plan.epochs.items())
+    folds = f"1 of {plan.folds} folds" if plan.holdout else f"{plan.folds} folds"
+    return f"{folds} x {epochs}{'' if plan.augment else ', no aug.'}"

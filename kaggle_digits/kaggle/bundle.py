@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import dataclasses
 import hashlib
 import importlib.metadata
 import io
@@ -230,7 +231,9 @@ def kernel_main(settings: dict, info: dict | None = None, started: float | None 
 
     logs.setup()
     guard.start_guards(info, keras.backend.backend())  # a GPU push that sees none stops here, in one line
-    timeout = info.get("timeout_seconds")
+    # KERNEL_INFO is the manifest's first part: read as any manifest is (keys this release does not know are kept)
+    pushed = outputs.KernelManifest.from_json(info)
+    timeout = pushed.timeout_seconds
     deadline = Deadline(kernel_deadline_seconds(timeout) if timeout else None, start=started)
     cfg = RunConfig(**{**kernel_settings(settings), "data": str(input_dir), "submissions_dir": str(working),
                        "run_dir": str(working / rundir.KERNEL_RUN), "verbose": 2})
@@ -238,13 +241,14 @@ def kernel_main(settings: dict, info: dict | None = None, started: float | None 
           + (f"session limit {timeout} s, training stops by {deadline.limit:.0f} s" if timeout else "no deadline"),
           flush=True)
     assigned = outputs.assigned_folds(kernel_settings(settings))
-    kept = outputs.KernelOutputs(working, {
-        **info, "kit_version": __version__, "settings": kernel_settings(settings), "backend": keras.backend.backend(),
-        "backend_reason": info.get("backend_reason") or "not chosen by the kernel script (KERAS_BACKEND or Keras' own)",
-        "keras_version": keras.__version__, "python": sys.version.split()[0], "devices": devices.describe(),
-        "input": str(input_dir), "deadline_seconds": deadline.limit}, assigned, started)
+    base = dataclasses.replace(
+        pushed, kit_version=__version__, settings=kernel_settings(settings), backend=keras.backend.backend(),
+        backend_reason=pushed.backend_reason or "not chosen by the kernel script (KERAS_BACKEND or Keras' own)",
+        keras_version=keras.__version__, python=sys.version.split()[0], devices=devices.describe(),
+        input=str(input_dir), deadline_seconds=deadline.limit)
+    kept = outputs.KernelOutputs(working, base, assigned, started)
     kept.write_manifest()  # a kernel killed before its first fold still says what it was
-    resuming = info.get("resume_from") or os.environ.get(outputs.SOURCES_ENV)
+    resuming = pushed.resume_from or os.environ.get(outputs.SOURCES_ENV)
     if resuming and outputs.adopt_folds(working / rundir.KERNEL_RUN, assigned, outputs.source_runs()):
         reuse_ignore = ("code", "backend")  # trained by the earlier kernel's code, maybe on another backend
     else:

@@ -19,7 +19,7 @@ from kaggle_digits.config import DEFAULT_SUBMISSIONS, RunConfig, add_arguments, 
 from kaggle_digits.competition.data import check_data
 from kaggle_digits.scoring.ensemble import blend_choices
 from kaggle_digits.errors import ConfigError, OutputError
-from kaggle_digits.kaggle import client, fanout, limits, provenance, resume, scores
+from kaggle_digits.kaggle import client, fanout, limits, outputs, provenance, resume, scores
 from kaggle_digits.kaggle import gather as gathering
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
 from kaggle_digits.machine import git_commit
@@ -312,19 +312,19 @@ def _check_quota(todo: list, quota: limits.Quota, yes: bool) -> None:
 def _take_kernel_submission(output: Path, submissions_dir: Path) -> int:
     """One kernel trained everything: validate its submission; copy it to submissions/submission.csv (with
     submissions/submission.json naming its run) when the kernel trained on all of train.csv."""
-    manifest = fanout.load_manifest(output)
-    if manifest.get("partial") and not (output / rundir.SUBMISSION).is_file():
-        raise OutputError(f"{manifest.get('kernel', output)} stopped before finishing a fold (log in {output}): "
+    manifest = outputs.read_manifest(output)
+    if manifest.partial and not (output / rundir.SUBMISSION).is_file():
+        raise OutputError(f"{manifest.kernel or output} stopped before finishing a fold (log in {output}): "
                           f"push again with a longer --timeout-minutes or fewer folds")
-    n_rows = manifest.get("n_test") or submission.KAGGLE_TEST_ROWS
+    n_rows = manifest.n_test or submission.KAGGLE_TEST_ROWS
     frame = submission.validate_file(output / rundir.SUBMISSION, n_rows=n_rows)
     facts = provenance.describe(output / rundir.SUBMISSION, submissions_dir)
-    oof = manifest.get("ensemble", {}).get("oof_accuracy")
+    oof = manifest.oof_accuracy
     line = (f"kernel submission: {output / rundir.SUBMISSION} ({len(frame):,} rows"
             + (f", OOF accuracy {oof:.4%}" if oof is not None else "") + ")")
-    if manifest.get("partial"):  # it stopped at its deadline: a valid submission of the folds it finished
-        print(f"{line}; partial: {fanout.describe_folds(manifest.get('folds') or {})}, missing "
-              f"{', '.join(manifest.get('missing_folds') or [])}; not copied to {submissions_dir / rundir.SUBMISSION}. "
+    if manifest.partial:  # it stopped at its deadline: a valid submission of the folds it finished
+        print(f"{line}; partial: {fanout.describe_folds(manifest.folds)}, missing "
+              f"{', '.join(manifest.missing_folds)}; not copied to {submissions_dir / rundir.SUBMISSION}. "
               f"`python scripts/push_kernel.py --resume-kernels {output.parent.parent}` trains the rest")
     elif facts.run_dir is None or facts.is_sample or facts.subset:
         print(f"{line}; not copied to {submissions_dir / rundir.SUBMISSION}: not a run on all of train.csv")

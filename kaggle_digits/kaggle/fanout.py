@@ -31,6 +31,7 @@ from kaggle_digits.fingerprint import digest
 from kaggle_digits.kaggle import client, limits
 from kaggle_digits.kaggle.bundle import set_kernel_info, write_kernel_folder
 from kaggle_digits.kaggle.limits import DEFAULT_ACCELERATOR
+from kaggle_digits.kaggle.outputs import KernelManifest, manifest_or_none
 
 log = logging.getLogger(__name__)
 TERMINAL = ("complete", "error", "cancel_requested", "cancel_acknowledged")
@@ -158,7 +159,7 @@ def set_timeouts(fanout_dir: Path, jobs: list[KernelJob], seconds: int) -> None:
 
 
 def push_id(record: dict) -> str | None:
-    """Which push wrote ``record`` (fanout.json or a kernel's manifest)."""
+    """Which push wrote ``record`` (fanout.json; a kernel's manifest says it as ``KernelManifest.fanout_id``)."""
     return record.get("fanout_id")
 
 
@@ -237,9 +238,9 @@ def wait_and_fetch(fanout_dir: Path, *, poll_seconds: float = 60,
                 failures.append(f"{job.id} ({status}{': ' + failure if failure else ''}; log in {output})")
                 continue
             limits.record_kernel_speeds(manifest)
-            if manifest.get("partial"):
-                log.info(f"[{job.id}] {status}: partial outputs -- {describe_folds(manifest.get('folds') or {})}; "
-                         f"missing {', '.join(manifest.get('missing_folds') or [])} (stopped at its deadline or did "
+            if manifest.partial:
+                log.info(f"[{job.id}] {status}: partial outputs -- {describe_folds(manifest.folds)}; "
+                         f"missing {', '.join(manifest.missing_folds)} (stopped at its deadline or did "
                          f"not finish; `push --resume-kernels {fanout_dir}` trains the rest)")
         if pending and time.monotonic() > deadline:
             raise DataError(f"kernels still running after {timeout_seconds / 3600:.1f} h: "
@@ -255,20 +256,7 @@ def describe_folds(folds: dict[str, list[int]]) -> str:
     return "; ".join(f"{m} folds {', '.join(str(k + 1) for k in ks)}" for m, ks in folds.items() if ks) or "no fold"
 
 
-def load_manifest(output_dir: Path) -> dict:
-    try:
-        return atomic.read_json(Path(output_dir) / rundir.KERNEL_MANIFEST)
-    except FileNotFoundError:
-        raise DataError(f"{output_dir}: no {rundir.KERNEL_MANIFEST}; the kernel did not finish (see its .log "
-                        f"there)") from None
-    except ValueError as exc:
-        raise DataError(f"{Path(output_dir) / rundir.KERNEL_MANIFEST}: not valid JSON ({exc})") from None
-
-
-def fetched_manifest(fanout_dir: Path, record: dict, job: KernelJob) -> dict | None:
+def fetched_manifest(fanout_dir: Path, record: dict, job: KernelJob) -> KernelManifest | None:
     """The fetched kernel_manifest.json of ``job`` if it belongs to this fan-out's push, else None."""
-    try:
-        manifest = atomic.read_json(Path(fanout_dir) / job.output / rundir.KERNEL_MANIFEST)
-    except (OSError, ValueError):
-        return None
-    return manifest if push_id(manifest) == push_id(record) else None
+    manifest = manifest_or_none(Path(fanout_dir) / job.output)
+    return manifest if manifest is not None and manifest.fanout_id == push_id(record) else None

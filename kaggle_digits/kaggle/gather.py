@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kaggle_digits import atomic
 from kaggle_digits.runs import rundir
 from kaggle_digits.config import kernel_settings
 from kaggle_digits.errors import DataError
 from kaggle_digits.kaggle.fanout import KernelJob, load_fanout
+from kaggle_digits.kaggle.outputs import assigned_folds, manifest_or_none
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +109,16 @@ def gather(fanout_dir: Path, *, data: str | None = None, submissions_dir: str | 
         settings["blend"] = blend
     cfg = RunConfig(**settings).validate()
     copied = merge_folds(fanout_dir, run_dir)
-    wanted = [rundir.fold_name(m, k) for m in cfg.models for k in range(cfg.folds)]
+    # the folds the kernels' plan means to train: every member's, fold 0 alone for a holdout
+    wanted = [rundir.fold_name(m, k) for m, folds in assigned_folds(settings).items() for k in folds]
     missing = [w for w in wanted if w not in copied]
     reasons = _why_missing(fanout_dir, record, jobs)
     if not copied:
         raise DataError(f"{fanout_dir}: no kernel finished a fold ({', '.join(sorted(set(reasons.values())))}); push "
                         f"them again with a longer --timeout-minutes or fewer folds per kernel")
     for name in missing:
-        model, _, k = name.rpartition("/fold")
-        log.info(f"[{model}] fold {int(k) + 1}/{cfg.folds}: missing ({reasons.get(name, 'no kernel trained it')})")
+        member, _, k = name.rpartition("/fold")
+        log.info(f"[{member}] fold {int(k) + 1}/{cfg.folds}: missing ({reasons.get(name, 'no kernel trained it')})")
     check_fold_assignment(fanout_dir, cfg)
     log.info(f"gathered {len(copied)} fold results from {len(record['kernels'])} kernel(s) into {run_dir}"
              + (f"; {len(missing)} missing: a partial ensemble (`python scripts/push_kernel.py --resume-kernels "
@@ -129,13 +130,9 @@ def _why_missing(fanout_dir: Path, record: dict, jobs: list[KernelJob]) -> dict[
     """``model/foldK`` -> why the kernel that was to train it did not (from its fetched manifest)."""
     why = {}
     for job in jobs:
-        planned = planned_settings(fanout_dir, record, job)
-        try:
-            manifest = atomic.read_json(Path(fanout_dir) / job.output / rundir.KERNEL_MANIFEST)
-        except (OSError, ValueError):
-            manifest = {}
-        state = "stopped at its deadline" if manifest.get("stopped_at_deadline") else "did not finish"
-        for model in planned["models"]:
-            for k in job.only_folds or range(planned["folds"]):
-                why[rundir.fold_name(model, k)] = f"kernel {job.id} {state}"
+        manifest = manifest_or_none(Path(fanout_dir) / job.output)
+        state = "stopped at its deadline" if manifest is not None and manifest.stopped_at_deadline else "did not finish"
+        for member, folds in assigned_folds(planned_settings(fanout_dir, record, job)).items():
+            for k in folds:
+                why[rundir.fold_name(member, k)] = f"kernel {job.id} {state}"
     return why

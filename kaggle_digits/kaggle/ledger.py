@@ -19,7 +19,7 @@ from kaggle_digits import atomic
 from kaggle_digits.runs import rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS
 from kaggle_digits.competition.folds import model_of
-from kaggle_digits.kaggle import scores
+from kaggle_digits.kaggle import outputs, scores
 from kaggle_digits.runs.runload import read_summary
 from kaggle_digits.scoring.summary import ModelScore, RunSummary
 
@@ -78,25 +78,35 @@ def _folds_epochs(models: dict[str, ModelScore]) -> str:
     return f"{folds} x " + ", ".join(f"{name} {e}" for name, e in epochs.items()) + members
 
 
-def _commit(run_dir: Path, invocations: list[dict]) -> str:
-    commits = [i.get("commit") for i in invocations if i.get("commit")]
+def _commit(run_dir: Path, invocations: list[rundir.Invocation]) -> str:
+    commits = [i.commit for i in invocations if i.commit]
     if commits:
         return commits[-1]
     # a kernel's run (its manifest, its fan-out's record), a gathered run (its fan-out's record)
-    fanouts = [folder / rundir.FANOUT for folder in (run_dir.parent, run_dir.parent.parent.parent)]
-    for where in (run_dir.parent / rundir.KERNEL_MANIFEST, *fanouts):
+    manifest = outputs.manifest_or_none(run_dir.parent)
+    if manifest is not None and manifest.git_commit:
+        return manifest.git_commit
+    for where in (folder / rundir.FANOUT for folder in (run_dir.parent, run_dir.parent.parent.parent)):
         if (commit := _read(where).get("git_commit")):
             return commit
     return ""
 
 
+def _invocations(run_dir: Path) -> list[rundir.Invocation]:
+    """The run's recorded invocations; none where run.json is missing (a kernel's run) or not the kit's."""
+    try:
+        return rundir.read_invocations(run_dir)
+    except (OSError, ValueError):
+        return []
+
+
 def describe(run_dir: Path, submissions_dir: Path) -> dict:
     """One row of the ledger for ``run_dir``."""
     record = _read(run_dir / rundir.RUN_RECORD)
-    invocations = [i for i in record.get("invocations", []) if isinstance(i, dict)]
+    invocations = _invocations(run_dir)
     summary = _summary(run_dir)
     models = summary.models if summary is not None else {}
-    wall = sum(i.get("wall_seconds") or 0.0 for i in invocations) or (summary.wall_seconds if summary is not None else None)
+    wall = sum(i.wall_seconds for i in invocations) or (summary.wall_seconds if summary is not None else None)
     public = scores.best_public(run_dir)
     return {
         "when": _when(run_dir, record),

@@ -30,10 +30,14 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kaggle_digits import atomic
 from kaggle_digits.competition.data import cache_root
 from kaggle_digits.errors import ConfigError
+
+if TYPE_CHECKING:  # the type only: the estimates need nothing outputs imports (pandas, scipy)
+    from kaggle_digits.kaggle.outputs import KernelManifest
 
 log = logging.getLogger(__name__)
 
@@ -153,21 +157,21 @@ def kernel_estimate(settings: dict, epochs_of, gpu: bool = True, accelerator: st
     return Estimate(n_parts * seconds + STARTUP_SECONDS, "the full recipe, " + "; ".join(basis))
 
 
-def record_kernel_speeds(manifest: dict, root: Path | None = None) -> list[str]:
+def record_kernel_speeds(manifest: KernelManifest, root: Path | None = None) -> list[str]:
     """Keep the training images/s a fetched kernel measured (its manifest's ``images_per_second`` per model) for
     the next estimate on the same precision and accelerator; returns the models recorded."""
-    speeds = {m: v for m, v in (manifest.get("images_per_second") or {}).items() if v}
-    accelerator = manifest.get("accelerator")
+    speeds = {m: v for m, v in manifest.images_per_second.items() if v}
+    accelerator = manifest.accelerator
     if not speeds or not accelerator:  # a CPU kernel, or one from before the manifest said
         return []
     path = Path(root or cache_root()) / KERNEL_SPEEDS
     try:
         known = atomic.read_json(path) if path.is_file() else {}
-        precision = (manifest.get("settings") or {}).get("precision", "auto")
+        precision = manifest.settings.get("precision", "auto")
         when = dt.date.today().isoformat()
         for model, speed in speeds.items():
             known[f"{model}|{precision}|{accelerator}"] = {"images_per_second": float(speed), "recorded": when,
-                                                          "kernel": manifest.get("kernel")}
+                                                          "kernel": manifest.kernel}
         atomic.write_json(path, known)
     except (OSError, ValueError) as exc:  # only the next estimate is worse for it
         log.warning(f"could not keep the kernel's measured speed in {path}: {exc}")

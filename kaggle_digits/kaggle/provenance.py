@@ -21,6 +21,7 @@ from typing import Iterator
 from kaggle_digits import __version__, atomic
 from kaggle_digits.runs import rundir
 from kaggle_digits.config import DEFAULT_SUBMISSIONS
+from kaggle_digits.kaggle import outputs
 from kaggle_digits.machine import git_commit
 from kaggle_digits.runs.runload import read_summary
 
@@ -123,7 +124,8 @@ def describe(file: str | os.PathLike, submissions_dir: str | os.PathLike = DEFAU
 def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike = DEFAULT_SUBMISSIONS,
                     commit: str | None = None) -> str:
     """``kaggle-digits <version> run <name>: <models>, <k> folds, OOF <acc>, commit <sha>`` -- what made the file."""
-    head, details, manifest = f"kaggle-digits {__version__}", [], {}
+    head, details = f"kaggle-digits {__version__}", []
+    kernel, n_kernels, recorded_commit = None, 0, None
     run_dir = find_run(file, submissions_dir)
     if run_dir is not None:
         head += f" run {RunFacts(run_dir).name}"
@@ -134,18 +136,21 @@ def default_message(file: str | os.PathLike, submissions_dir: str | os.PathLike 
             details.append(f"OOF accuracy {summary.ensemble.oof_accuracy:.4%}")
         except (OSError, ValueError):
             pass
-        for where in (run_dir.parent / name for name in (rundir.KERNEL_MANIFEST, rundir.FANOUT)):
+        # a kernel's run sits beside its manifest, a gathered run beside its fan-out's record
+        if (manifest := outputs.manifest_or_none(run_dir.parent)) is not None:
+            kernel, recorded_commit = manifest.kernel, manifest.git_commit
+        else:
             try:
-                manifest = json.loads(where.read_text(encoding="utf-8"))
-                break
-            except (OSError, ValueError):
-                continue
-    if manifest.get("kernel"):
-        details.append(f"kernel {manifest['kernel']}")
-    elif manifest.get("kernels"):
-        details.append(f"gathered from {len(manifest['kernels'])} Kaggle kernels")
+                record = json.loads((run_dir.parent / rundir.FANOUT).read_text(encoding="utf-8"))
+                n_kernels, recorded_commit = len(record.get("kernels") or []), record.get("git_commit")
+            except (OSError, ValueError, AttributeError, TypeError):
+                pass
+    if kernel:
+        details.append(f"kernel {kernel}")
+    elif n_kernels:
+        details.append(f"gathered from {n_kernels} Kaggle kernels")
     if commit is None:
-        commit = manifest.get("git_commit")
+        commit = recorded_commit
     if commit is None:
         commit = git_commit()
     details.append(f"commit {commit}" if commit else "no git commit")

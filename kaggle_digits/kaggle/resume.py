@@ -54,7 +54,7 @@ def resume_kernels(fanout_dir: Path, git_commit: str | None = None) -> list[fano
         if manifest is None:
             raise DataError(f"{job.id}: its outputs are not fetched; gather first (`python scripts/gather_kernels.py "
                             f"{fanout_dir}`)")
-        if not manifest.get("partial"):
+        if not manifest.partial:
             continue
         new_id = next_id(job.id)
         slug = new_id.partition("/")[2]
@@ -67,11 +67,12 @@ def resume_kernels(fanout_dir: Path, git_commit: str | None = None) -> list[fano
                 "kernel": new_id, "resume_from": job.id}
         write_kernel_folder(Path(fanout_dir) / slug / rundir.KERNEL_BUNDLE, new_id, settings, gpu=record.get("gpu", True),
                             accelerator=record.get("accelerator"), info=info, kernel_sources=(job.id,))
-        missing = manifest.get("missing_folds") or []
+        missing = manifest.missing_folds
+        # the folds kernel_estimate counts (each model's, of only_folds): the missing ones' share of its seconds
         assigned = len(settings["models"]) * len(job.only_folds or range(settings["folds"]))
         estimate = limits.kernel_estimate(settings, lambda m: get_spec(m).recipe.epochs, gpu=record.get("gpu", True),
                                           accelerator=record.get("accelerator"))
-        log.info(f"[{job.id}] resumed by {new_id}: it takes {fanout.describe_folds(manifest.get('folds') or {})} "
+        log.info(f"[{job.id}] resumed by {new_id}: it takes {fanout.describe_folds(manifest.folds)} "
                  f"from the earlier kernel's output and trains {', '.join(missing)}")
         job.earlier_outputs = [job.output, *job.earlier_outputs]
         job.resumed_from, job.id, job.pushed, job.status = job.id, new_id, "", ""

@@ -38,7 +38,7 @@ def build_manifest(run_dir: str | os.PathLike) -> dict:
         raise DataError(f"{run.run_dir}: trained on {info.get('n_train_used')} of {info.get('n_train_total')} rows"
                         f"{' of the bundled sample' if info.get('is_sample') else ''}; the reference must be a run on "
                         f"the whole competition train.csv")
-    trained = [i for i in rundir.read_invocations(run.run_dir) if i.get("trained_folds")]
+    trained = [i for i in rundir.read_invocations(run.run_dir) if i.trained_folds]
     if not trained:
         raise DataError(f"{run.run_dir}: no recorded invocation trained its folds (a run made before the kit "
                         f"recorded them); its command and wall time are unknown -- train it again with --fresh")
@@ -48,12 +48,12 @@ def build_manifest(run_dir: str | os.PathLike) -> dict:
                       "epochs": m.epochs, "params": m.params} for name, m in summary.models.items()}
     return {
         # a resumed run: every command that trained; paths as the project sees them (portable.py)
-        "command": " && ".join(portable.command_text(i["command"]) for i in trained),
-        "commit": trained[-1]["commit"] or "unknown", "config": portable.values(run.config),
+        "command": " && ".join(portable.command_text(i.command) for i in trained),
+        "commit": trained[-1].commit or "unknown", "config": portable.values(run.config),
         "oof_accuracy": summary.ensemble.oof_accuracy, "blend": summary.ensemble.weights_used,
         "members": members, "error_overlap": [pair.to_json() for pair in summary.error_overlap],
-        "wall_seconds": float(sum(i["wall_seconds"] for i in trained)), "machine": trained[-1]["machine"],
-        "precision": trained[-1]["precision"], "folds": run.n_folds, "n_train": int(len(run.y)),
+        "wall_seconds": float(sum(i.wall_seconds for i in trained)), "machine": trained[-1].machine,
+        "precision": trained[-1].precision, "folds": run.n_folds, "n_train": int(len(run.y)),
         "n_test": int(len(run.test)),
         "data_sha256": info["sha256"], "submission_sha256": hashlib.sha256(sub.read_bytes()).hexdigest(),
         "run": run.run_dir.name,

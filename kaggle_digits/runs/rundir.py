@@ -23,10 +23,12 @@ data.cache_root().
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,10 +161,52 @@ def record_inputs(run_dir: Path, cfg: RunConfig, data: Competition, rows: np.nda
     atomic.save_npy(run_dir / FOLDS, fold_of)
 
 
-def record_invocation(run_dir: Path, entry: dict) -> None:
-    """Append one ``make`` invocation (command, commit, machine, wall seconds, folds trained) to run.json."""
+@dataclass(frozen=True)
+class Invocation:
+    """One ``make`` invocation that finished a run, as run.json's ``invocations`` hold it: the command, the commit
+    and machine it ran on, how it trained, when it finished, its wall seconds and the folds it trained itself (0:
+    every fold reused). ``to_json``/``from_json`` are the only code that knows the keys."""
+    command: str
+    commit: str | None  # None: not a git checkout
+    machine: str
+    precision: str
+    finished: str  # ISO time
+    wall_seconds: float
+    trained_folds: int
+    # added after the first release that recorded invocations: None in its entries
+    policy: str | None = None  # the Keras dtype policy of ``precision``
+    devices: str | None = None  # the devices it trained on, in words
+
+    def to_json(self) -> dict:
+        """run.json's entry: the keys it always had."""
+        return {"command": self.command, "commit": self.commit, "machine": self.machine, "precision": self.precision,
+                "policy": self.policy, "devices": self.devices, "finished": self.finished,
+                "wall_seconds": self.wall_seconds, "trained_folds": self.trained_folds}
+
+    @classmethod
+    def from_json(cls, content: dict) -> Invocation:
+        """An entry written by this release or an earlier one (``policy`` and ``devices`` came later); ValueError
+        when ``content`` is not one."""
+        if not isinstance(content, dict):
+            raise ValueError(f"not an invocation record (a {type(content).__name__}, not an object)")
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            invocation = cls(**{k: v for k, v in content.items() if k in known})
+        except TypeError as exc:  # a key every release wrote is missing
+            raise ValueError(f"not an invocation record ({exc})") from None
+        for name in ("command", "machine", "precision", "finished"):
+            if not isinstance(getattr(invocation, name), str):
+                raise ValueError(f"not an invocation record: {name} is {getattr(invocation, name)!r}, not text")
+        if not isinstance(invocation.wall_seconds, (int, float)) or not isinstance(invocation.trained_folds, int):
+            raise ValueError(f"not an invocation record: wall_seconds {invocation.wall_seconds!r}, trained_folds "
+                             f"{invocation.trained_folds!r}")
+        return invocation
+
+
+def record_invocation(run_dir: Path, invocation: Invocation) -> None:
+    """Append one ``make`` invocation to run.json."""
     record = atomic.read_json(run_dir / RUN_RECORD)
-    record["invocations"] = [*record.get("invocations", []), entry]
+    record["invocations"] = [*record.get("invocations", []), invocation.to_json()]
     atomic.write_json(run_dir / RUN_RECORD, record)
 
 
@@ -181,9 +225,17 @@ def read_budget_spent(run_dir: Path) -> float:
         return 0.0
 
 
-def read_invocations(run_dir: Path) -> list[dict]:
-    """The invocations record_invocation wrote, oldest first ([] for runs made before they were recorded)."""
-    return list(atomic.read_json(Path(run_dir) / RUN_RECORD).get("invocations", []))
+def read_invocations(run_dir: Path) -> list[Invocation]:
+    """The invocations record_invocation wrote, oldest first ([] for runs made before they were recorded).
+    OSError when run.json cannot be read; ValueError when it, or one of its entries, is not what the kit writes."""
+    path = Path(run_dir) / RUN_RECORD
+    record = atomic.read_json(path)
+    if not isinstance(record, dict) or not isinstance(record.get("invocations", []), list):
+        raise ValueError(f"{path}: not a run record")
+    try:
+        return [Invocation.from_json(entry) for entry in record.get("invocations", [])]
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def record_ensemble(run_dir: Path, summary: dict, oof: np.ndarray, test: np.ndarray) -> None:

@@ -91,6 +91,43 @@ class ErrorOverlap:
 
 
 @dataclass(frozen=True)
+class RunPlan:
+    """What a --minutes plan chose (or --model-epochs asked for), as ensemble.json's ``plan`` holds it: the run's
+    folds and members, each model's epochs and fitted seconds per fold, a holdout (fold 0 alone) or not, and
+    augmentation. Here beside the summary that holds it, not beside planning's Plan: scoring sits below planning,
+    and the summary's readers (ledger, submit, benchmarks) need no planner."""
+    folds: int
+    epochs: dict[str, int]  # per model
+    augment: bool
+    # added since the first plans were recorded: their defaults are what those runs did
+    fold_seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # per model; {}: epochs not fitted
+    holdout: bool = False
+    seeds: int = 1  # members per model (--seeds)
+
+    def to_json(self) -> dict:
+        """ensemble.json's ``plan``: the keys it always had."""
+        return {"folds": self.folds, "seeds": self.seeds, "epochs": dict(self.epochs), "holdout": self.holdout,
+                "augment": self.augment, "fold_seconds": dict(self.fold_seconds)}
+
+    @classmethod
+    def from_json(cls, content: dict) -> RunPlan:
+        """A plan written by this release or an earlier one: ``fold_seconds``, ``holdout`` and ``seeds`` came later,
+        and the first plans' ``description`` (the plan in words, made from these values) is not kept. ValueError
+        when ``content`` is not a plan."""
+        try:
+            plan = cls(folds=content["folds"], epochs=dict(content["epochs"]), augment=content["augment"],
+                       fold_seconds=dict(content.get("fold_seconds") or {}), holdout=content.get("holdout", False),
+                       seeds=content.get("seeds", 1))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a run plan ({type(exc).__name__}: {exc})") from None
+        if not (isinstance(plan.folds, int) and isinstance(plan.seeds, int) and isinstance(plan.augment, bool)
+                and isinstance(plan.holdout, bool)):
+            raise ValueError(f"not a run plan: folds {plan.folds!r}, seeds {plan.seeds!r}, augment {plan.augment!r}, "
+                             f"holdout {plan.holdout!r}")
+        return plan
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What ensemble.json holds: the scores summarise makes, then the run's facts pipeline adds."""
     models: dict[str, ModelScore]
@@ -102,7 +139,7 @@ class RunSummary:
     left_out: list[str]  # members without any fold
     # the run's facts (pipeline); None where an older file did not record one
     holdout: bool = False  # --holdout: fold 0 alone was meant to train (False in files from before --holdout)
-    plan: dict | None = None  # what --minutes planned or --model-epochs asked for; None: neither
+    plan: RunPlan | None = None  # what --minutes planned or --model-epochs asked for; None: neither
     precision: str | None = None
     trained_folds: int | None = None  # by the invocation that wrote the file (0: every fold reused)
     load_seconds: float | None = None
@@ -116,6 +153,8 @@ class RunSummary:
         content = dataclasses.asdict(self)
         if self.plan is None:
             del content["plan"]
+        else:
+            content["plan"] = self.plan.to_json()  # its own keys, not asdict's
         return content
 
     @classmethod
@@ -150,6 +189,8 @@ def _summary_from_json(content: dict) -> RunSummary:
     shared = set.intersection(*map(set, folds.values())) if folds else set()
     facts = {f.name: content[f.name] for f in dataclasses.fields(RunSummary)
              if f.default is not dataclasses.MISSING and f.name in content}
+    if facts.get("plan") is not None:
+        facts["plan"] = RunPlan.from_json(facts["plan"])
     return RunSummary(
         models=models, ensemble=_ensemble_from_json(content["ensemble"], list(models)),
         error_overlap=[ErrorOverlap(**_fields(ErrorOverlap, p)) for p in content.get("error_overlap", [])],
