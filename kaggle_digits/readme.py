@@ -2,7 +2,7 @@
 
 - ``kit-models``: the kit's own models (source "kaggle-digits"), from the registry: summary, parameter
   count, input, recipe, and what the time-budget planner knows of each (its registry entry's ``error_curve``,
-  ``stand_in`` and ``fallback``).
+  ``member_floor``, ``stand_in`` and ``fallback``).
 - ``reference``: the reference submission's figures, from submissions/reference/manifest.json.
 - ``budgets``: the time-to-accuracy table the benchmark wrote (benchmarks/budgets/budgets.md).
 
@@ -40,6 +40,8 @@ def planner_facts(spec) -> str:
     facts = []
     if spec.error_curve is not None:
         facts.append(f"OOF error {spec.error_curve[0]:g} + {spec.error_curve[1]:g}/E % after E epochs")
+    if spec.member_floor is not None:
+        facts.append(f"n members leave {spec.member_floor:g} + {1 - spec.member_floor:.3g}/n of one's error")
     if spec.stand_in:
         facts.append(f"`{spec.stand_in}` plans in its place when short of time")
     if spec.fallback:

@@ -555,7 +555,7 @@ def test_gathered_folds_may_differ_in_code_version_and_backend_only(tmp_path):
 
     kaggle_fold = saved_fold(code="0.1.0+kernelcode", backend="jax")
     assert load_fold(kaggle_fold, task) is None  # a local resume never reuses it...
-    assert load_fold(kaggle_fold, task, ignore=("code", "backend")) is not None  # ...the gather step does
+    assert load_fold(kaggle_fold, task, ignore=("code", "backend")) is not None  # ...unless told to ignore them
     assert load_fold(saved_fold(seed=2), task, ignore=("code", "backend")) is None  # other settings: never
     stale = saved_fold()
     atomic.write_json(stale / "fingerprint.json", {**task.fingerprint(), "fold": 1})  # rewritten, not certified
