@@ -97,7 +97,7 @@ def test_seed_model_builds_counts_predicts_and_trains(name, fresh_session):
 
     recipe = spec.recipe
     # eager: one step, and tracing it would cost seventeen models ~1 s each (conftest.eager_training)
-    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch=1), loss=make_loss(recipe), run_eagerly=True)
+    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch=1).optimizer, loss=make_loss(recipe), run_eagerly=True)
     before = [np.array(w) for w in model.trainable_weights]
     loss = float(np.asarray(model.train_on_batch(x, y)))
     assert np.isfinite(loss)

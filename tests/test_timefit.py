@@ -57,10 +57,10 @@ def _tiny_fit(seconds: float, planned: int, epoch_seconds: float, clock=None):
     y = np.eye(2, dtype="float32")[np.arange(64) % 2]
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     recipe = KIT_RECIPE.override(epochs=planned, batch_size=16, seconds=seconds)
-    optimizer = make_optimizer(recipe, steps_per_epoch=4)
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    optimizer = make_optimizer(recipe, steps_per_epoch=4)  # an Optimization: the optimizer, the schedule's length
+    model.compile(optimizer=optimizer.optimizer, loss="categorical_crossentropy")
     cap = epoch_cap(planned)  # the planned epochs are the recipe's here: the cap is twice them
-    fitter = FitToSeconds(seconds, 4, planned, optimizer.schedule_steps, cap, clock=clock or StepClock(epoch_seconds))
+    fitter = FitToSeconds(seconds, 4, planned, optimizer.schedule_length, cap, clock=clock or StepClock(epoch_seconds))
     history = model.fit(x, y, batch_size=16, epochs=cap, callbacks=[fitter], verbose=0)
     return model, optimizer, fitter, len(history.history["loss"])
 
@@ -70,9 +70,9 @@ def test_a_fold_trains_the_epochs_its_seconds_hold_and_ends_annealed(epoch_secon
     """Planned 5 epochs in 50 s: at the planned pace it trains 5, twice as fast 10 (the cap), half as fast 2."""
     model, optimizer, fitter, ran = _tiny_fit(50.0, 5, epoch_seconds)
     assert ran == fitter.target == expected
-    assert float(optimizer.schedule_steps.value) == pytest.approx(ran * 4)
+    assert float(optimizer.schedule_length.value) == pytest.approx(ran * 4)
     # the schedule's length is what the fold trained: the last step's learning rate is the annealed floor
-    lr = float(optimizer.learning_rate)
+    lr = float(optimizer.optimizer.learning_rate)
     assert lr == pytest.approx(KIT_RECIPE.learning_rate * 0.01, rel=0.2)
 
 
@@ -81,13 +81,14 @@ def test_a_first_epoch_that_is_mostly_compiling_does_not_end_the_fold():
     and the schedule is set for them from the first epoch on (it used to stop after one)."""
     model, optimizer, fitter, ran = _tiny_fit(10.0, 10, 1.0, clock=CompileClock(8.0, 1.0))
     assert ran == fitter.target == 10
-    assert float(optimizer.schedule_steps.value) == pytest.approx(40)
+    assert float(optimizer.schedule_length.value) == pytest.approx(40)
 
 
 def test_a_recipe_without_seconds_keeps_its_schedule_length_fixed():
     optimizer = make_optimizer(KIT_RECIPE.override(epochs=3), steps_per_epoch=10)
-    assert optimizer.schedule_steps is None
-    schedule = optimizer._learning_rate
+    assert optimizer.schedule_length is None
+    assert not hasattr(optimizer.optimizer, "schedule_length")  # nothing pinned on the Keras optimizer
+    schedule = optimizer.optimizer._learning_rate
     assert isinstance(schedule, WarmupCosine) and schedule.total_steps == 30
 
 

@@ -33,7 +33,7 @@ for k, (tr, va) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=4
     from kaggle_digits.models.augment import build_augmentation
     from kaggle_digits.config import AugmentConfig
     m = create_model(name, augmentation=build_augmentation(AugmentConfig(), seed=k) if os.environ.get('AUG') else None)
-    m.compile(optimizer=make_optimizer(recipe, int(np.ceil(len(tr)/bs))), loss=make_loss(recipe), metrics=["accuracy"])
+    m.compile(optimizer=make_optimizer(recipe, int(np.ceil(len(tr)/bs))).optimizer, loss=make_loss(recipe), metrics=["accuracy"])
     m.fit(x[tr], np.eye(10, dtype="float32")[y[tr]], batch_size=bs, epochs=epochs, verbose=0)
     oof[va] = m.predict(x[va], batch_size=1024, verbose=0)
     m.predict(xt, batch_size=1024, verbose=0)

@@ -16,7 +16,7 @@ r = get_spec("cnn_gru").recipe
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8); y = np.eye(10, dtype="float32")[rng.integers(0, 10, n)]
 m = create_model("cnn_gru", augmentation=build_augmentation(AugmentConfig(), seed=0))
-m.compile(optimizer=make_optimizer(r, 100), loss=make_loss(r))
+m.compile(optimizer=make_optimizer(r, 100).optimizer, loss=make_loss(r))
 m.fit(x[:128], y[:128], batch_size=128, epochs=1, verbose=0)
 t = time.perf_counter(); m.fit(x, y, batch_size=128, epochs=1, verbose=0); dt = time.perf_counter() - t
 print(f"intra={intra} inter={inter} n={n}: {n/dt:.0f} img/s", flush=True)

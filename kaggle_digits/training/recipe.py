@@ -4,6 +4,7 @@ learning-rate schedule and loss."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import keras
 from keras import ops
@@ -39,12 +40,21 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "total_steps": total, "warmup": self.warmup, "alpha": self.alpha}
 
 
-def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+@dataclass(frozen=True)
+class Optimization:
+    """What ``make_optimizer`` makes: the recipe's optimizer and, for a recipe fitted to seconds, the optimizer
+    variable holding its schedule's length in steps (timefit.FitToSeconds re-sets it between epochs; None
+    otherwise). Returned beside the optimizer, never pinned on it as an attribute."""
+    optimizer: keras.optimizers.Optimizer
+    schedule_length: object | None = None  # a keras.Variable
+
+
+def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> Optimization:
     """The recipe's optimizer; its schedule spans all ``recipe.epochs * steps_per_epoch`` steps.
 
     Warm-up and decay are fractions of the whole run, so the same recipe is a complete schedule at
     any length: a 2-epoch run warms up for a tenth of an epoch and ends annealed, as a 30-epoch run does.
-    A recipe with ``seconds`` gets its length as an optimizer variable, ``optimizer.schedule_steps``, which
+    A recipe with ``seconds`` gets its length as an optimizer variable (``Optimization.schedule_length``), which
     timefit.FitToSeconds re-sets as the fold learns how many epochs fit.
     """
     total = max(1, recipe.epochs * steps_per_epoch)
@@ -58,11 +68,12 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
         optimizer = keras.optimizers.RMSprop(lr)
     else:
         optimizer = keras.optimizers.SGD(lr, momentum=recipe.momentum)
-    optimizer.schedule_steps = None
-    if schedule is not None and recipe.seconds:
-        optimizer.schedule_steps = schedule.total_steps = optimizer.add_variable(
-            (), initializer=keras.initializers.Constant(float(total)), dtype="float32", name="schedule_steps")
-    return optimizer
+    if schedule is None or not recipe.seconds:
+        return Optimization(optimizer)
+    # an optimizer variable: part of the training state on every backend (JAX passes it into its compiled step)
+    schedule.total_steps = optimizer.add_variable(
+        (), initializer=keras.initializers.Constant(float(total)), dtype="float32", name="schedule_length")
+    return Optimization(optimizer, schedule.total_steps)
 
 
 def make_loss(recipe: Recipe) -> keras.losses.Loss:

@@ -6,7 +6,7 @@ speed recorded while something else shared the CPU, is off by a fifth or more, s
 after every epoch it takes the seconds its epochs have cost (the first, which pays for tracing, only
 until a steadier one is in, and never as slower than the plan's own pace), counts the epochs that still fit in
 what is left of its seconds, and re-sets
-its learning-rate schedule (recipe.WarmupCosine, through ``optimizer.schedule_steps``) to end annealed
+its learning-rate schedule (recipe.WarmupCosine, through the variable recipe.make_optimizer returns) to end annealed
 exactly then. Its epochs stay between one and the model's epoch cap (``epochs.epoch_cap``: the one cap, which the
 planner's epochs obey too).
 
@@ -53,17 +53,17 @@ class FitToSeconds(keras.callbacks.Callback):
     """Stretches or shortens the fold's schedule to ``seconds`` of training, epoch by epoch.
 
     ``fit`` is called with ``epochs=cap`` (``epochs.epoch_cap``); this callback stops it at the epoch count that fits.
-    ``optimizer.schedule_steps`` (recipe.make_optimizer) holds the schedule's length in steps; it is re-set
+    ``schedule_length`` (recipe.make_optimizer's ``Optimization``) holds the schedule's length in steps; it is re-set
     between epochs, where every backend reads optimizer variables back into its training state.
     """
 
-    def __init__(self, seconds: float, steps_per_epoch: int, planned_epochs: int, schedule_steps, cap: int,
+    def __init__(self, seconds: float, steps_per_epoch: int, planned_epochs: int, schedule_length, cap: int,
                  clock: Callable[[], float] = time.perf_counter):
         super().__init__()
         self.seconds, self.steps_per_epoch, self.clock = float(seconds), int(steps_per_epoch), clock
         self.planned = int(planned_epochs)
         self.cap = int(cap)
-        self.schedule_steps = schedule_steps
+        self.schedule_length = schedule_length
         self.target = self.planned
         self.epoch_seconds: list[float] = []
 
@@ -79,8 +79,8 @@ class FitToSeconds(keras.callbacks.Callback):
         done = epoch + 1
         self.target = epochs_that_fit(done, now - self.start, self.epoch_seconds, self.seconds, self.cap,
                                       planned_pace=self.seconds / max(self.planned, 1))
-        if self.schedule_steps is not None:
-            self.schedule_steps.assign(float(self.target * self.steps_per_epoch))
+        if self.schedule_length is not None:
+            self.schedule_length.assign(float(self.target * self.steps_per_epoch))
         if done >= self.target:
             self.model.stop_training = True
 

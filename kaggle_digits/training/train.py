@@ -180,16 +180,19 @@ def stranger(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> st
 
 
 def compile_for_training(name: str, hp: dict, augment: AugmentConfig, recipe: Recipe, steps_per_epoch: int,
-                         seed: int, jit_compile: bool | str = JIT_COMPILE) -> keras.Model:
-    """Model ``name`` with its augmentation, compiled with the recipe's optimizer, loss and ``jit_compile``.
+                         seed: int, jit_compile: bool | str = JIT_COMPILE,
+                         optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
+    """Model ``name`` with its augmentation, compiled with the recipe's optimizer (``optimizer``: one made by
+    ``make_optimizer`` already, whose schedule variable the caller keeps), loss and ``jit_compile``.
 
     Call it inside ``distribution_scope()`` (the variables must belong to the strategy) after
     ``precision.fresh_session``. A fold trains what this returns, and the probe (probe.py) times what this
     returns, so the planner's speeds are the folds' own: same layers, precision, placement and compilation.
     """
     model = create_model(name, augmentation=build_augmentation(augment, seed=seed), **hp)
-    model.compile(optimizer=precision.loss_scaled(make_optimizer(recipe, steps_per_epoch)), loss=make_loss(recipe),
-                  metrics=["accuracy"], jit_compile=jit_compile)
+    optimizer = optimizer if optimizer is not None else make_optimizer(recipe, steps_per_epoch).optimizer
+    model.compile(optimizer=precision.loss_scaled(optimizer), loss=make_loss(recipe), metrics=["accuracy"],
+                  jit_compile=jit_compile)
     return model
 
 
@@ -206,9 +209,10 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
     recipe = task.recipe
     with distribution_scope():  # both GPUs of a Kaggle T4 x2 session; a no-op on one GPU or CPU
         steps_per_epoch = int(np.ceil(len(x_train) / recipe.batch_size))
-        model = compile_for_training(task.model, task.hp, task.augment, recipe, steps_per_epoch, task.fold_seed)
-        # under mixed_float16 Keras wraps the recipe's optimizer in a LossScaleOptimizer: the schedule is the inner one's
-        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+        # made here, inside the scope, so that its schedule variable (a fold fitted to seconds) stays in hand
+        optimization = make_optimizer(recipe, steps_per_epoch)
+        model = compile_for_training(task.model, task.hp, task.augment, recipe, steps_per_epoch, task.fold_seed,
+                                     optimizer=optimization.optimizer)
         y_train_1h = one_hot(y_train)
         validation = (x_val, one_hot(y_val)) if task.validate_each_epoch else None
         fingerprint = task.fingerprint()  # once: done.json must certify exactly what was recorded here
@@ -223,7 +227,7 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         if recipe.seconds:  # a planned fold: as many epochs as fit in its seconds (timefit.py)
             epochs = epoch_cap(spec.recipe.epochs, recipe.epochs)
             callbacks.append(timefit.FitToSeconds(task.given_seconds or recipe.seconds, steps_per_epoch,
-                                                  recipe.epochs, optimizer.schedule_steps, epochs))
+                                                  recipe.epochs, optimization.schedule_length, epochs))
         start = time.perf_counter()
         history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=epochs,
                             validation_data=validation, callbacks=callbacks, verbose=verbose)
