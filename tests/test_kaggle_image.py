@@ -108,7 +108,7 @@ def test_kernel_on_the_image_two_replicas_float16_cnn_and_cnn_gru(fake, work, tm
                 assert "mixed_float16" in saved.read("config.json").decode()
     ensemble = atomic.read_json(run / rundir.ENSEMBLE)
     assert sorted(ensemble["models"]) == ["cnn", "cnn_gru"]
-    for accuracy in [ensemble["ensemble"]["oof_accuracy"], manifest["ensemble"]["oof_accuracy"],
+    for accuracy in [ensemble["ensemble"]["oof_accuracy"], manifest.ensemble["oof_accuracy"],
                      *(m["oof_accuracy"] for m in ensemble["models"].values())]:
         assert isinstance(accuracy, float) and 0.0 <= accuracy <= 1.0, accuracy
     # its submission is valid
