@@ -209,3 +209,10 @@ def test_a_kept_plan_is_made_again_when_the_speed_measured_since_differs_by_a_qu
     assert any("planning again" in m for m in caplog.messages) == planned_again
     assert any("as this command planned it before" in m for m in caplog.messages) != planned_again
     assert (again.model_seconds != first.model_seconds or again.model_epochs != first.model_epochs) == planned_again
+
+
+def test_a_holdout_keeps_no_seconds_for_a_report_it_does_not_write(cpu_only):
+    """A holdout writes no report (its figures need every row out of fold): its fold gets those seconds."""
+    data, cfg = SimpleNamespace(is_sample=False), RunConfig(minutes=1.0)
+    assert budget.training_end(cfg, data, holdout=True) - budget.training_end(cfg, data) == \
+        pytest.approx(budget.REPORT_SECONDS)

@@ -53,7 +53,8 @@ def plan_run(cfg: RunConfig, data: Competition, n_rows: int, precision: str, clo
     """The run's budget in one call: the --minutes budget (or the CPU default) capped by ``clock``'s limit, the plan
     that fills it (``apply_budget``), and when its folds should be done (``training_end``)."""
     capped = _cap_budget(cfg, data, clock)
-    return Budgeted(apply_budget(capped, data, n_rows, precision, clock), training_end(capped, data))
+    planned = apply_budget(capped, data, n_rows, precision, clock)
+    return Budgeted(planned, training_end(capped, data, holdout=planned.holdout))
 
 
 def _cap_budget(cfg: RunConfig, data: Competition, clock: Deadline) -> RunConfig:
@@ -117,18 +118,20 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     return planned_config(cfg, plan)
 
 
-def finish_seconds(cfg: RunConfig) -> float:
-    """The seconds a run's plan keeps after its last fold: the ensemble, the submission and, if written, the report."""
-    return FINISH_SECONDS + (REPORT_SECONDS if cfg.report else 0.0)
+def finish_seconds(cfg: RunConfig, holdout: bool = False) -> float:
+    """The seconds a run's plan keeps after its last fold: the ensemble, the submission and, if written, the report
+    (a holdout writes none: its figures need every row scored out of fold)."""
+    return FINISH_SECONDS + (REPORT_SECONDS if cfg.report and not holdout else 0.0)
 
 
-def training_end(cfg: RunConfig, data: Competition) -> float | None:
+def training_end(cfg: RunConfig, data: Competition, holdout: bool = False) -> float | None:
     """The run clock's reading by which a budgeted run's folds should be done (None without a budget): the plan's
-    share of the budget, less the finish. The folds not yet started are re-planned to it (replan.py)."""
+    share of the budget, less the finish (``holdout``: the plan is one, which writes no report). The folds not yet
+    started are re-planned to it (replan.py)."""
     minutes = default_minutes(cfg, data)
     if minutes is None or cfg.pseudo_label is not None:
         return None  # a second round trains every fold again: the plan's first-round seconds stand
-    return minutes * 60 * TARGET_FILL - finish_seconds(cfg)
+    return minutes * 60 * TARGET_FILL - finish_seconds(cfg, holdout)
 
 
 def _plan_key(cfg: RunConfig, minutes: float, data: Competition, n_rows: int, precision: str) -> str:
