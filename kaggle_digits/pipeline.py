@@ -32,7 +32,7 @@ from kaggle_digits.competition.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
 from kaggle_digits.training.devices import describe as describe_devices
 from kaggle_digits.training.devices import all_devices, gpu_devices
-from kaggle_digits.competition.folds import member_splits, training_folds
+from kaggle_digits.competition.folds import member_splits, planned_folds, training_folds
 from kaggle_digits.machine import describe_machine, git_commit
 from kaggle_digits.planning.eta import Progress
 from kaggle_digits.training.precision import POLICIES
@@ -97,11 +97,11 @@ class _RunContext:
     load_seconds: float
     hooks: _Hooks
     # each member's own split of ``rows`` (--seeds; folds.member_splits): the first is ``fold_of``
-    splits: tuple[np.ndarray, ...] = ()
+    splits: tuple[np.ndarray, ...]
 
     def split(self, task: FoldTask) -> np.ndarray:
         """The fold id per row of ``task``'s member."""
-        return self.splits[task.member_index] if self.splits else self.fold_of
+        return self.splits[task.member_index]
 
 
 def make_submission(cfg: RunConfig, deadline: Deadline | None = None, *,
@@ -160,15 +160,12 @@ def _run(ctx: _RunContext) -> RunResult:
 
     rows_sha = hashlib.sha256(rows.tobytes()).hexdigest()
     split_shas = [hashlib.sha256(split.tobytes()).hexdigest() for split in ctx.splits]
-    # --holdout: fold 0 alone, as it would train in the k-fold run (which reuses it); members (--seeds) of a model
-    # one after another, so the first members of every model are done first
+    # --holdout: fold 0 alone, as it would train in the k-fold run (which reuses it)
     tasks = {}
-    for member in range(cfg.seeds):
-        for name in cfg.models:
-            for fold in ((0,) if cfg.holdout else range(cfg.folds)):
-                task = fold_task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)), member,
-                                 split_shas[member])
-                tasks[(task.member, fold)] = task
+    for name, member, fold in planned_folds(cfg.models, cfg.folds, cfg.seeds, cfg.holdout):
+        task = fold_task(cfg, data, name, fold, rows_sha, precision, int(np.sum(fold_of != fold)), member,
+                         split_shas[member])
+        tasks[(task.member, fold)] = task
     results = _train_folds(ctx, tasks)
     if cfg.pseudo_label is not None and not any(r is None for folds in results.values() for r in folds):
         rows_by_fold = pseudo.pseudo_rows(results, cfg.folds, cfg.pseudo_label)

@@ -96,12 +96,18 @@ def test_folders_import_only_their_own_layer_and_below():
     assert not found, "imports into a higher layer (tests/test_structure.py LAYERS):\n" + "\n".join(found)
 
 
-def test_a_back_edge_inside_a_function_is_named_with_its_file_and_line(tmp_path):
-    package = tmp_path / "kaggle_digits"
-    for sub in ("planning", "training"):
+def _package(root, *subpackages: str):
+    """An empty kaggle_digits package under ``root`` with these empty subpackages (a tree to read imports from)."""
+    package = root / "kaggle_digits"
+    for sub in subpackages:
         (package / sub).mkdir(parents=True)
         (package / sub / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
+    return package
+
+
+def test_a_back_edge_inside_a_function_is_named_with_its_file_and_line(tmp_path):
+    package = _package(tmp_path, "planning", "training")
     (package / "planning" / "clock.py").write_text("")
     (package / "training" / "train.py").write_text(
         "import math\n\n\ndef f():\n    from kaggle_digits.planning import clock\n")  # line 5: inside a function
@@ -130,11 +136,7 @@ def test_training_fingerprint_hashes_every_module_that_decides_a_fold():
 def test_a_new_module_training_imports_is_hashed_without_listing_it(tmp_path, monkeypatch):
     from kaggle_digits.training import codehash
 
-    package = tmp_path / "kaggle_digits"
-    for sub in ("models", "training"):
-        (package / sub).mkdir(parents=True)
-        (package / sub / "__init__.py").write_text("")
-    (package / "__init__.py").write_text("")
+    package = _package(tmp_path, "models", "training")
     (package / "training" / "train.py").write_text("from kaggle_digits import helper, atomic\n")
     (package / "helper.py").write_text("def f():\n    from kaggle_digits.deep import g\n")
     (package / "deep.py").write_text("")

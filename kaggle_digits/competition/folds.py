@@ -62,6 +62,13 @@ def member_splits(y: np.ndarray, n_folds: int, seed: int, n_members: int) -> lis
     return [assign_folds(y, n_folds, member_seed(seed, k)) for k in range(n_members)]
 
 
+def planned_folds(models, n_folds: int, seeds: int, holdout: bool) -> list[tuple[str, int, int]]:
+    """(model, member index, fold) of every fold a run trains: each member of each model (members one after
+    another, so the first members of every model are done first), fold 0 alone for a holdout."""
+    return [(model, member, fold) for member in range(seeds) for model in models
+            for fold in ((0,) if holdout else range(n_folds))]
+
+
 def stratified_subset(y: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
     """Sorted indices of a class-stratified random subset of ``n_rows`` rows (all rows if fewer)."""
     if n_rows >= len(y):

@@ -35,7 +35,7 @@ import numpy as np
 
 from kaggle_digits import atomic
 from kaggle_digits.competition import submission
-from kaggle_digits.competition.folds import member_name
+from kaggle_digits.competition.folds import member_name, planned_folds
 from kaggle_digits.errors import DataError
 from kaggle_digits.runs import rundir
 from kaggle_digits.scoring import ensemble
@@ -51,9 +51,13 @@ def assigned_folds(settings: dict) -> dict[str, list[int]]:
     alone for a holdout, the --only-folds of those (pipeline's tasks and ``FoldsDone.assigned``, from settings as
     fanout.json and config.toml hold them: what a kernel is pushed with, what gather and a resumed kernel read)."""
     only = settings.get("only_folds")
-    folds = [k for k in ((0,) if settings.get("holdout") else range(settings["folds"])) if not only or k in only]
-    return {member_name(model, i): list(folds) for i in range(settings.get("seeds") or 1)
-            for model in settings["models"]}
+    assigned: dict[str, list[int]] = {}
+    for model, member, fold in planned_folds(settings["models"], settings["folds"], settings.get("seeds") or 1,
+                                             bool(settings.get("holdout"))):
+        folds = assigned.setdefault(member_name(model, member), [])  # every member, with or without folds
+        if not only or fold in only:
+            folds.append(fold)
+    return assigned
 
 
 # --------------------------------------------------------------------------- kernel_manifest.json

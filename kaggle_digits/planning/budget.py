@@ -102,7 +102,7 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     if cfg.minutes is None:
         # None: the user's models were not timed, their stand-ins already rule out their recipe
         full = "hours here" if planned.recipe_seconds is None else f"about {format_minutes(planned.recipe_seconds)} here"
-        where = f"{len(gpu_devices())} GPU(s)" if gpu_devices() else "no GPU"
+        where = f"{len(gpus)} GPU(s)" if (gpus := gpu_devices()) else "no GPU"
         log.info(f"{where}: planning a {minutes:g}-minute run (--minutes M to choose; --full for every model's "
                  f"full recipe, 5 folds: {full})")
     log.info(f"plan: {plan.describe()}; {planned.spent:.0f} s of the {minutes:g} min went to start-up, data and probe")

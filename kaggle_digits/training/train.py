@@ -145,10 +145,7 @@ def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> F
         record = atomic.read_json(done)
         if ignore:
             saved = atomic.read_json(fold_dir / rundir.FINGERPRINT)
-            certified = fingerprint_hash(saved)
-            wanted = json.loads(json.dumps(task.fingerprint(), default=list))
-            if record.get("fingerprint") != certified or any(
-                    saved.get(k) != wanted.get(k) for k in set(saved) | set(wanted) if k not in ignore):
+            if record.get("fingerprint") != fingerprint_hash(saved) or _differing_keys(saved, task, ignore):
                 return None
         elif record.get("fingerprint") != task.fingerprint_hash():
             return None
@@ -168,15 +165,20 @@ def stranger(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> st
         saved = atomic.read_json(fold_dir / rundir.FINGERPRINT)
     except (OSError, ValueError):
         return None
-    wanted = json.loads(json.dumps(task.fingerprint(), default=list))
-    differ = sorted(k for k in set(saved) | set(wanted) if k not in ignore and saved.get(k) != wanted.get(k))
+    differ = _differing_keys(saved, task, ignore)
     if not differ:
         return None
     if "split_sha256" in differ:
         return "it was trained on another split of the rows (another seed, or scikit-learn splitting differently)"
     if differ == ["code"]:
-        return f"it was trained by other code (code {saved.get('code')}, this run's {wanted.get('code')})"
+        return f"it was trained by other code (code {saved.get('code')}, this run's {code_version(task.model)})"
     return f"its settings differ in {', '.join(differ)}"
+
+
+def _differing_keys(saved: dict, task: FoldTask, ignore: tuple[str, ...]) -> list[str]:
+    """The fingerprint keys on which ``saved`` (a fold's fingerprint.json) and ``task``'s differ, less ``ignore``."""
+    wanted = json.loads(json.dumps(task.fingerprint(), default=list))  # as fingerprint.json holds it
+    return sorted(k for k in set(saved) | set(wanted) if k not in ignore and saved.get(k) != wanted.get(k))
 
 
 def compile_for_training(name: str, hp: dict, augment: AugmentConfig, recipe: Recipe, steps_per_epoch: int,
