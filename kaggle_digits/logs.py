@@ -32,3 +32,10 @@ def setup(level: int = logging.INFO) -> logging.Logger:
     if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
         logger.addHandler(_ConsoleHandler())
     return logger
+
+
+def format_minutes(seconds: float) -> str:
+    """A duration as the kit's lines write it: seconds below 90, else minutes."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"

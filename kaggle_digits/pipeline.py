@@ -26,7 +26,7 @@ from kaggle_digits.runs import rundir, runlock
 from kaggle_digits.training import cutoff, pseudo, workers
 from kaggle_digits.training.cutoff import FoldJob
 from kaggle_digits.training.epochs import tracing_seconds
-from kaggle_digits.training.clock import Deadline, FoldGate
+from kaggle_digits.training.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import Competition, load_competition
 from kaggle_digits.errors import DataError, OutputError
@@ -34,7 +34,8 @@ from kaggle_digits.training.devices import describe as describe_devices
 from kaggle_digits.training.devices import all_devices, gpu_devices
 from kaggle_digits.competition.folds import member_splits, planned_folds, training_folds
 from kaggle_digits.machine import describe_machine, git_commit
-from kaggle_digits.planning.eta import Progress
+from kaggle_digits.planning.planner import WORKER_START_SECONDS
+from kaggle_digits.planning.schedule import FoldSchedule
 from kaggle_digits.training.precision import POLICIES
 from kaggle_digits.training.precision import use as use_precision
 from kaggle_digits.runs.runload import read_summary
@@ -77,7 +78,7 @@ class _Hooks:
     partial_ensemble: bool = False
     cut: list[str] = field(default_factory=list)
     # the run clock's reading by which a --minutes run's training should be over: folds not yet started are
-    # re-planned to it (replan.py); None without a budget
+    # re-planned to it (planning/schedule.py); None without a budget
     training_end: float | None = None
     spent_before: float = 0.0  # the budget's seconds earlier invocations of this run spent (a resume continues it)
 
@@ -274,7 +275,7 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
     """Every (member, fold) result: reused from the run folder, or trained -- several at once with --workers.
 
     ``pseudo_rows``: fold -> (test row ids, their pseudo-labels) added to that fold's training rows (pseudo.py).
-    ``ctx.hooks``: the run's deadline (a fold starts only if clock.FoldGate lets it; one running when it comes is
+    ``ctx.hooks``: the run's deadline (a fold starts only if the run's FoldSchedule admits it; one running when it comes is
     stopped: cutoff.py) and ``on_fold_done``, given ``prior`` (an earlier round's results) and these."""
     cfg, data, run_dir, x, y, fold_of, hooks = ctx.cfg, ctx.data, ctx.run_dir, ctx.x, ctx.y, ctx.fold_of, ctx.hooks
     results: dict[str, list[FoldResult | None]] = {t.member: [None] * cfg.folds for t in tasks.values()}
@@ -298,13 +299,13 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
     n_workers = workers.resolve_workers(cfg.workers, len(to_train), len(y) * (cfg.folds - 1) // cfg.folds,
                                         bool(gpu_devices()))
     extra = {t.member: len(pseudo_rows[t.fold][0]) for t in to_train if pseudo_rows}
-    planned, measured = foldtime.planned_seconds(to_train, fold_of, data.n_test, n_workers, extra)
-    progress = Progress(planned, clock=time.perf_counter, workers=n_workers)
-    gate = FoldGate(hooks.deadline, {label: planned[label] for label in measured})
-    replanner = (foldtime.replanner(hooks.training_end, hooks.deadline, to_train, planned, measured, n_workers)
-                 if not pseudo_rows else None)
+    plans = foldtime.fold_plans(to_train, fold_of, data.n_test, n_workers, extra)
+    # the folds in time, from one pace: admitted against the deadline, re-planned to the budget's end (a second
+    # round trains every fold again: its first round's seconds stand), the ETA
+    schedule = FoldSchedule(plans, hooks.deadline, end=None if pseudo_rows else hooks.training_end, workers=n_workers,
+                            worker_start=WORKER_START_SECONDS)
     # longest first: with several workers the last folds to finish are short ones, so none waits long
-    to_train.sort(key=lambda t: -planned[rundir.fold_name(t.member, t.fold)])
+    to_train.sort(key=lambda t: -plans[rundir.fold_name(t.member, t.fold)].seconds)
     labels = [rundir.fold_name(t.member, t.fold) for t in to_train]
     if n_workers > 1:
         log.info(f"training {len(to_train)} folds, {n_workers} at a time (one process each, "
@@ -320,19 +321,16 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
                              rundir.fold_dir(run_dir, task.member, task.fold), cfg.verbose if n_workers == 1 else 0),))
 
     def admit(i: int) -> bool:  # asked just before fold i would start
-        task = to_train[i]
-        if (why := gate.refusal(labels[i])) is not None:
-            log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: not started: {why}")
+        task, admission = to_train[i], schedule.admit(labels[i])
+        if not admission.admitted:
+            log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: not started: {admission.refusal}")
             hooks.cut.append(labels[i])
-            if replanner is not None:
-                replanner.refused(labels[i])
             return False
-        if replanner is not None:  # the seconds the budget has left for it, from the folds done so far
-            task = to_train[i] = dataclasses.replace(task, given_seconds=round(replanner.seconds_for(labels[i]), 1))
+        if admission.seconds is not None:  # the seconds the budget has left for it, from the folds done so far
+            task = to_train[i] = dataclasses.replace(task, given_seconds=round(admission.seconds, 1))
             jobs[i] = (dataclasses.replace(jobs[i][0], task=task),)
         if n_workers == 1:
             log.info(start_line(cfg, task, int(np.sum(fold_of != task.fold))))
-        gate.started(labels[i])
         return True
 
     for i, result in workers.run_all(cutoff.train_until, jobs, n_workers, admit=admit):
@@ -340,16 +338,14 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
         if result is None:  # cutoff.py: the deadline came while it trained
             log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: stopped at the deadline, not saved")
             hooks.cut.append(labels[i])
+            schedule.cut(labels[i])
             continue
-        gate.finished(labels[i])
-        if replanner is not None:
-            replanner.done(labels[i], result.metrics["fit_seconds"]
-                           - tracing_seconds(result.history.get("epoch_seconds", [])))
-        foldtime.record_speed(task, result, n_workers)
-        m, label = result.metrics, labels[i]
+        m = result.metrics
+        line = schedule.finished(labels[i], m["fit_seconds"] - tracing_seconds(result.history.get("epoch_seconds", [])))
+        foldtime.record_speed(task, result, n_workers, schedule.shared(labels[i]))
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
                  f"{m['epochs']} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
-                 f"{progress.fold_done(label, m['fit_seconds'] + m['predict_seconds'])}")
+                 f"{line}")
         results[task.member][task.fold] = result
         if hooks.training_end is not None:
             rundir.record_budget_spent(run_dir, hooks.spent_before + hooks.deadline.elapsed())

@@ -26,7 +26,8 @@ from kaggle_digits import atomic
 from kaggle_digits.competition import submission
 from kaggle_digits.runs import rundir
 from kaggle_digits.training import workers
-from kaggle_digits.training.clock import Deadline, FoldGate, limited
+from kaggle_digits.planning.schedule import FoldPlan, FoldSchedule
+from kaggle_digits.training.clock import Deadline, limited
 from kaggle_digits.kaggle import bundle, client, fanout, gather, limits, outputs, resume
 
 
@@ -56,32 +57,30 @@ def test_deadline_elapsed_remaining_expired_with_a_fake_clock():
 
 def test_a_fold_that_cannot_finish_before_the_deadline_is_not_started():
     clock = FakeClock()
-    deadline = Deadline(100, clock=clock)
-    gate = FoldGate(deadline, {"cnn/fold1": 30.0, "cnn/fold2": 30.0})
-    assert gate.estimate("cnn/fold0") is None and gate.estimate("cnn/fold1") == 30.0  # the probe's figure
-    assert gate.refusal("cnn/fold0") is None  # unknown: started (the running fold is stopped at the deadline)
-    gate.started("cnn/fold0")
+    plans = {f"cnn/fold{k}": FoldPlan(fixed=0.0, fit=30.0) for k in range(3)} | {"gru/fold0": FoldPlan(0, 5, measured=False)}
+    schedule = FoldSchedule(plans, Deadline(100, clock=clock))
+    assert schedule.admit("cnn/fold0").admitted  # the probe's 30 s fit in the 100 left
     clock.now += 40
-    assert gate.finished("cnn/fold0") == 40
-    assert gate.estimate("cnn/fold1") == 40  # this run's pace of the same model wins over the probe
-    assert gate.refusal("cnn/fold1") is None  # 40 s needed, 60 left
-    gate.started("cnn/fold1")
+    schedule.finished("cnn/fold0", 40.0)
+    assert schedule.pace.expect(plans["cnn/fold1"]) == pytest.approx(40)  # this run's pace wins over the probe
+    assert schedule.admit("cnn/fold1").admitted  # 40 s needed, 60 left
     clock.now += 40
-    gate.finished("cnn/fold1")
-    assert "needs about 40 s and 20 s are left" in gate.refusal("cnn/fold2")
+    schedule.finished("cnn/fold1", 40.0)
+    assert schedule.admit("cnn/fold2").refusal == "it needs about 40 s and 20 s are left before the deadline"
     clock.now += 30
-    assert gate.refusal("cnn/fold2") == "the deadline has passed"
-    assert gate.refusal("gru/fold0") == "the deadline has passed"  # unknown or not: nothing starts after it
-    assert FoldGate(None, {"cnn/fold0": 1e9}).refusal("cnn/fold0") is None  # no deadline: everything starts
+    assert schedule.admit("gru/fold0").refusal == "the deadline has passed"  # unknown or not: nothing starts after it
+    unlimited = FoldSchedule({"cnn/fold0": FoldPlan(0.0, 1e9)}, Deadline.none(clock))
+    assert unlimited.admit("cnn/fold0").admitted  # no deadline: everything starts
 
 
 def test_the_probe_estimate_is_rescaled_by_the_pace_of_other_models_folds():
     clock = FakeClock()
-    gate = FoldGate(Deadline(1000, clock=clock), {"cnn/fold0": 10.0, "gru/fold0": 50.0})
-    gate.started("cnn/fold0")
+    plans = {"cnn/fold0": FoldPlan(0.0, 10.0), "gru/fold0": FoldPlan(0.0, 50.0)}
+    schedule = FoldSchedule(plans, Deadline(1000, clock=clock))
+    schedule.admit("cnn/fold0")
     clock.now += 20  # twice as slow as its probe said
-    gate.finished("cnn/fold0")
-    assert gate.estimate("gru/fold0") == 100.0
+    schedule.finished("cnn/fold0", 20.0)
+    assert schedule.pace.expect(plans["gru/fold0"]) == 100.0
 
 
 def test_run_all_asks_before_each_job_and_skips_the_refused():

@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 
 from kaggle_digits.models import error_curves
-from kaggle_digits.planning.eta import Progress
+from kaggle_digits.planning.schedule import FoldPlan, FoldSchedule
+from kaggle_digits.training.clock import Deadline
 from kaggle_digits.planning.planner import (CHOSEN_MIN_EPOCHS, FINISH_SECONDS, HOLDOUT_FOLDS, MIN_EPOCHS_FOR_FOLDS, PAIR_MIN_EPOCHS, TARGET_FILL,
                                    WORKER_START_SECONDS, ModelCost, candidate_model_sets,
                                    users_models_may_win, epoch_caps, estimate_seconds, fold_seconds, make_plan,
-                                   Request, plan_budget, plannable_seconds, predicted_error)
+                                   Request, plan_budget, plannable_seconds, predicted_error,
+                                   train_speed)
+
+from conftest import FakeClock
 
 COSTS = {"cnn": ModelCost("cnn", 2000, 6000, 5), "cnn_gru": ModelCost("cnn_gru", 3000, 8000, 6),
          "cnn_fast": ModelCost("cnn_fast", 6000, 9000, 4)}
@@ -35,7 +39,8 @@ def test_every_plan_fits_its_budget_or_is_the_smallest_run(minutes, workers):
     assert p.estimate_seconds <= minutes * 60 or smallest
     assert p.estimate_seconds == pytest.approx(
         estimate_seconds(COSTS, p.epochs, p.folds, 42_000, 28_000, p.augment, workers=p.workers, holdout=p.holdout))
-    assert p.speeds == {m: COSTS[m].train_images_per_second for m in p.epochs}  # what a kept plan is checked against
+    # what a kept plan is checked against: the speeds it counted with
+    assert p.speeds == {m: pytest.approx(train_speed(COSTS[m], p.augment), abs=0.05) for m in p.epochs}
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -218,40 +223,47 @@ def test_a_non_positive_budget_is_refused():
         plan(0)
 
 
-def test_progress_rescales_the_estimate_by_the_pace_so_far():
-    now = [0.0]
-    progress = Progress({"cnn/fold0": 100.0, "cnn/fold1": 100.0, "cnn_gru/fold0": 200.0}, clock=lambda: now[0])
-    now[0] = 150.0  # the first fold took 1.5x its estimate
-    line = progress.fold_done("cnn/fold0")
+def test_the_eta_rescales_the_estimate_by_the_pace_so_far():
+    clock = FakeClock()
+    plans = {"cnn/fold0": FoldPlan(0.0, 100.0), "cnn/fold1": FoldPlan(0.0, 100.0), "cnn_gru/fold0": FoldPlan(0.0, 200.0)}
+    schedule = FoldSchedule(plans, Deadline.none(clock))
+    schedule.admit("cnn/fold0")
+    clock.now = 150.0  # the first fold took 1.5x its estimate
+    line = schedule.finished("cnn/fold0", 150.0)
     assert "elapsed 2.5 min" in line and "ETA 7.5 min" in line  # (100 + 200) * 1.5 = 450 s
-    now[0] = 300.0
-    assert "ETA 5.0 min" in progress.fold_done("cnn/fold1")  # 200 * (300 / 200)
+    schedule.admit("cnn/fold1")
+    clock.now = 300.0
+    assert "ETA 5.0 min" in schedule.finished("cnn/fold1", 150.0)  # 200 * (300 / 200)
 
 
-def test_progress_weighs_folds_by_their_seconds_not_their_epochs():
+def test_the_eta_weighs_folds_by_their_seconds_not_their_epochs():
     """A slow model's fold of the same epochs weighs what it costs: after a fast fold, the ETA is in seconds."""
-    now = [0.0]
+    clock = FakeClock()
     fast = fold_seconds(COSTS["cnn_fast"], 10, 33_600, 36_400, augment=False)
     slow = fold_seconds(COSTS["cnn"], 10, 33_600, 36_400, augment=False)
-    progress = Progress({"cnn_fast/fold0": fast, "cnn/fold0": slow}, clock=lambda: now[0])
-    now[0] = fast  # the fast fold took exactly its estimate
-    assert f"ETA {slow / 60:.1f} min" in progress.fold_done("cnn_fast/fold0")
+    schedule = FoldSchedule({"cnn_fast/fold0": FoldPlan(0.0, fast), "cnn/fold0": FoldPlan(0.0, slow)},
+                            Deadline.none(clock))
+    schedule.admit("cnn_fast/fold0")
+    clock.now = fast  # the fast fold took exactly its estimate
+    assert f"ETA {slow / 60:.1f} min" in schedule.finished("cnn_fast/fold0", fast)
 
 
-def test_progress_with_two_workers_counts_two_folds_per_wall_second():
-    now = [0.0]
-    progress = Progress({f"m/fold{k}": 100.0 for k in range(4)}, clock=lambda: now[0], workers=2)
-    now[0] = 100.0  # two folds ran side by side and finished together
-    progress.fold_done("m/fold0", seconds=100.0)
-    assert "ETA 1.7 min" in progress.fold_done("m/fold1", seconds=100.0)  # 2 folds left x 100 s, 2 at a time
+def test_the_eta_with_two_workers_counts_two_folds_per_wall_second():
+    clock = FakeClock()
+    schedule = FoldSchedule({f"m/fold{k}": FoldPlan(0.0, 100.0) for k in range(4)}, Deadline.none(clock), workers=2)
+    schedule.admit("m/fold0"), schedule.admit("m/fold1")
+    clock.now = 100.0  # two folds ran side by side and finished together
+    schedule.finished("m/fold0", 100.0)
+    assert "ETA 1.7 min" in schedule.finished("m/fold1", 100.0)  # 2 folds left x 100 s, 2 at a time
 
 
-def test_progress_with_two_workers_is_not_doubled_by_the_fold_still_running_beside_the_first():
+def test_the_eta_with_two_workers_is_not_doubled_by_the_fold_still_running_beside_the_first():
     """The first of two side-by-side folds finishes: the other one is half done, not still to start."""
-    now = [0.0]
-    progress = Progress({f"m/fold{k}": 100.0 for k in range(4)}, clock=lambda: now[0], workers=2)
-    now[0] = 100.0
-    assert "ETA 1.7 min" in progress.fold_done("m/fold0", seconds=100.0)  # 400 s over 2 workers - 100 s (was 5.0)
+    clock = FakeClock()
+    schedule = FoldSchedule({f"m/fold{k}": FoldPlan(0.0, 100.0) for k in range(4)}, Deadline.none(clock), workers=2)
+    schedule.admit("m/fold0"), schedule.admit("m/fold1")
+    clock.now = 100.0
+    assert "ETA 1.7 min" in schedule.finished("m/fold0", 100.0)  # fold 1 ends now, folds 2 and 3 side by side
 
 
 def test_a_sustained_speed_is_planned_as_is_and_a_probed_one_with_the_augmentation_margin():

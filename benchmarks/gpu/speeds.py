@@ -23,7 +23,8 @@ from kaggle_digits.training import devices
 from kaggle_digits.config import AugmentConfig  # noqa: E402
 from kaggle_digits.models import get_spec  # noqa: E402
 from kaggle_digits.training.precision import fresh_session, resolve  # noqa: E402
-from kaggle_digits.training.train import EpochTimer, compile_for_training, one_hot  # noqa: E402
+from kaggle_digits.training.timefit import EpochTimer  # noqa: E402
+from kaggle_digits.training.train import compile_for_training, one_hot  # noqa: E402
 
 FOLD_IMAGES = 33_600  # a 5-fold training split of the 42,000 competition rows
 

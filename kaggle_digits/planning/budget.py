@@ -18,26 +18,34 @@ from pathlib import Path
 
 from kaggle_digits import atomic
 from kaggle_digits.planning import probe
+from kaggle_digits.runs import rundir
 from kaggle_digits.training import workers
 from kaggle_digits.training.clock import Deadline, limited
 from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import Competition, cache_root
 from kaggle_digits.training.devices import gpu_devices
 from kaggle_digits.fingerprint import digest
-from kaggle_digits.planning.eta import format_minutes
+from kaggle_digits.logs import format_minutes
 from kaggle_digits.planning.planner import (FINISH_SECONDS, FOLD_CHOICES, REPORT_SECONDS, TARGET_FILL, Plan, Request,
-                                            candidate_model_sets, models_of, plan_budget)
+                                            candidate_model_sets, models_of, plan_budget, plannable_seconds,
+                                            train_speed)
 
 log = logging.getLogger(__name__)
 
 CPU_DEFAULT_MINUTES = 20.0
 # a GPU session's default: an hour of a Kaggle "GPU T4 x2" session is 1 of the 30 weekly GPU hours (README)
 GPU_DEFAULT_MINUTES = 60.0
-PLAN_FORMAT = 7  # part of a kept plan's key: plans made by an earlier planner rule are not reused
+PLAN_FORMAT = 8  # part of a kept plan's key: plans made by an earlier planner rule are not reused (8: the speeds
+# a plan records are those it counted with, planner.train_speed)
 # a kept plan is made again when a model's speed measured since (a fold's sustained speed, probe.record_sustained)
 # is off the speed it was planned with by more than this share: a probe taken while the machine was busy planned
 # 4 folds x 15 epochs at 20 minutes where the folds then trained 29-30 epochs each (issue 24)
 REPLAN_SPEED_CHANGE = 0.25
+# a kept plan is also made again -- its fold count included -- while no fold of it has trained, when the seconds the
+# budget has left now are off those it was made for by more than this share: a first --minutes 1 run spent 33 s of
+# its minute timing the models and planned one epoch into the 27 s left; the same command again, with the speeds
+# cached, kept that plan and ended after 21 s of its 60 (issue 32)
+REPLAN_BUDGET_CHANGE = 0.25
 SAMPLE_DEFAULT_MINUTES = 2.0
 
 
@@ -89,13 +97,14 @@ def apply_budget(cfg: RunConfig, data: Competition, n_rows: int, precision: str,
     if minutes is None:
         return cfg
     key = _plan_key(cfg, minutes, data, n_rows, precision)
+    request = Request(cfg.models, minutes, n_rows, data.n_test, finish_seconds(cfg), planned_workers(cfg, n_rows),
+                      cfg.augment.enabled, cfg.pseudo_label is not None)
     if not cfg.fresh and (plan := _read_plan(key)) is not None:  # the same command plans the same run here
-        if (changed := _speed_change(plan, cfg, precision, plan.workers)) is None:
+        changed = _speed_change(plan, cfg, precision, plan.workers) or _budget_change(plan, cfg, data, request, clock)
+        if changed is None:
             log.info(f"plan: {plan.describe()} (as this command planned it before here; --fresh plans again)")
             return planned_config(cfg, plan)
         log.info(f"planning again: {changed} since this command's plan was made here ({plan.shape()})")
-    request = Request(cfg.models, minutes, n_rows, data.n_test, finish_seconds(cfg), planned_workers(cfg, n_rows),
-                      cfg.augment.enabled, cfg.pseudo_label is not None)
     planned = plan_budget(request, lambda models, n_workers: probe.measure_costs(
         models, cfg.augment, precision, cache_root(), log=log.info, n_workers=n_workers), clock.elapsed)
     plan = planned.plan
@@ -127,7 +136,7 @@ def finish_seconds(cfg: RunConfig, holdout: bool = False) -> float:
 def training_end(cfg: RunConfig, data: Competition, holdout: bool = False) -> float | None:
     """The run clock's reading by which a budgeted run's folds should be done (None without a budget): the plan's
     share of the budget, less the finish (``holdout``: the plan is one, which writes no report). The folds not yet
-    started are re-planned to it (replan.py)."""
+    started are re-planned to it (schedule.py)."""
     minutes = default_minutes(cfg, data)
     if minutes is None or cfg.pseudo_label is not None:
         return None  # a second round trains every fold again: the plan's first-round seconds stand
@@ -145,10 +154,20 @@ def _speed_change(plan: Plan, cfg: RunConfig, precision: str, n_workers: int) ->
     augment = dataclasses.replace(cfg.augment, enabled=cfg.augment.enabled and plan.augment)
     for model, planned in plan.speeds.items():
         cost = probe.cached_cost(model, augment, precision, cache_root(), n_workers)
-        if cost is not None and planned > 0 and abs(cost.train_images_per_second / planned - 1) > REPLAN_SPEED_CHANGE:
-            return (f"{model} sustained {cost.train_images_per_second:,.0f} images/s here, the plan assumed "
+        speed = None if cost is None else train_speed(cost, plan.augment)
+        if speed is not None and planned > 0 and abs(speed / planned - 1) > REPLAN_SPEED_CHANGE:
+            return (f"{model} sustained {speed:,.0f} images/s here, the plan assumed "
                     f"{planned:,.0f}")
     return None
+
+
+def _budget_change(plan: Plan, cfg: RunConfig, data: Competition, request: Request, clock: Deadline) -> str | None:
+    """What makes a kept plan stale before any fold of it trained: the budget left now, off the plan's by more than
+    REPLAN_BUDGET_CHANGE (a resume keeps its plan: its folds are reused, and it continues the budget)."""
+    left = plannable_seconds(request, clock.elapsed())
+    if abs(left / plan.budget_seconds - 1) <= REPLAN_BUDGET_CHANGE or rundir.has_trained(planned_config(cfg, plan), data):
+        return None
+    return f"{left:.0f} s of the budget are left now, the plan was made for {plan.budget_seconds:.0f} s"
 
 
 def _plan_path(key: str) -> Path:

@@ -1,5 +1,6 @@
-"""A run's folds in seconds: what each is expected to take (the ETA, the deadline's gate, the re-planner), and the
-speed a finished fold sustained, kept for the next plan on this machine."""
+"""A run's folds in seconds: each fold's plan (its fixed costs and its training, for the run's schedule) from its
+model's speed measured here, and the speed a finished fold sustained, kept for the next plan on this machine when
+the fold trained in the shape that speed is for."""
 
 from __future__ import annotations
 
@@ -7,51 +8,46 @@ import numpy as np
 
 from kaggle_digits.planning import probe
 from kaggle_digits.runs import rundir
-from kaggle_digits.training.clock import Deadline
 from kaggle_digits.competition.data import cache_root
-from kaggle_digits.planning.planner import WORKER_START_SECONDS, ModelCost, fold_seconds
-from kaggle_digits.planning.replan import Replanner
+from kaggle_digits.planning.costs import ModelCost, fold_seconds
+from kaggle_digits.planning.schedule import FoldPlan
 from kaggle_digits.training.train import FoldResult, FoldTask
 
 SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
+# with several workers a cached speed is one worker's while the others train too: a fold that trained alone for
+# part of its time (the last of an odd number of folds) ran faster than that, 12.5 against 16-18 s an epoch
+# beside another fold here (issue 32), and is not recorded
+SHARED_MIN = 0.9
 
 
-def planned_seconds(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int,
-                     extra_rows: dict[str, int] | None = None) -> tuple[dict[str, float], set[str]]:
-    """Estimated seconds of each fold from its model's measured speed here (the probe cache), for the ETA; and
-    the folds whose model was measured (the others' figures are only ratios, no time to hold a deadline to).
-
-    A model never measured on this machine counts as fast as the slowest one measured (or, with none, each
-    fold weighs its epochs x rows): the ETA rescales by the pace of the folds done, so only ratios matter.
+def fold_plans(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int,
+               extra_rows: dict[str, int] | None = None) -> dict[str, FoldPlan]:
+    """Each fold's plan (label -> FoldPlan): its fixed costs and seconds of training from its model's speed measured
+    here (the probe cache, read as the planner read it: probe.cached_cost), or -- for a model never measured -- as
+    fast as the slowest one measured (with none, each fold weighs its epochs x rows): only ratios, which the
+    schedule's pace turns into seconds once folds finish. A fold fitted to seconds trains its recipe's seconds.
     """
     costs = {t.model: probe.cached_cost(t.model, t.augment, t.precision, cache_root(), n_workers) for t in tasks}
     extra = {t.member: 0 for t in tasks} | (extra_rows or {})
     known = [c.train_images_per_second for c in costs.values() if c is not None]
     guess = ModelCost("?", min(known), min(known) * 3) if known else ModelCost("?", 1.0, 1e9, 0.0)
-    planned = {}
+    plans = {}
     for task in tasks:
-        n_train, n_held = int(np.sum(fold_of != task.fold)), int(np.sum(fold_of == task.fold))
-        planned[rundir.fold_name(task.member, task.fold)] = fold_seconds(
-            costs[task.model] or guess, task.recipe.epochs, n_train + extra[task.member], n_held + n_test,
-            task.augment.enabled)
-    return planned, {rundir.fold_name(t.member, t.fold) for t in tasks if costs[t.model] is not None}
+        cost = costs[task.model] or guess
+        n_train, n_held = int(np.sum(fold_of != task.fold)) + extra[task.member], int(np.sum(fold_of == task.fold))
+        epochs_seconds = fold_seconds(cost, task.recipe.epochs, n_train, n_held + n_test, task.augment.enabled)
+        fixed = fold_seconds(cost, 0, n_train, n_held + n_test, task.augment.enabled)
+        fit = task.recipe.seconds or (epochs_seconds - fixed)
+        plans[rundir.fold_name(task.member, task.fold)] = FoldPlan(
+            fixed=fixed, fit=fit, fitted=bool(task.recipe.seconds), measured=costs[task.model] is not None)
+    return plans
 
 
-def replanner(training_end: float | None, deadline: Deadline, to_train: list[FoldTask], planned: dict[str, float],
-              measured: set[str], n_workers: int) -> Replanner | None:
-    """The re-planner of a --minutes run's folds (replan.py): when every fold to train is fitted to seconds and its
-    model's speed was measured here (else its planned seconds are only ratios)."""
-    labels = {rundir.fold_name(t.member, t.fold): t for t in to_train}
-    if training_end is None or not labels or any(
-            not t.recipe.seconds or label not in measured for label, t in labels.items()):
-        return None
-    return Replanner(training_end, {label: planned[label] for label in labels},
-                     {label: t.recipe.seconds for label, t in labels.items()}, deadline.elapsed, n_workers,
-                     WORKER_START_SECONDS if n_workers > 1 else 0.0)
-
-
-def record_speed(task: FoldTask, result: FoldResult, n_workers: int) -> None:
-    """Long enough epochs: the next plan on this machine uses the speed this fold sustained."""
+def record_speed(task: FoldTask, result: FoldResult, n_workers: int, shared: float = 1.0) -> None:
+    """Long enough epochs, trained in the shape the cache entry is for (beside ``n_workers - 1`` other folds for
+    ``shared`` of its time): the next plan on this machine uses the speed this fold sustained."""
+    if n_workers > 1 and shared < SHARED_MIN:
+        return
     if result.metrics["epochs"] > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS and not task.pseudo:
         probe.record_sustained(task.model, task.augment, task.precision, result.metrics["images_per_second"],
                                cache_root(), n_workers)

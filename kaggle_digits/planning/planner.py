@@ -52,7 +52,9 @@ from kaggle_digits import models as registry  # each model's facts: its error cu
 from kaggle_digits.planning.curves import (MAX_SEEDS, MIN_MEMBER_EPOCHS, PAIR_ERROR_FACTOR,  # noqa: F401 (re-exported)
                                            ahead, predicted_error)
 from kaggle_digits.training.epochs import MAX_EPOCHS_FACTOR, epoch_cap
-from kaggle_digits.planning.eta import format_minutes
+from kaggle_digits.logs import format_minutes
+from kaggle_digits.planning.costs import (AUGMENTED_SPEED, ModelCost, fold_seconds,  # noqa: F401 (re-exported)
+                                          train_speed)
 
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 6}  # fewest epochs that make k folds worth their cost
@@ -65,23 +67,6 @@ TARGET_FILL = 0.97         # plan to this share of the budget: the estimate's ow
 AUGMENT_MIN_EPOCHS = 6     # shorter runs score higher without augmentation
 FINISH_SECONDS = 3.0       # after the last fold: ensemble, calibration, submission (with a margin over its time)
 REPORT_SECONDS = 6.0       # report.html and its figures, when the run writes them (with a margin over its time)
-# Whole augmented epochs sustain less than the probe's short timed fits, so a probe-only speed with augmentation
-# is scaled by this share (measured in planned runs: benchmarks/planner/README.md). Once a run has trained the
-# model here, its sustained speed replaces the probe's (probe.record_sustained).
-AUGMENTED_SPEED = 0.78
-
-
-@dataclass(frozen=True)
-class ModelCost:
-    """Measured speed of one model on this machine (batch of its recipe, current backend and precision)."""
-
-    model: str
-    train_images_per_second: float
-    predict_images_per_second: float
-    fold_overhead_seconds: float = 5.0  # build, compile, first-step tracing, saving
-    sustained: bool = False  # train_images_per_second is what whole epochs of a real run took, not the probe's
-
-
 @dataclass(frozen=True)
 class Plan:
     folds: int
@@ -201,10 +186,6 @@ def estimate_seconds(costs: dict[str, ModelCost], epochs: dict[str, int], folds:
     for seconds in loads:
         busy[busy.index(min(busy))] += seconds
     return finish + max(busy) + (WORKER_START_SECONDS if workers > 1 and len(loads) > 1 else 0.0)
-
-
-def _train_speed(cost: ModelCost, augment: bool) -> float:
-    return cost.train_images_per_second * (AUGMENTED_SPEED if augment and not cost.sustained else 1.0)
 
 
 def candidate_model_sets(models: tuple[str, ...], fallback: str | None = None) -> list[tuple[str, ...]]:
@@ -331,7 +312,7 @@ def _epochs_that_fit(budget, costs, models, folds, n_rows, n_test, max_epochs, *
         return {m: 0 for m in models}
     # the workers share the epochs; a whole fold is the smallest piece, so the exact fit is checked below
     trained = 1 if holdout else folds * seeds
-    epoch_cost = {m: trained * n_rows * (folds - 1) / folds / _train_speed(costs[m], augment) / min(workers, trained)
+    epoch_cost = {m: trained * n_rows * (folds - 1) / folds / train_speed(costs[m], augment) / min(workers, trained)
                   for m in models}
     epochs, left, open_ = {}, budget - fixed, list(models)
     while open_:
@@ -374,7 +355,7 @@ def _make(budget, costs, epochs, folds, *, n_rows, n_test, finish, workers=1, ma
                 estimate_seconds=estimate, holdout=holdout,
                 fit_seconds=_fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, workers,
                                          estimate, max_epochs or {}, holdout, seeds),
-                speeds={m: round(costs[m].train_images_per_second, 1) for m in epochs}, seeds=seeds)
+                speeds={m: round(train_speed(costs[m], augment), 1) for m in epochs}, seeds=seeds)
 
 
 def _fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, workers, estimate,
@@ -384,7 +365,7 @@ def _fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, 
     the budget unplanned (a tenth of it when an epoch of every fold is that much); the folds fill it with the
     epochs that fit as they train (timefit.py), never more than their epoch cap."""
     train_rows = n_rows * (folds - 1) / folds
-    fit = {m: e * train_rows / _train_speed(costs[m], augment) for m, e in epochs.items()}
+    fit = {m: e * train_rows / train_speed(costs[m], augment) for m, e in epochs.items()}
     fixed = estimate_seconds(costs, {m: 0 for m in epochs}, folds, n_rows, n_test, augment, finish, workers, holdout,
                              seeds)
     stretch = (budget * TARGET_FILL - fixed) / (estimate - fixed) if estimate > fixed else 1.0
@@ -392,9 +373,3 @@ def _fit_seconds(budget, costs, epochs, folds, n_rows, n_test, augment, finish, 
     cap = min((max_epochs[m] / e for m, e in epochs.items() if e and m in max_epochs), default=MAX_EPOCHS_FACTOR)
     stretch = max(1.0, min(stretch, cap))
     return {m: max(0.1, round(seconds * stretch, 1)) for m, seconds in fit.items()}  # > 0: a valid setting
-
-
-def fold_seconds(cost: ModelCost, epochs: int, n_train: int, n_predict: int, augment: bool) -> float:
-    """Estimated seconds of one fold of one model: overhead, ``epochs`` over ``n_train`` rows, predictions."""
-    return (cost.fold_overhead_seconds + epochs * n_train / _train_speed(cost, augment)
-            + n_predict / cost.predict_images_per_second)

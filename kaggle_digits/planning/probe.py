@@ -9,6 +9,7 @@ what whole epochs took.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -25,7 +26,7 @@ from kaggle_digits.competition.digits import IMAGE_SHAPE, N_CLASSES
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.machine import cpu_model
 from kaggle_digits.models import get_spec
-from kaggle_digits.planning.planner import ModelCost
+from kaggle_digits.planning.costs import ModelCost
 from kaggle_digits.training.precision import fresh_session
 from kaggle_digits.training.train import compile_for_training
 from kaggle_digits.training.tta import PREDICT_BATCH
@@ -108,20 +109,37 @@ def measure(name: str, augment: AugmentConfig, precision: str = "float32", seed:
 
 def cached_cost(name: str, augment: AugmentConfig, precision: str, cache_root: Path | None,
                 n_workers: int = 1) -> ModelCost | None:
-    """The model's cached speed on this machine, or None if it was never measured here (nothing is timed)."""
-    return _read(_cache_path(cache_root, name, augment, precision, n_workers))
+    """The model's cached speed on this machine, or None if it was never measured here (nothing is timed).
+
+    Folds a plan trains without augmentation (a short budget turns it off) read the entry the planner read: the
+    probe's, made with the augmentation the user configured, whose plain speed (``plain_images_per_second``) their
+    own epochs then sustain -- not an entry of their own, which no probe ever writes."""
+    return _read(_entry_path(cache_root, name, augment, precision, n_workers))
 
 
 def record_sustained(name: str, augment: AugmentConfig, precision: str, images_per_second: float | None,
                      cache_root: Path | None, n_workers: int = 1) -> None:
-    """Store the training speed a fold sustained (steady epochs) as the model's cached speed on this machine."""
-    if cache_root is None or not images_per_second:
-        return
-    path = _cache_path(cache_root, name, augment, precision, n_workers)
+    """Store the training speed a fold sustained (steady epochs) as the model's cached speed on this machine: its
+    training speed, or its plain speed when the fold trained without the augmentation the entry was probed with."""
+    path = _entry_path(cache_root, name, augment, precision, n_workers)
     cost = _read(path)
-    if cost is not None:  # keep the probe's prediction speed and per-fold overhead
-        atomic.write_json(path, {**vars(cost), "train_images_per_second": float(images_per_second),
-                                 "sustained": True})
+    if cost is None or not images_per_second:
+        return
+    if augment.enabled or path == _cache_path(cache_root, name, augment, precision, n_workers):
+        update = {"train_images_per_second": float(images_per_second), "sustained": True}
+    else:
+        update = {"plain_images_per_second": float(images_per_second)}
+    atomic.write_json(path, {**vars(cost), **update})  # the probe's prediction speed and per-fold overhead kept
+
+
+def _entry_path(cache_root: Path | None, name: str, augment: AugmentConfig, precision: str,
+                n_workers: int) -> Path | None:
+    """The cache entry a fold with ``augment`` reads and writes: its own, else (augmentation off) the augmented
+    probe's."""
+    own = _cache_path(cache_root, name, augment, precision, n_workers)
+    if own is None or augment.enabled or own.is_file():
+        return own
+    return _cache_path(cache_root, name, dataclasses.replace(augment, enabled=True), precision, n_workers)
 
 
 def machine_key() -> list:

@@ -136,6 +136,14 @@ def open_run(cfg: RunConfig, data: Competition) -> Path:
     return run_dir
 
 
+def has_trained(cfg: RunConfig, data: Competition) -> bool:
+    """Whether the run folder ``cfg`` would open (``open_run``, which this does not create) holds a finished fold."""
+    run_key = {"training_fingerprint": cfg.training_fingerprint(), "data_sha256": data.sha256}
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else (None if cfg.fresh else _same_run(Path(cfg.submissions_dir),
+                                                                                        run_key))
+    return run_dir is not None and bool(finished_fold_dirs(run_dir))
+
+
 def _same_run(root: Path, run_key: dict) -> Path | None:
     """The newest run folder under ``root`` with the same training fingerprint and data, finished or not."""
     if not root.is_dir():

@@ -49,22 +49,13 @@ def epochs_that_fit(done: int, elapsed: float, epoch_seconds: list[float], secon
     return max(done, min(cap, done + more), 1)
 
 
-class FitToSeconds(keras.callbacks.Callback):
-    """Stretches or shortens the fold's schedule to ``seconds`` of training, epoch by epoch.
+class EpochTimer(keras.callbacks.Callback):
+    """The one clock of a fold's epochs: wall seconds per epoch (the first includes graph compilation), kept in
+    ``epoch_seconds`` and added to the history (``logs["epoch_seconds"]``), which the fold's speed is read from."""
 
-    ``fit`` is called with ``epochs=cap`` (``epochs.epoch_cap``); this callback stops it at the epoch count that fits.
-    ``schedule_length`` (recipe.make_optimizer's ``Optimization``) holds the schedule's length in steps; it is re-set
-    between epochs, where every backend reads optimizer variables back into its training state.
-    """
-
-    def __init__(self, seconds: float, steps_per_epoch: int, planned_epochs: int, schedule_length, cap: int,
-                 clock: Callable[[], float] = time.perf_counter):
+    def __init__(self, clock: Callable[[], float] = time.perf_counter):
         super().__init__()
-        self.seconds, self.steps_per_epoch, self.clock = float(seconds), int(steps_per_epoch), clock
-        self.planned = int(planned_epochs)
-        self.cap = int(cap)
-        self.schedule_length = schedule_length
-        self.target = self.planned
+        self.clock = clock
         self.epoch_seconds: list[float] = []
 
     def on_train_begin(self, logs=None):
@@ -74,13 +65,36 @@ class FitToSeconds(keras.callbacks.Callback):
         self._epoch_start = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = self.clock()
-        self.epoch_seconds.append(now - self._epoch_start)
+        self.now = self.clock()
+        self.epoch_seconds.append(self.now - self._epoch_start)
+        if logs is not None:
+            logs["epoch_seconds"] = self.epoch_seconds[-1]
+
+
+class FitToSeconds(EpochTimer):
+    """Stretches or shortens the fold's schedule to ``seconds`` of training, epoch by epoch, from the epochs it
+    times (it is the fold's ``EpochTimer``: each epoch is timed once).
+
+    ``fit`` is called with ``epochs=cap`` (``epochs.epoch_cap``); this callback stops it at the epoch count that fits.
+    ``schedule_length`` (recipe.make_optimizer's ``Optimization``) holds the schedule's length in steps; it is re-set
+    between epochs, where every backend reads optimizer variables back into its training state.
+    """
+
+    def __init__(self, seconds: float, steps_per_epoch: int, planned_epochs: int, schedule_length, cap: int,
+                 clock: Callable[[], float] = time.perf_counter):
+        super().__init__(clock)
+        self.seconds, self.steps_per_epoch = float(seconds), int(steps_per_epoch)
+        self.planned = int(planned_epochs)
+        self.cap = int(cap)
+        self.schedule_length = schedule_length
+        self.target = self.planned
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
         done = epoch + 1
-        self.target = epochs_that_fit(done, now - self.start, self.epoch_seconds, self.seconds, self.cap,
+        self.target = epochs_that_fit(done, self.now - self.start, self.epoch_seconds, self.seconds, self.cap,
                                       planned_pace=self.seconds / max(self.planned, 1))
         if self.schedule_length is not None:
             self.schedule_length.assign(float(self.target * self.steps_per_epoch))
         if done >= self.target:
             self.model.stop_training = True
-

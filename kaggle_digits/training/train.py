@@ -78,7 +78,7 @@ class FoldTask:
     # a second round's pseudo-labels (pseudo.py): {"threshold", "rows", "labels_sha256"}; None in round one
     pseudo: dict | None = None
     # the seconds of training the run gave this fold as it started: its recipe's ``seconds`` re-planned from the
-    # folds done (replan.py). Not fingerprinted: like the machine's speed it changes how many epochs fit, and the
+    # folds done (planning/schedule.py). Not fingerprinted: like the machine's speed it changes how many epochs fit, and the
     # fold records the epochs it trained; the recipe's seconds (the plan) identify the fold
     given_seconds: float | None = None
     # which of the model's members (--seeds) this fold belongs to (0: the first); its split and ``seed`` are the
@@ -119,17 +119,6 @@ def fingerprint_hash(fingerprint: dict) -> str:
 def one_hot(labels: np.ndarray) -> np.ndarray:
     """float32 one-hot targets (keras.utils.to_categorical would make float64)."""
     return np.eye(N_CLASSES, dtype=np.float32)[labels]
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Adds wall seconds per epoch to the history (the first epoch includes graph compilation)."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
 def load_fold(fold_dir: Path, task: FoldTask, ignore: tuple[str, ...] = ()) -> FoldResult | None:
@@ -220,16 +209,18 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         fingerprint = task.fingerprint()  # once: done.json must certify exactly what was recorded here
         atomic.write_json(fold_dir / rundir.FINGERPRINT, fingerprint)
 
-        callbacks = [EpochTimer(), keras.callbacks.TerminateOnNaN(),
+        epochs = recipe.epochs
+        if recipe.seconds:  # a planned fold: as many epochs as fit in its seconds (timefit.py), timed by the fitter
+            epochs = epoch_cap(spec.recipe.epochs, recipe.epochs)
+            timer = timefit.FitToSeconds(task.given_seconds or recipe.seconds, steps_per_epoch, recipe.epochs,
+                                         optimization.schedule_length, epochs)
+        else:
+            timer = timefit.EpochTimer()
+        callbacks = [timer, keras.callbacks.TerminateOnNaN(),
                      *watchdog.callbacks(rundir.fold_name(task.member, task.fold)), *extra_callbacks]
         if recipe.early_stopping_patience is not None:  # as seed 000: EarlyStopping on val_loss, best weights not restored
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss" if validation else "loss",
                                                            patience=recipe.early_stopping_patience))
-        epochs = recipe.epochs
-        if recipe.seconds:  # a planned fold: as many epochs as fit in its seconds (timefit.py)
-            epochs = epoch_cap(spec.recipe.epochs, recipe.epochs)
-            callbacks.append(timefit.FitToSeconds(task.given_seconds or recipe.seconds, steps_per_epoch,
-                                                  recipe.epochs, optimization.schedule_length, epochs))
         start = time.perf_counter()
         history = model.fit(x_train, y_train_1h, batch_size=recipe.batch_size, epochs=epochs,
                             validation_data=validation, callbacks=callbacks, verbose=verbose)
@@ -240,7 +231,7 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         predict_seconds = time.perf_counter() - start
         watchdog.rest()
 
-    epoch_seconds = [float(s) for s in history.history.get("epoch_seconds", [])]
+    epoch_seconds = [float(s) for s in timer.epoch_seconds]
     epochs_run = len(epoch_seconds)
     steady = steady_epochs(epoch_seconds)
     metrics = {

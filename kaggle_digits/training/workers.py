@@ -103,7 +103,7 @@ def run_all(function: Callable, jobs: Iterable[tuple], workers: int,
     With one worker the jobs run here, in order. ``admit(i)``, when given, is asked just before job ``i`` would
     start (after the results yielded so far were handled): False skips it (a fold that cannot finish before the
     run's deadline); it may also replace ``jobs[i]`` (a list's item is read only after its admit: a fold's
-    re-planned seconds, replan.py). Jobs are handed to the pool only as workers free up, so that question is asked late. A
+    re-planned seconds, planning/schedule.py). Jobs are handed to the pool only as workers free up, so that question is asked late. A
     failure in any job cancels the jobs not yet started and is raised in the caller, as if the job had run in
     this process.
     """
