@@ -25,7 +25,6 @@ from kaggle_digits.planning import budget, foldtime
 from kaggle_digits.runs import rundir, runlock
 from kaggle_digits.training import cutoff, pseudo, workers
 from kaggle_digits.training.cutoff import FoldJob
-from kaggle_digits.training.epochs import tracing_seconds
 from kaggle_digits.training.clock import Deadline
 from kaggle_digits.config import RunConfig
 from kaggle_digits.competition.data import Competition, load_competition
@@ -341,10 +340,10 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
             schedule.cut(labels[i])
             continue
         m = result.metrics
-        line = schedule.finished(labels[i], m["fit_seconds"] - tracing_seconds(result.history.get("epoch_seconds", [])))
+        line = schedule.finished(labels[i], m["fit_seconds"] - m.get("tracing_seconds", 0.0))
         foldtime.record_speed(task, result, n_workers, schedule.shared(labels[i]))
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
-                 f"{m['epochs']} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
+                 f"{_epochs_trained(m)} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
                  f"{line}")
         results[task.member][task.fold] = result
         if hooks.training_end is not None:
@@ -352,6 +351,12 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
         if hooks.on_fold_done is not None:
             hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, task.precision, assigned))
     return results
+
+
+def _epochs_trained(metrics: dict) -> str:
+    """A fold's epochs as its log line says them: "3.4" when its last one ended part-way (timefit.py)."""
+    steps, per_epoch = metrics.get("steps"), metrics.get("steps_per_epoch")
+    return f"{steps / per_epoch:.1f}" if steps and per_epoch and steps % per_epoch else f"{metrics['epochs']}"
 
 
 def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path, hooks: _Hooks) -> FoldResult | None:

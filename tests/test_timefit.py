@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
 import numpy as np
@@ -26,11 +27,11 @@ def test_the_first_epoch_s_tracing_is_not_charged_once_a_steady_epoch_is_in():
     # 14 s first epoch (4 s of it tracing), then 10 s: 20 s of the 100 are charged, 80 s buy 8 more epochs
     assert epochs_that_fit(2, 24.0, [14.0, 10.0], 100.0, cap=40) == 10
     # with one epoch only, its whole time is the pace: the guess errs short, not long
-    assert epochs_that_fit(1, 14.0, [14.0], 100.0, cap=40) == 7
+    assert epochs_that_fit(1, 14.0, [14.0], 100.0, cap=40) == pytest.approx(1 + 86 / 14)  # the last one in part
     # ... but no slower than the plan's pace: on an H200 cnn_fast's first epoch took 8 s (XLA compiling), the
     # next ones 0.6 s, and a fold planned at 27 epochs in 14 s stopped after that one epoch
     assert epochs_that_fit(1, 8.0, [8.0], 14.0, cap=54, planned_pace=14 / 27) == 27
-    assert epochs_that_fit(1, 14.0, [14.0], 100.0, cap=40, planned_pace=20.0) == 7  # slower plan: as before
+    assert epochs_that_fit(1, 14.0, [14.0], 100.0, cap=40, planned_pace=20.0) == pytest.approx(1 + 86 / 14)  # slower plan: as before
 
 
 class CompileClock:
@@ -65,12 +66,14 @@ def _tiny_fit(seconds: float, planned: int, epoch_seconds: float, clock=None):
     return model, optimizer, fitter, len(history.history["loss"])
 
 
-@pytest.mark.parametrize("epoch_seconds, expected", [(10.0, 5), (5.0, 10), (20.0, 2)])
-def test_a_fold_trains_the_epochs_its_seconds_hold_and_ends_annealed(epoch_seconds, expected):
-    """Planned 5 epochs in 50 s: at the planned pace it trains 5, twice as fast 10 (the cap), half as fast 2."""
+@pytest.mark.parametrize("epoch_seconds, expected", [(10.0, 5.0), (5.0, 10.0), (20.0, 2.5)])
+def test_a_fold_trains_the_steps_its_seconds_hold_and_ends_annealed(epoch_seconds, expected):
+    """Planned 5 epochs in 50 s: at the planned pace it trains 5, twice as fast 10 (the cap), half as fast 2.5 --
+    its third epoch ends after half its steps (whole epochs left 10 of the 50 s unused)."""
     model, optimizer, fitter, ran = _tiny_fit(50.0, 5, epoch_seconds)
-    assert ran == fitter.target == expected
-    assert float(optimizer.schedule_length.value) == pytest.approx(ran * 4)
+    assert fitter.target == expected and fitter.steps == expected * 4 and ran == math.ceil(expected)
+    assert fitter.epoch_steps == [4] * int(expected) + ([2] if expected % 1 else [])
+    assert float(optimizer.schedule_length.value) == pytest.approx(fitter.steps)
     # the schedule's length is what the fold trained: the last step's learning rate is the annealed floor
     lr = float(optimizer.optimizer.learning_rate)
     assert lr == pytest.approx(KIT_RECIPE.learning_rate * 0.01, rel=0.2)
@@ -123,6 +126,9 @@ def test_a_real_fold_with_seconds_stretches_or_cuts_its_epochs_and_saves_a_loada
                     rows_sha256="r", validate_each_epoch=False, given_seconds=given)
     result = train_fold(task, x[:48], y[:48], x[48:], y[48:], x[:8], tmp_path, verbose=0)
     assert result.metrics["epochs"] == expected
+    # 48 rows at batch 32: 2 steps an epoch, every epoch whole here (one given no time stops at its first's end)
+    assert (result.metrics["steps"], result.metrics["steps_per_epoch"]) == (2 * expected, 2)
+    assert 0 <= result.metrics["tracing_seconds"] < result.metrics["fit_seconds"]
     model = keras.saving.load_model(tmp_path / "model.keras")
     assert model.predict(x[:4], verbose=0).shape == (4, 10)
     # the re-planned seconds are not the fold's identity: the same fold with other given seconds is the same fold

@@ -48,6 +48,8 @@ def record_speed(task: FoldTask, result: FoldResult, n_workers: int, shared: flo
     ``shared`` of its time): the next plan on this machine uses the speed this fold sustained."""
     if n_workers > 1 and shared < SHARED_MIN:
         return
-    if result.metrics["epochs"] > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS and not task.pseudo:
+    m = result.metrics
+    whole = m["steps"] // m["steps_per_epoch"] if m.get("steps_per_epoch") else m["epochs"]  # the last maybe in part
+    if whole > 1 and m["n_train"] >= SUSTAINED_MIN_ROWS and not task.pseudo:
         probe.record_sustained(task.model, task.augment, task.precision, result.metrics["images_per_second"],
                                cache_root(), n_workers)

@@ -25,7 +25,7 @@ from kaggle_digits.config import AugmentConfig
 from kaggle_digits.training.devices import distribution_scope
 from kaggle_digits.competition.digits import N_CLASSES
 from kaggle_digits.competition.folds import member_name
-from kaggle_digits.training.epochs import epoch_cap, steady_epochs
+from kaggle_digits.training.epochs import epoch_cap, steady_epochs, tracing_seconds
 from kaggle_digits.fingerprint import digest
 from kaggle_digits.models import create_model, get_spec
 from kaggle_digits.models.recipe import Recipe
@@ -233,11 +233,15 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
 
     epoch_seconds = [float(s) for s in timer.epoch_seconds]
     epochs_run = len(epoch_seconds)
-    steady = steady_epochs(epoch_seconds)
+    # the speed is whole epochs': the last one may have ended part-way (timefit.py)
+    whole = [s for s, n in zip(epoch_seconds, timer.epoch_steps) if n == steps_per_epoch]
+    steady = steady_epochs(whole)
     metrics = {
         "val_accuracy": float(np.mean(oof.argmax(1) == y_val)),
-        "n_train": int(len(x_train)), "n_val": int(len(x_val)), "epochs": epochs_run,
+        "n_train": int(len(x_train)), "n_val": int(len(x_val)), "epochs": epochs_run,  # begun; the last maybe in part
+        "steps": timer.steps, "steps_per_epoch": steps_per_epoch,
         "params": int(model.count_params()), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+        "tracing_seconds": tracing_seconds(whole),  # of fit_seconds: the first epoch's excess over a steady one
         "seconds_per_epoch": float(np.mean(steady)) if steady else None,
         "images_per_second": float(len(x_train) / np.mean(steady)) if steady else None,
         "view": spec.view, "backend": keras.backend.backend(),
