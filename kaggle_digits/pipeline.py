@@ -341,7 +341,8 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
             continue
         m = result.metrics
         line = schedule.finished(labels[i], m["fit_seconds"] - m.get("tracing_seconds", 0.0))
-        foldtime.record_speed(task, result, n_workers, schedule.shared(labels[i]))
+        foldtime.record_speed(task, result, n_workers, schedule.shared(labels[i]),
+                              {to_train[labels.index(other)].model for other in schedule.beside(labels[i])})
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
                  f"{_epochs_trained(m)} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
                  f"{line}")

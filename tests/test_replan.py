@@ -143,6 +143,7 @@ def test_folds_that_trained_side_by_side_are_told_from_one_that_trained_alone():
     finish(s, clock, "m/fold2", 200.0, 100.0)
     assert s.shared("m/fold0") == pytest.approx(1.0) and s.shared("m/fold1") == pytest.approx(1.0)
     assert s.shared("m/fold2") == pytest.approx(0.1)  # 10 of its 100 s beside fold 1
+    assert s.beside("m/fold2") == ["m/fold1"] and sorted(s.beside("m/fold1")) == ["m/fold0", "m/fold2"]
 
 
 # --------------------------------------------------------------------------------------------- in a real run
@@ -266,7 +267,7 @@ def test_folds_a_plan_trains_without_augmentation_read_and_feed_the_probed_entry
     assert len(list(tmp_path.glob("speed-*.json"))) == 1
 
 
-def test_a_fold_that_trained_alone_in_a_two_worker_run_does_not_set_the_two_worker_speed(tmp_path, monkeypatch):
+def test_a_fold_that_trained_alone_or_beside_another_model_does_not_set_the_two_worker_speed(tmp_path, monkeypatch):
     from kaggle_digits.config import AugmentConfig
     from kaggle_digits.planning import foldtime
 
@@ -277,7 +278,9 @@ def test_a_fold_that_trained_alone_in_a_two_worker_run_does_not_set_the_two_work
     task = _fold_task(AugmentConfig())
     foldtime.record_speed(task, _fold_result(9000.0), 2, shared=0.3)  # the last fold, alone for 70% of its time
     assert probe.cached_cost("cnn_fast", AugmentConfig(), "bfloat16", tmp_path, 2).train_images_per_second == 5000.0
-    foldtime.record_speed(task, _fold_result(4000.0), 2, shared=1.0)  # one beside another all along
+    foldtime.record_speed(task, _fold_result(3000.0), 2, shared=1.0, beside={"cnn_gru"})  # beside another model
+    assert probe.cached_cost("cnn_fast", AugmentConfig(), "bfloat16", tmp_path, 2).train_images_per_second == 5000.0
+    foldtime.record_speed(task, _fold_result(4000.0), 2, shared=1.0, beside={"cnn_fast"})  # its own shape
     assert probe.cached_cost("cnn_fast", AugmentConfig(), "bfloat16", tmp_path, 2).train_images_per_second == 4000.0
 
 

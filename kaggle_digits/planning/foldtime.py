@@ -14,9 +14,11 @@ from kaggle_digits.planning.schedule import FoldPlan
 from kaggle_digits.training.train import FoldResult, FoldTask
 
 SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
-# with several workers a cached speed is one worker's while the others train too: a fold that trained alone for
-# part of its time (the last of an odd number of folds) ran faster than that, 12.5 against 16-18 s an epoch
-# beside another fold here (issue 32), and is not recorded
+# with several workers a cached speed is one worker's while the others train folds of the same model (the shape of a
+# one-model plan, and of most of a pair's: the longest folds first pair them up): a fold that trained alone for
+# part of its time (the last of an odd number of folds) ran faster than that, 12.5 against 16-18 s an epoch beside
+# another fold (issue 32), and one beside another model at another speed -- cnn_gru 31 s an epoch beside cnn_fast,
+# 20-23 beside cnn_gru (benchmarks/planner/README.md) -- and is not recorded
 SHARED_MIN = 0.9
 
 
@@ -43,10 +45,12 @@ def fold_plans(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_worker
     return plans
 
 
-def record_speed(task: FoldTask, result: FoldResult, n_workers: int, shared: float = 1.0) -> None:
-    """Long enough epochs, trained in the shape the cache entry is for (beside ``n_workers - 1`` other folds for
-    ``shared`` of its time): the next plan on this machine uses the speed this fold sustained."""
-    if n_workers > 1 and shared < SHARED_MIN:
+def record_speed(task: FoldTask, result: FoldResult, n_workers: int, shared: float = 1.0,
+                 beside: set[str] = frozenset()) -> None:
+    """Long enough epochs, trained in the shape the cache entry is for (with several workers: beside folds of
+    ``beside``'s models for ``shared`` of its time): the next plan on this machine uses the speed this fold
+    sustained."""
+    if n_workers > 1 and (shared < SHARED_MIN or set(beside) - {task.model}):
         return
     m = result.metrics
     whole = m["steps"] // m["steps_per_epoch"] if m.get("steps_per_epoch") else m["epochs"]  # the last maybe in part

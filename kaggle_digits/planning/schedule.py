@@ -149,11 +149,17 @@ class FoldSchedule:
                  for label in self.waiting]
         return _makespan(self._busy(now), loads, self.workers) if loads or self._busy(now) else 0.0
 
+    def beside(self, label: str) -> list[str]:
+        """The folds of the round that trained beside ``label`` for some of its time."""
+        start, end = self.started[label], self.ended.get(label, self._now())
+        return [other for other, s in self.started.items()
+                if other != label and s < end and self.ended.get(other, end) > start]
+
     def shared(self, label: str) -> float:
         """The share of ``label``'s time during which another fold of the round trained beside it (1: all of it)."""
         start, end = self.started[label], self.ended.get(label, self._now())
-        spans = sorted((max(start, s), min(end, self.ended.get(other, end))) for other, s in self.started.items()
-                       if other != label)
+        spans = sorted((max(start, self.started[other]), min(end, self.ended.get(other, end)))
+                       for other in self.beside(label))
         covered, reach = 0.0, start
         for s, e in spans:
             if e > max(s, reach):
