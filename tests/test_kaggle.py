@@ -148,6 +148,15 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+def in_process_error(command: str, *args: str, env: dict, cwd: Path, monkeypatch, capsys) -> str:
+    """one_line_error of ``in_process``: exit status 2 and one line on stderr, "error: ..." (where a test has already
+    run the command's script once, the other answers of the fake need no Python start-up of their own)."""
+    capsys.readouterr()
+    code = in_process(command, *args, env=env, cwd=cwd, monkeypatch=monkeypatch)
+    out, err = capsys.readouterr()
+    return one_line_error(subprocess.CompletedProcess([command, *args], code, out, err))
+
+
 # --------------------------------------------------------------------------- a pushed kernel, run "on Kaggle"
 # Runs the kernel's code file in a Python where kaggle_digits is NOT importable (neither this checkout nor
 # an installed copy): only the package the file carries inside can be imported.
@@ -320,28 +329,31 @@ def test_submit_refuses_a_run_worse_than_one_submitted_before(fake, work, tmp_pa
 
 
 @needs_kaggle
-def test_missing_credentials_is_one_line_and_sends_nothing(fake, work, tmp_path):
+def test_missing_credentials_is_one_line_and_sends_nothing(fake, work, tmp_path, monkeypatch, capsys):
     env = kaggle_env(fake, tmp_path / "home", credentials=False)
     error = one_line_error(script("download_data.py", env=env, cwd=work))
     assert "no Kaggle credentials found" in error and "kaggle auth login" in error
     (work / "s.csv").write_text("ImageId,Label\n" + "".join(f"{i},1\n" for i in range(1, 28_001)))
-    assert "no Kaggle credentials found" in one_line_error(script("submit.py", "s.csv", env=env, cwd=work))
+    # submit.py's own one-line refusal in a process of its own: the round trip's step 3
+    assert "no Kaggle credentials found" in in_process_error("submit", "s.csv", env=env, cwd=work,
+                                                             monkeypatch=monkeypatch, capsys=capsys)
     assert fake.requests == []
 
 
 @needs_kaggle
-def test_unaccepted_rules_and_rejected_credentials_are_one_line(fake, work, tmp_path):
+def test_unaccepted_rules_and_rejected_credentials_are_one_line(fake, work, tmp_path, monkeypatch, capsys):
     fake.rules_accepted = False
     env = kaggle_env(fake, tmp_path / "home")
     error = one_line_error(script("download_data.py", env=env, cwd=work))
     assert "accept the competition rules at https://www.kaggle.com/competitions/digit-recognizer/rules" in error
     assert not (work / "data" / "digit-recognizer.zip").exists()
 
+    # the script's process was seen above; the kaggle CLI still runs as a process of its own for each answer
     fake.competitions = ()  # a competition Kaggle does not know
-    assert "(404)" in one_line_error(script("download_data.py", env=env, cwd=work))
+    assert "(404)" in in_process_error("download", env=env, cwd=work, monkeypatch=monkeypatch, capsys=capsys)
 
     fake.valid_keys = {"another-key"}  # credentials Kaggle rejects
-    error = one_line_error(script("download_data.py", env=env, cwd=work))
+    error = in_process_error("download", env=env, cwd=work, monkeypatch=monkeypatch, capsys=capsys)
     assert "did not accept the credentials (401)" in error and SECRET not in error
 
 
