@@ -298,7 +298,7 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
     n_workers = workers.resolve_workers(cfg.workers, len(to_train), len(y) * (cfg.folds - 1) // cfg.folds,
                                         bool(gpu_devices()))
     extra = {t.member: len(pseudo_rows[t.fold][0]) for t in to_train if pseudo_rows}
-    plans = foldtime.fold_plans(to_train, fold_of, data.n_test, n_workers, extra)
+    plans = foldtime.fold_plans(to_train, fold_of, data.n_test, n_workers, extra, cfg.workers)
     # the folds in time, from one pace: admitted against the deadline, re-planned to the budget's end (a second
     # round trains every fold again: its first round's seconds stand), the ETA
     schedule = FoldSchedule(plans, hooks.deadline, end=None if pseudo_rows else hooks.training_end, workers=n_workers,

@@ -265,6 +265,14 @@ def test_folds_a_plan_trains_without_augmentation_read_and_feed_the_probed_entry
     assert train_speed(cost, augment=False) == 7000.0  # the plain speed, for the next plain plan
     assert train_speed(cost, augment=True) == 5000.0 * AUGMENTED_SPEED  # the augmented plans' speed untouched
     assert len(list(tmp_path.glob("speed-*.json"))) == 1
+    # a run with augmentation off by the user's choice left a plain entry: the planner (the augmented entry, as
+    # measure_costs reads it) and the folds (a plain one) count with its speed alike, so a kept plan stays kept
+    atomic.write_json(probe._cache_path(tmp_path, "cnn_fast", off, "bfloat16", 1),
+                      vars(ModelCost("cnn_fast", 9000.0, 9000.0, 3.0, sustained=True)))
+    planner_cost = probe.measure_costs(("cnn_fast",), on, "bfloat16", tmp_path)["cnn_fast"]
+    assert train_speed(planner_cost, augment=False) == 9000.0
+    assert train_speed(probe.cached_cost("cnn_fast", off, "bfloat16", tmp_path), augment=False) == 9000.0
+    assert train_speed(planner_cost, augment=True) == 5000.0 * AUGMENTED_SPEED
 
 
 def test_a_fold_that_trained_alone_or_beside_another_model_does_not_set_the_two_worker_speed(tmp_path, monkeypatch):
@@ -282,6 +290,10 @@ def test_a_fold_that_trained_alone_or_beside_another_model_does_not_set_the_two_
     assert probe.cached_cost("cnn_fast", AugmentConfig(), "bfloat16", tmp_path, 2).train_images_per_second == 5000.0
     foldtime.record_speed(task, _fold_result(4000.0), 2, shared=1.0, beside={"cnn_fast"})  # its own shape
     assert probe.cached_cost("cnn_fast", AugmentConfig(), "bfloat16", tmp_path, 2).train_images_per_second == 4000.0
+    short = _fold_result(1000.0)
+    short.metrics["steps"] = 263 + 100  # one whole epoch (tracing included) and part of a second: not a speed
+    foldtime.record_speed(task, short, 2, shared=1.0, beside={"cnn_fast"})
+    assert probe.cached_cost("cnn_fast", AugmentConfig(), "bfloat16", tmp_path, 2).train_images_per_second == 4000.0
 
 
 def _fold_task(augment):
@@ -296,5 +308,7 @@ def _fold_task(augment):
 def _fold_result(images_per_second):
     from kaggle_digits.training.train import FoldResult
 
+    # 2.5 epochs: two whole ones (a speed to keep) and a last one ended part-way
     return FoldResult("cnn_fast", 0, np.zeros((1, 10)), np.zeros((1, 10)),
-                      metrics={"epochs": 3, "n_train": 33_600, "images_per_second": images_per_second})
+                      metrics={"epochs": 3, "steps": 5 * 132, "steps_per_epoch": 263, "n_train": 33_600,
+                               "images_per_second": images_per_second})

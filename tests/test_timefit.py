@@ -12,7 +12,7 @@ import pytest
 from kaggle_digits.training import epochs
 from kaggle_digits.models.recipe import KIT_RECIPE
 from kaggle_digits.training.recipe import WarmupCosine, make_optimizer
-from kaggle_digits.training.epochs import epoch_cap
+from kaggle_digits.training.epochs import epoch_cap, tracing_seconds
 from kaggle_digits.training.timefit import FitToSeconds, epochs_that_fit
 
 
@@ -52,7 +52,7 @@ def StepClock(epoch: float) -> CompileClock:
     return CompileClock(epoch, epoch)
 
 
-def _tiny_fit(seconds: float, planned: int, epoch_seconds: float, clock=None):
+def _tiny_fit(seconds: float, planned: int, epoch_seconds: float, clock=None, given: float | None = None):
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
     y = np.eye(2, dtype="float32")[np.arange(64) % 2]
@@ -61,7 +61,8 @@ def _tiny_fit(seconds: float, planned: int, epoch_seconds: float, clock=None):
     optimizer = make_optimizer(recipe, steps_per_epoch=4)  # an Optimization: the optimizer, the schedule's length
     model.compile(optimizer=optimizer.optimizer, loss="categorical_crossentropy")
     cap = epoch_cap(planned)  # the planned epochs are the recipe's here: the cap is twice them
-    fitter = FitToSeconds(seconds, 4, planned, optimizer.schedule_length, cap, clock=clock or StepClock(epoch_seconds))
+    fitter = FitToSeconds(given or seconds, 4, planned, optimizer.schedule_length, cap,
+                          clock=clock or StepClock(epoch_seconds), planned_seconds=seconds)
     history = model.fit(x, y, batch_size=16, epochs=cap, callbacks=[fitter], verbose=0)
     return model, optimizer, fitter, len(history.history["loss"])
 
@@ -77,6 +78,21 @@ def test_a_fold_trains_the_steps_its_seconds_hold_and_ends_annealed(epoch_second
     # the schedule's length is what the fold trained: the last step's learning rate is the annealed floor
     lr = float(optimizer.optimizer.learning_rate)
     assert lr == pytest.approx(KIT_RECIPE.learning_rate * 0.01, rel=0.2)
+
+
+def test_a_fold_given_fewer_seconds_than_its_plan_ends_on_them_annealed():
+    """Planned 10 epochs in 100 s, re-planned to 15 s, 10 s an epoch: it ends after 1.5 epochs (6 steps), annealed --
+    read at the given seconds' pace (1.5 s an epoch) its first epoch promised 10 epochs, and it ran 2, un-annealed."""
+    model, optimizer, fitter, ran = _tiny_fit(100.0, 10, 10.0, given=15.0)
+    assert fitter.steps == 6 and ran == 2 and float(optimizer.schedule_length.value) == 6
+    assert float(optimizer.optimizer.learning_rate) == pytest.approx(KIT_RECIPE.learning_rate * 0.01, rel=0.2)
+
+
+def test_the_tracing_of_a_fold_of_one_and_a_part_epochs_is_read_per_step():
+    """A first epoch of 14 s (4 steps) and half an epoch of 5 s (2 steps): 2.5 s a step, so 4 s of tracing."""
+    assert tracing_seconds([14.0, 5.0], [4, 2]) == pytest.approx(4.0)
+    assert tracing_seconds([14.0, 10.0, 10.0]) == pytest.approx(4.0)  # whole epochs: as before
+    assert tracing_seconds([14.0]) == 0.0
 
 
 def test_a_first_epoch_that_is_mostly_compiling_does_not_end_the_fold():
@@ -105,15 +121,15 @@ def test_warmup_cosine_matches_keras_cosine_decay_with_warm_up():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seconds, given, planned, expected", [(1e6, None, 2, 3), (1e-3, None, 1, 1), (1e6, 1e-3, 1, 1)])
+@pytest.mark.parametrize("seconds, given, planned, expected", [(1e6, None, 2, 3), (1e-3, None, 1, 1), (1e6, 1e-3, 3, 1)])
 def test_a_real_fold_with_seconds_stretches_or_cuts_its_epochs_and_saves_a_loadable_model(
         tmp_path, monkeypatch, seconds, given, planned, expected, eager_folds):
     """train_fold end to end: a fold given all the time in the world trains its model's epoch cap (here patched to
     3: a tenth of cnn_fast's 30-epoch recipe; not twice the plan's 2, the cap before issue 24), one given none
     stops after its first epoch -- also when the run re-planned its seconds (``given_seconds``) below its recipe's;
-    either way its model file loads back for prediction. The fold given none plans one epoch: planned more, its
-    first epoch alone (tracing, as a GPU's compiling) would be read at the plan's pace, and a second one trained to
-    measure the real pace wherever the fit starts its first epoch within a millisecond (JAX)."""
+    either way its model file loads back for prediction. The fold whose plan is no time at all plans one epoch:
+    planned more, its first epoch alone (tracing, as a GPU's compiling) is read at the plan's pace, and a second one
+    trains to measure the real pace wherever the fit starts its first epoch within a millisecond (JAX)."""
     from kaggle_digits.config import AugmentConfig
     from kaggle_digits.models import get_spec
     from kaggle_digits.training.train import FoldTask, train_fold

@@ -17,19 +17,26 @@ SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch ov
 # with several workers a cached speed is one worker's while the others train folds of the same model (the shape of a
 # one-model plan, and of most of a pair's: the longest folds first pair them up): a fold that trained alone for
 # part of its time (the last of an odd number of folds) ran faster than that, 12.5 against 16-18 s an epoch beside
-# another fold (issue 32), and one beside another model at another speed -- cnn_gru 31 s an epoch beside cnn_fast,
-# 20-23 beside cnn_gru (benchmarks/planner/README.md) -- and is not recorded
+# another fold (issue 32), and one beside another model -- at any time: cnn_gru took 31 s an epoch beside cnn_fast,
+# 20-23 beside cnn_gru (benchmarks/planner/README.md) -- ran at another speed, and neither is recorded
 SHARED_MIN = 0.9
 
 
 def fold_plans(tasks: list[FoldTask], fold_of: np.ndarray, n_test: int, n_workers: int,
-               extra_rows: dict[str, int] | None = None) -> dict[str, FoldPlan]:
+               extra_rows: dict[str, int] | None = None, planned_workers: int | None = None) -> dict[str, FoldPlan]:
     """Each fold's plan (label -> FoldPlan): its fixed costs and seconds of training from its model's speed measured
     here (the probe cache, read as the planner read it: probe.cached_cost), or -- for a model never measured -- as
     fast as the slowest one measured (with none, each fold weighs its epochs x rows): only ratios, which the
     schedule's pace turns into seconds once folds finish. A fold fitted to seconds trains its recipe's seconds.
+    ``planned_workers``: the workers the plan was timed with, whose speeds serve where fewer folds than those run at
+    once (3 folds on 4 cores: 3 workers, an entry no probe wrote).
     """
-    costs = {t.model: probe.cached_cost(t.model, t.augment, t.precision, cache_root(), n_workers) for t in tasks}
+    def cost_of(task: FoldTask) -> ModelCost | None:
+        return next((cost for workers in dict.fromkeys((n_workers, planned_workers or n_workers))
+                     if (cost := probe.cached_cost(task.model, task.augment, task.precision, cache_root(), workers))),
+                    None)
+
+    costs = {t.model: cost_of(t) for t in tasks}
     extra = {t.member: 0 for t in tasks} | (extra_rows or {})
     known = [c.train_images_per_second for c in costs.values() if c is not None]
     guess = ModelCost("?", min(known), min(known) * 3) if known else ModelCost("?", 1.0, 1e9, 0.0)

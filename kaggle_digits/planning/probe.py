@@ -47,7 +47,7 @@ def measure_costs(models: tuple[str, ...], augment: AugmentConfig, precision: st
     too (workers.py): the models are timed side by side, one per worker (repeated to keep every worker
     busy), and the mean of a model's timings kept.
     """
-    costs = {name: _read(_cache_path(cache_root, name, augment, precision, n_workers)) for name in models}
+    costs = {name: _read_entry(cache_root, name, augment, precision, n_workers) for name in models}
     missing = [name for name, cost in costs.items() if cost is None]
     if missing and log:
         log(f"timing a few training steps of {', '.join(missing)} on this machine"
@@ -66,7 +66,7 @@ def measure_costs(models: tuple[str, ...], augment: AugmentConfig, precision: st
         path = _cache_path(cache_root, name, augment, precision, n_workers)
         if path is not None:
             atomic.write_json(path, vars(cost))
-        costs[name] = cost
+        costs[name] = _read_entry(cache_root, name, augment, precision, n_workers) or cost
     return costs
 
 
@@ -114,7 +114,9 @@ def cached_cost(name: str, augment: AugmentConfig, precision: str, cache_root: P
     Folds a plan trains without augmentation (a short budget turns it off) read the entry the planner read: the
     probe's, made with the augmentation the user configured, whose plain speed (``plain_images_per_second``) their
     own epochs then sustain -- not an entry of their own, which no probe ever writes."""
-    return _read(_entry_path(cache_root, name, augment, precision, n_workers))
+    if augment.enabled:
+        return _read_entry(cache_root, name, augment, precision, n_workers)
+    return _read(_entry_path(cache_root, name, augment, precision, n_workers))  # the plain entry, else the augmented
 
 
 def record_sustained(name: str, augment: AugmentConfig, precision: str, images_per_second: float | None,
@@ -140,6 +142,20 @@ def _entry_path(cache_root: Path | None, name: str, augment: AugmentConfig, prec
     if own is None or augment.enabled or own.is_file():
         return own
     return _cache_path(cache_root, name, dataclasses.replace(augment, enabled=True), precision, n_workers)
+
+
+def _read_entry(cache_root: Path | None, name: str, augment: AugmentConfig, precision: str,
+                n_workers: int) -> ModelCost | None:
+    """The entry of ``augment`` (on), its plain speed read where folds without augmentation read and write it
+    (``_entry_path``): a plain entry's speed where one exists (a run with augmentation off by the user's choice),
+    so the planner and the folds never count with two different plain speeds."""
+    cost = _read(_cache_path(cache_root, name, augment, precision, n_workers))
+    if cost is None or not augment.enabled:
+        return cost
+    plain = _read(_cache_path(cache_root, name, dataclasses.replace(augment, enabled=False), precision, n_workers))
+    if plain is None:
+        return cost
+    return dataclasses.replace(cost, plain_images_per_second=plain.train_images_per_second)
 
 
 def machine_key() -> list:

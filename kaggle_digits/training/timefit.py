@@ -90,10 +90,13 @@ class FitToSeconds(EpochTimer):
     """
 
     def __init__(self, seconds: float, steps_per_epoch: int, planned_epochs: int, schedule_length, cap: int,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, planned_seconds: float | None = None):
         super().__init__(clock)
         self.seconds, self.steps_per_epoch = float(seconds), int(steps_per_epoch)
         self.planned = int(planned_epochs)
+        # the plan's pace (its seconds over its epochs), not the seconds this fold was given over them: a fold
+        # re-planned to fewer seconds than its plan would read a faster pace off its first epoch and overrun
+        self.planned_pace = float(planned_seconds if planned_seconds is not None else seconds) / max(self.planned, 1)
         self.cap = int(cap)
         self.schedule_length = schedule_length
         self.target = float(self.planned)
@@ -109,7 +112,7 @@ class FitToSeconds(EpochTimer):
         if self.stop_at is not None and self.steps >= self.stop_at:
             return  # it ended inside this epoch, annealed: the schedule stays as it ran
         self.target = epochs_that_fit(epoch + 1, self.now - self.start, self.epoch_seconds, self.seconds, self.cap,
-                                      planned_pace=self.seconds / max(self.planned, 1))
+                                      planned_pace=self.planned_pace)
         target_steps = max(self.steps, int(self.target * self.steps_per_epoch + 1e-6))
         if self.schedule_length is not None:
             self.schedule_length.assign(float(target_steps))

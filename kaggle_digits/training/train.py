@@ -213,7 +213,7 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         if recipe.seconds:  # a planned fold: as many epochs as fit in its seconds (timefit.py), timed by the fitter
             epochs = epoch_cap(spec.recipe.epochs, recipe.epochs)
             timer = timefit.FitToSeconds(task.given_seconds or recipe.seconds, steps_per_epoch, recipe.epochs,
-                                         optimization.schedule_length, epochs)
+                                         optimization.schedule_length, epochs, planned_seconds=recipe.seconds)
         else:
             timer = timefit.EpochTimer()
         callbacks = [timer, keras.callbacks.TerminateOnNaN(),
@@ -241,7 +241,8 @@ def train_fold(task: FoldTask, x_train: np.ndarray, y_train: np.ndarray, x_val: 
         "n_train": int(len(x_train)), "n_val": int(len(x_val)), "epochs": epochs_run,  # begun; the last maybe in part
         "steps": timer.steps, "steps_per_epoch": steps_per_epoch,
         "params": int(model.count_params()), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
-        "tracing_seconds": tracing_seconds(whole),  # of fit_seconds: the first epoch's excess over a steady one
+        # of fit_seconds: the first epoch's excess over the steady pace (per step: the last epoch may be in part)
+        "tracing_seconds": tracing_seconds(epoch_seconds, timer.epoch_steps),
         "seconds_per_epoch": float(np.mean(steady)) if steady else None,
         "images_per_second": float(len(x_train) / np.mean(steady)) if steady else None,
         "view": spec.view, "backend": keras.backend.backend(),
