@@ -312,3 +312,18 @@ def _fold_result(images_per_second):
     return FoldResult("cnn_fast", 0, np.zeros((1, 10)), np.zeros((1, 10)),
                       metrics={"epochs": 3, "steps": 5 * 132, "steps_per_epoch": 263, "n_train": 33_600,
                                "images_per_second": images_per_second})
+
+
+def test_fewer_folds_than_planned_workers_plan_from_the_planned_workers_speed(tmp_path, monkeypatch):
+    """3 folds on a 4-worker plan run 3 workers, an entry no probe wrote: their plans read the 4-worker speed (they
+    were unmeasured before: no re-plan, no gate)."""
+    from kaggle_digits.config import AugmentConfig
+    from kaggle_digits.planning import foldtime
+
+    monkeypatch.setattr(foldtime, "cache_root", lambda: tmp_path)
+    atomic.write_json(probe._cache_path(tmp_path, "cnn_fast", AugmentConfig(), "bfloat16", 4),
+                      vars(ModelCost("cnn_fast", 5000.0, 9000.0, 3.0)))
+    fold_of = np.arange(42_000) % 3
+    task = _fold_task(AugmentConfig())
+    assert not foldtime.fold_plans([task], fold_of, 28_000, 3)["cnn_fast/fold0"].measured
+    assert foldtime.fold_plans([task], fold_of, 28_000, 3, planned_workers=4)["cnn_fast/fold0"].measured
