@@ -40,7 +40,7 @@ from kaggle_digits.training.precision import use as use_precision
 from kaggle_digits.runs.runload import read_summary
 from kaggle_digits.scoring.summary import RunPlan, RunSummary, log_summary, summarise
 from kaggle_digits.training.tasks import fold_task, start_line
-from kaggle_digits.training.train import PSEUDO_SUFFIX, FoldResult, FoldTask, load_fold, stranger
+from kaggle_digits.training.train import PSEUDO_SUFFIX, FoldResult, FoldTask, epochs_trained, load_fold, stranger
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -344,7 +344,7 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
         foldtime.record_speed(task, result, n_workers, schedule.shared(labels[i]),
                               {to_train[labels.index(other)].model for other in schedule.beside(labels[i])})
         log.info(f"[{task.member}] fold {task.fold + 1}/{cfg.folds}: val accuracy {m['val_accuracy']:.4f}, "
-                 f"{_epochs_trained(m)} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
+                 f"{round(epochs_trained(m), 1):g} epochs at {m['seconds_per_epoch'] or 0:.1f} s/epoch, {m['fit_seconds']:.0f} s fit; "
                  f"{line}")
         results[task.member][task.fold] = result
         if hooks.training_end is not None:
@@ -352,12 +352,6 @@ def _train_folds(ctx: _RunContext, tasks: dict, pseudo_rows: dict | None = None,
         if hooks.on_fold_done is not None:
             hooks.on_fold_done(FoldsDone({**(prior or {}), **results}, data, run_dir, task.precision, assigned))
     return results
-
-
-def _epochs_trained(metrics: dict) -> str:
-    """A fold's epochs as its log line says them: "3.4" when its last one ended part-way (timefit.py)."""
-    steps, per_epoch = metrics.get("steps"), metrics.get("steps_per_epoch")
-    return f"{steps / per_epoch:.1f}" if steps and per_epoch and steps % per_epoch else f"{metrics['epochs']}"
 
 
 def _reuse(cfg: RunConfig, task: FoldTask, run_dir: Path, hooks: _Hooks) -> FoldResult | None:

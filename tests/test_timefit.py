@@ -91,8 +91,8 @@ def test_a_fold_given_fewer_seconds_than_its_plan_ends_on_them_annealed():
 def test_the_tracing_of_a_fold_of_one_and_a_part_epochs_is_read_per_step():
     """A first epoch of 14 s (4 steps) and half an epoch of 5 s (2 steps): 2.5 s a step, so 4 s of tracing."""
     assert tracing_seconds([14.0, 5.0], [4, 2]) == pytest.approx(4.0)
-    assert tracing_seconds([14.0, 10.0, 10.0]) == pytest.approx(4.0)  # whole epochs: as before
-    assert tracing_seconds([14.0]) == 0.0
+    assert tracing_seconds([14.0, 10.0, 10.0], [4, 4, 4]) == pytest.approx(4.0)  # whole epochs: as before
+    assert tracing_seconds([14.0], [4]) == 0.0
 
 
 def test_a_first_epoch_that_is_mostly_compiling_does_not_end_the_fold():

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from kaggle_digits import atomic
 from kaggle_digits.runs import rundir
+from kaggle_digits.training.train import epochs_trained
 
 
 def row(run_dir: Path, minutes: float, wall: float | None) -> str:
     summary = atomic.read_json(run_dir / rundir.ENSEMBLE)
     plan = summary.get("plan") or {}
     folds = [atomic.read_json(done)["metrics"] for done in sorted(run_dir.glob(f"*/fold*/{rundir.DONE}"))]
-    trained = ", ".join(f"{m['steps'] / m['steps_per_epoch']:.1f}" if m.get("steps_per_epoch") else str(m["epochs"])
-                        for m in folds)
+    trained = ", ".join(f"{round(epochs_trained(m), 1):g}" for m in folds)
     fits = ", ".join(f"{m['fit_seconds']:.0f}" for m in folds)
     shape = (f"{'1 of ' if plan.get('holdout') else ''}{plan.get('folds')} folds x "
              + ", ".join(f"{m} {e} ep" for m, e in (plan.get("epochs") or {}).items()))

@@ -11,7 +11,7 @@ from kaggle_digits.runs import rundir
 from kaggle_digits.competition.data import cache_root
 from kaggle_digits.planning.costs import ModelCost, fold_seconds
 from kaggle_digits.planning.schedule import FoldPlan
-from kaggle_digits.training.train import FoldResult, FoldTask
+from kaggle_digits.training.train import FoldResult, FoldTask, epochs_trained
 
 SUSTAINED_MIN_ROWS = 10_000  # folds on fewer rows are dominated by per-epoch overhead: not a speed to plan with
 # with several workers a cached speed is one worker's while the others train folds of the same model (the shape of a
@@ -59,8 +59,7 @@ def record_speed(task: FoldTask, result: FoldResult, n_workers: int, shared: flo
     sustained."""
     if n_workers > 1 and (shared < SHARED_MIN or set(beside) - {task.model}):
         return
-    m = result.metrics
-    whole = m["steps"] // m["steps_per_epoch"] if m.get("steps_per_epoch") else m["epochs"]  # the last maybe in part
-    if whole > 1 and m["n_train"] >= SUSTAINED_MIN_ROWS and not task.pseudo:
+    whole = int(epochs_trained(result.metrics))  # the last one may have ended part-way
+    if whole > 1 and result.metrics["n_train"] >= SUSTAINED_MIN_ROWS and not task.pseudo:
         probe.record_sustained(task.model, task.augment, task.precision, result.metrics["images_per_second"],
                                cache_root(), n_workers)

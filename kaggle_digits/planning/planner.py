@@ -53,8 +53,7 @@ from kaggle_digits.planning.curves import (MAX_SEEDS, MIN_MEMBER_EPOCHS, PAIR_ER
                                            ahead, predicted_error)
 from kaggle_digits.training.epochs import MAX_EPOCHS_FACTOR, epoch_cap
 from kaggle_digits.logs import format_minutes
-from kaggle_digits.planning.costs import (AUGMENTED_SPEED, ModelCost, fold_seconds,  # noqa: F401 (re-exported)
-                                          train_speed)
+from kaggle_digits.planning.costs import ModelCost, fold_seconds, train_speed
 
 FOLD_CHOICES = (5, 4, 3, 2)
 MIN_EPOCHS_FOR_FOLDS = {5: 12, 4: 10, 3: 6, 2: 6}  # fewest epochs that make k folds worth their cost

@@ -145,9 +145,11 @@ class FoldSchedule:
     def eta(self) -> float:
         """Seconds until the last fold of the round should end, at the pace so far."""
         now = self._now()
-        loads = [self.pace.expect(self.plans[label], self.plans[label].fit * self._share(now) if self.replans else None)
+        share = self._share(now) if self.replans else None  # once: a bisection over every waiting fold
+        loads = [self.pace.expect(self.plans[label], None if share is None else self.plans[label].fit * share)
                  for label in self.waiting]
-        return _makespan(self._busy(now), loads, self.workers) if loads or self._busy(now) else 0.0
+        busy = self._busy(now)
+        return _makespan(busy, loads, self.workers) if loads or busy else 0.0
 
     def beside(self, label: str) -> list[str]:
         """The folds of the round that trained beside ``label`` for some of its time."""

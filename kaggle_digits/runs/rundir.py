@@ -110,14 +110,12 @@ def model_dirs(run_dir: Path) -> list[Path]:
 def open_run(cfg: RunConfig, data: Competition) -> Path:
     """The explicit --run-dir, else the newest run of the same config (resumed, or reused when finished), else a new
     folder."""
-    run_key = {"training_fingerprint": cfg.training_fingerprint(), "data_sha256": data.sha256}
-    if cfg.run_dir:
-        run_dir = Path(cfg.run_dir)
-        if cfg.fresh and (run_dir / RUN_RECORD).exists():
-            raise OutputError(f"--fresh with --run-dir {run_dir}: that folder holds a run already; "
-                              f"give a new --run-dir (runs are never deleted by the kit)")
-    else:
-        run_dir = None if cfg.fresh else _same_run(Path(cfg.submissions_dir), run_key)
+    run_key = _run_key(cfg, data)
+    run_dir = _existing_run(cfg, run_key)
+    if cfg.run_dir and cfg.fresh and (run_dir / RUN_RECORD).exists():
+        raise OutputError(f"--fresh with --run-dir {run_dir}: that folder holds a run already; "
+                          f"give a new --run-dir (runs are never deleted by the kit)")
+    if not cfg.run_dir:
         if run_dir is not None and (run_dir / SUBMISSION).exists():
             log.info(f"identical to finished run {run_dir}; nothing to train -- --fresh trains again")
         elif run_dir is not None:
@@ -138,10 +136,21 @@ def open_run(cfg: RunConfig, data: Competition) -> Path:
 
 def has_trained(cfg: RunConfig, data: Competition) -> bool:
     """Whether the run folder ``cfg`` would open (``open_run``, which this does not create) holds a finished fold."""
-    run_key = {"training_fingerprint": cfg.training_fingerprint(), "data_sha256": data.sha256}
-    run_dir = Path(cfg.run_dir) if cfg.run_dir else (None if cfg.fresh else _same_run(Path(cfg.submissions_dir),
-                                                                                        run_key))
+    run_dir = _existing_run(cfg, _run_key(cfg, data))
     return run_dir is not None and bool(finished_fold_dirs(run_dir))
+
+
+def _run_key(cfg: RunConfig, data: Competition) -> dict:
+    """What makes two runs the same run (run.json holds it): the training settings and the data."""
+    return {"training_fingerprint": cfg.training_fingerprint(), "data_sha256": data.sha256}
+
+
+def _existing_run(cfg: RunConfig, run_key: dict) -> Path | None:
+    """The folder ``open_run`` would take before making one: the explicit --run-dir, else (not --fresh) the newest run
+    of ``run_key`` under --submissions-dir; None: a new one."""
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    return None if cfg.fresh else _same_run(Path(cfg.submissions_dir), run_key)
 
 
 def _same_run(root: Path, run_key: dict) -> Path | None:

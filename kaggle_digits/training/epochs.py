@@ -21,14 +21,9 @@ def steady_epochs(epoch_seconds: list[float]) -> list[float]:
     return epoch_seconds[1:] or epoch_seconds
 
 
-def tracing_seconds(epoch_seconds: list[float], epoch_steps: list[int] | None = None) -> float:
-    """What the first epoch took beyond a steady one: the tracing a fit pays once (0 with one epoch).
-    ``epoch_steps``: each epoch's optimizer steps, when the last may have ended part-way (timefit.py): the steady
-    pace is then per step, so a fold of 1.7 epochs still tells its tracing."""
-    steady = epoch_seconds[1:]
-    if not steady:
-        return 0.0
-    if epoch_steps is None:
-        return max(0.0, epoch_seconds[0] - sum(steady) / len(steady))
+def tracing_seconds(epoch_seconds: list[float], epoch_steps: list[int]) -> float:
+    """What the first epoch took beyond the steady pace: the tracing a fit pays once (0 with one epoch).
+    ``epoch_steps``: each epoch's optimizer steps -- the last epoch may have ended part-way (timefit.py), so the
+    steady pace is per step, and a fold of 1.7 epochs still tells its tracing."""
     steps = sum(epoch_steps[1:])
-    return max(0.0, epoch_seconds[0] - sum(steady) / steps * epoch_steps[0]) if steps else 0.0
+    return max(0.0, epoch_seconds[0] - sum(epoch_seconds[1:]) / steps * epoch_steps[0]) if steps else 0.0

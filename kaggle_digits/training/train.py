@@ -112,6 +112,13 @@ class FoldTask:
         return self.seed * 1000 + self.fold
 
 
+def epochs_trained(metrics: dict) -> float:
+    """The epochs a fold trained, from its metrics: 2.6 when its last one ended part-way (timefit.py); a fold
+    saved before steps were recorded counts the epochs it began."""
+    steps, per_epoch = metrics.get("steps"), metrics.get("steps_per_epoch")
+    return steps / per_epoch if steps and per_epoch else float(metrics["epochs"])
+
+
 def fingerprint_hash(fingerprint: dict) -> str:
     return digest(fingerprint)
 
